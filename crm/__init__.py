@@ -1,0 +1,1 @@
+"""Partner CRM: named contacts, interactions and testimonials for homecare branches."""

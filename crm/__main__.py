@@ -1,0 +1,182 @@
+"""The command line: ``python -m crm COMMAND``. Parses arguments and calls the same functions the pages call."""
+
+import argparse
+import getpass
+import os
+import sqlite3
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from crm import branches, config, db, demo, schema, users
+from crm.access import COMMAND_LINE, ROLES
+from crm.errors import CRMError
+
+PASSWORD_ENV = "CRM_ADMIN_PASSWORD"
+
+
+class CommandError(Exception):
+    """A user mistake on the command line: printed as one line, exit status 2."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    path = Path(args.db) if getattr(args, "db", None) else config.from_env().db_path
+    try:
+        return args.handler(path, args)
+    except (CRMError, CommandError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2 if isinstance(error, CommandError) else 1
+    except sqlite3.DatabaseError as error:
+        print(f"error: cannot use the database {path}: {error}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # output piped into head and the like
+        return 0
+    except KeyboardInterrupt:
+        print("cancelled", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    # --db is accepted before or after the command name (python -m crm --db X check, or check --db X).
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", default=argparse.SUPPRESS, help="database file (default: $CRM_DB, else data/crm.db)")
+    parser = argparse.ArgumentParser(prog="python -m crm", description="Partner CRM command line.", parents=[common])
+    commands = _Commands(parser.add_subparsers(required=True, metavar="COMMAND"), common)
+
+    init = commands.add_parser("init", help="create or upgrade the database, with its first administrator")
+    init.add_argument("--admin", required=True, metavar="NAME", help="user name of the first administrator")
+    init.add_argument("--full-name", help="the administrator's full name (default: the user name)")
+    init.add_argument("--demo", action="store_true", help="load the demo provider and its demo accounts")
+    init.set_defaults(handler=cmd_init)
+
+    users_parser = commands.add_parser("users", help="manage user accounts")
+    users_cmd = _Commands(users_parser.add_subparsers(required=True, metavar="ACTION"), common)
+    add = users_cmd.add_parser("add", help=f"add a user (password from ${PASSWORD_ENV} or a prompt)")
+    add.add_argument("name", metavar="NAME")
+    add.add_argument("--role", required=True, choices=sorted(ROLES))
+    add.add_argument("--region", help="region name (regional leads)")
+    add.add_argument("--branch", help="branch name (branch managers)")
+    add.add_argument("--full-name", help="the user's full name (default: the user name)")
+    add.set_defaults(handler=cmd_users_add)
+    users_cmd.add_parser("list", help="list user accounts").set_defaults(handler=cmd_users_list)
+    for action, disabled in (("disable", True), ("enable", False)):
+        sub = users_cmd.add_parser(action, help=f"{action} a user account")
+        sub.add_argument("name", metavar="NAME")
+        sub.set_defaults(handler=cmd_users_disable, disabled=disabled)
+
+    commands.add_parser("check", help="integrity check, pending migrations, row counts").set_defaults(handler=cmd_check)
+    return parser
+
+
+class _Commands:
+    """Adds sub-commands that all accept the common options."""
+
+    def __init__(self, subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser):
+        self.subparsers, self.common = subparsers, common
+
+    def add_parser(self, name: str, **kwargs: str) -> argparse.ArgumentParser:
+        return self.subparsers.add_parser(name, parents=[self.common], **kwargs)
+
+
+def _password(confirm: bool = True) -> str:
+    """The new password from the environment, or asked for twice on the terminal (never an argument)."""
+    if os.environ.get(PASSWORD_ENV):
+        return os.environ[PASSWORD_ENV]
+    if not sys.stdin.isatty():
+        raise CommandError(f"no password: set {PASSWORD_ENV} or run this in a terminal to be asked for one")
+    password = getpass.getpass("Password: ")
+    if confirm and getpass.getpass("Password again: ") != password:
+        raise CommandError("the two passwords differ")
+    return password
+
+
+def cmd_init(path: Path, args: argparse.Namespace) -> int:
+    database = db.connect(path)
+    if users.count(database):
+        if args.demo:
+            raise CommandError("this database already has users; demo data only goes into a new database")
+        print(f"{path}: schema up to date; already set up, nothing else to do")
+        return 0
+    password = _password()
+    admin = users.create_first_admin(database, args.admin, args.full_name or args.admin, password)
+    print(f"{path}: created administrator {admin.username}")
+    if args.demo:
+        counts = demo.load(database, admin, password)
+        print("demo data: " + ", ".join(f"{n} {name}" for name, n in counts.items()))
+        print("demo accounts (same password): " + ", ".join(name for name, _, _ in demo.demo_accounts()))
+    return 0
+
+
+def cmd_users_add(path: Path, args: argparse.Namespace) -> int:
+    database = db.connect(path)
+    region_id = branches.region_id_by_name(database, args.region) if args.region else None
+    branch_id = branches.branch_id_by_name(database, args.branch) if args.branch else None
+    user = users.add_user(
+        database, COMMAND_LINE, args.name, args.full_name or args.name, args.role, _password(), region_id, branch_id
+    )
+    print(f"added {user.role_label.lower()} {user.username}")
+    return 0
+
+
+def cmd_users_list(path: Path, args: argparse.Namespace) -> int:
+    rows = users.list_users(db.connect(path), COMMAND_LINE)
+    table = [
+        [
+            r["username"],
+            r["display_name"],
+            ROLES[r["role"]],
+            r["region"] or r["branch"] or "all",
+            "disabled" if r["disabled"] else "active",
+            r["last_sign_in"] or "never",
+        ]
+        for r in rows
+    ]
+    _print_table(["user", "name", "role", "scope", "status", "last sign-in"], table)
+    return 0
+
+
+def cmd_users_disable(path: Path, args: argparse.Namespace) -> int:
+    users.set_disabled(db.connect(path), COMMAND_LINE, args.name, args.disabled)
+    print(f"{'disabled' if args.disabled else 'enabled'} {args.name}")
+    return 0
+
+
+def cmd_check(path: Path, args: argparse.Namespace) -> int:
+    if not path.exists():
+        raise CommandError(f"{path} does not exist; create it with: python -m crm init --admin NAME")
+    database = db.connect(path, migrate=False)
+    problems = _check(database)
+    for table in ("regions", "branches", "organisations", "contacts", "users", "audit_log"):
+        if database[table].exists():
+            print(f"{table}: {database[table].count} rows")
+    for problem in problems:
+        print(f"problem: {problem}", file=sys.stderr)
+    print("ok" if not problems else f"{len(problems)} problem(s) found")
+    return 1 if problems else 0
+
+
+def _check(database: Database) -> list[str]:
+    problems = []
+    integrity = [row[0] for row in database.execute("PRAGMA integrity_check").fetchall()]
+    if integrity != ["ok"]:
+        problems += [f"integrity: {line}" for line in integrity]
+    for table, rowid, parent, _ in database.execute("PRAGMA foreign_key_check").fetchall():
+        problems.append(f"foreign key: {table} row {rowid} points to a missing {parent} row")
+    pending = schema.pending(database)
+    if pending:
+        problems.append(f"pending migrations: {', '.join(pending)} (run: python -m crm init --admin NAME)")
+    return problems
+
+
+def _print_table(headers: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(str(v)) for v in column) for column in zip(headers, *rows, strict=False)]
+    for row in [headers, *rows]:
+        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

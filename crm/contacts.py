@@ -1,0 +1,220 @@
+"""Named contacts at partner organisations, kept per branch. Every query is scoped to the acting user."""
+
+from datetime import date
+
+from sqlite_utils import Database
+
+from crm import audit, clock, fields, phones
+from crm.access import Actor, branch_clause, require_branch
+from crm.db import transaction
+from crm.errors import Conflict, DuplicateContact, NotFound, ValidationError
+
+STATUSES = {"active": "Active", "left": "Left"}
+# What a caller may pass in ``values``; phone/mobile are typed text, parsed here.
+FIELDS = ("name", "job_title", "organisation_id", "branch_id", "phone", "mobile", "email", "notes", "is_named_contact")
+
+_SELECT = """
+    SELECT c.id, c.name, c.job_title, c.organisation_id, o.name AS organisation, o.type_code,
+           t.label AS type_label, c.branch_id, b.name AS branch, c.phone, c.phone_ext, c.mobile, c.email,
+           c.notes, c.is_named_contact, c.status, c.left_on, c.created_at, c.updated_at, c.version
+    FROM contacts c
+    JOIN organisations o ON o.id = c.organisation_id
+    JOIN organisation_types t ON t.code = o.type_code
+    JOIN branches b ON b.id = c.branch_id
+"""
+
+
+def _mobile(raw: str | None) -> str | None:
+    phone = phones.parse(raw, "Mobile")
+    if phone and phone.extension:
+        raise ValidationError("Mobile", "mobile numbers do not have extensions; put the extension on Phone.")
+    return phone.e164 if phone else None
+
+
+def clean(values: dict) -> dict:
+    """Check and normalise a contact's fields, reporting every problem at once.
+
+    :raises ValidationError: or InvalidFields, naming each refused field and quoting the input.
+    """
+    out = fields.check_all(
+        {
+            "name": lambda: fields.text(values.get("name"), "Name", required=True),
+            "job_title": lambda: fields.text(values.get("job_title"), "Job title"),
+            "organisation_id": lambda: _required_id(values.get("organisation_id"), "Organisation"),
+            "branch_id": lambda: _required_id(values.get("branch_id"), "Branch"),
+            "phone": lambda: phones.parse(values.get("phone"), "Phone"),
+            "mobile": lambda: _mobile(values.get("mobile")),
+            "email": lambda: fields.email(values.get("email")),
+            "notes": lambda: fields.long_text(values.get("notes"), "Notes"),
+        }
+    )
+    phone = out.pop("phone")
+    out["phone"] = phone.e164 if phone else None
+    out["phone_ext"] = phone.extension if phone else None
+    out["is_named_contact"] = int(bool(values.get("is_named_contact", True)))
+    return out
+
+
+def _required_id(value: object, field: str) -> int:
+    if value in (None, ""):
+        raise ValidationError(field, "is required.")
+    try:
+        return int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        raise ValidationError(field, "is not a valid choice.") from None
+
+
+def _with_display(row: dict) -> dict:
+    row["phone_display"] = phones.national(row["phone"], row["phone_ext"])
+    row["mobile_display"] = phones.national(row["mobile"])
+    row["phone_link"] = phones.tel_uri(row["phone"], row["phone_ext"])
+    row["mobile_link"] = phones.tel_uri(row["mobile"])
+    return row
+
+
+def _require_organisation(db: Database, org_id: int) -> None:
+    if not db.execute("SELECT 1 FROM organisations WHERE id = ?", [org_id]).fetchone():
+        raise ValidationError("Organisation", "does not exist; pick one from the directory or add it.")
+
+
+def similar(db: Database, actor: Actor, values: dict, exclude_id: int | None = None) -> list[dict]:
+    """Contacts of the same branch that look like ``values`` (cleaned): same email, same phone or mobile,
+    or the same name at the same organisation."""
+    where, params = branch_clause(actor, "c.branch_id")
+    numbers = [n for n in (values.get("phone"), values.get("mobile")) if n]
+    conditions, match_params = (
+        ["(c.name = ? COLLATE NOCASE AND c.organisation_id = ?)"],
+        [
+            values["name"],
+            values["organisation_id"],
+        ],
+    )
+    if values.get("email"):
+        conditions.append("c.email = ? COLLATE NOCASE")
+        match_params.append(values["email"])
+    if numbers:
+        marks = ", ".join("?" for _ in numbers)
+        conditions.append(f"(c.phone IN ({marks}) OR c.mobile IN ({marks}))")
+        match_params += numbers + numbers
+    rows = db.execute_returning_dicts(
+        f"{_SELECT} WHERE c.branch_id = ? AND c.id IS NOT ? AND {where} AND ({' OR '.join(conditions)}) "
+        "ORDER BY c.status, c.name LIMIT 10",
+        [values["branch_id"], exclude_id, *params, *match_params],
+    )
+    return [_with_display(r) for r in rows]
+
+
+def add(db: Database, actor: Actor, values: dict, *, allow_duplicate: bool = False) -> int:
+    """Add a contact to a branch the actor may edit.
+
+    :raises DuplicateContact: when it looks like an existing contact, unless ``allow_duplicate``.
+    :raises NotFound: when the branch is outside the actor's scope.
+    """
+    cleaned = clean(values)
+    with transaction(db):
+        require_branch(db, actor, cleaned["branch_id"])
+        _require_organisation(db, cleaned["organisation_id"])
+        if not allow_duplicate:
+            matches = similar(db, actor, cleaned)
+            if matches:
+                raise DuplicateContact(matches)
+        now = clock.stamp()
+        row = {**cleaned, "created_at": now, "created_by": actor.id, "updated_at": now, "updated_by": actor.id}
+        contact_id = int(db["contacts"].insert(row).last_pk)
+        audit.record(db, actor, "create", "contacts", contact_id, cleaned)
+    return contact_id
+
+
+def get(db: Database, actor: Actor, contact_id: int) -> dict:
+    """One contact within the actor's scope.
+
+    :raises NotFound: when it does not exist or belongs to a branch the actor may not see.
+    """
+    where, params = branch_clause(actor, "c.branch_id")
+    rows = db.execute_returning_dicts(f"{_SELECT} WHERE c.id = ? AND {where}", [contact_id, *params])
+    if not rows:
+        raise NotFound("That contact does not exist or is not in one of your branches.")
+    return _with_display(rows[0])
+
+
+def _save(db: Database, actor: Actor, contact_id: int, expected_version: int, changes_to: dict) -> None:
+    # Caller holds the transaction. Re-reading inside it means the version check and the write are atomic.
+    before = get(db, actor, contact_id)
+    if before["version"] != expected_version:
+        raise Conflict(
+            f"{before['name']}'s record was changed by someone else while you were editing. "
+            "Reload it to see their changes, then make yours again."
+        )
+    if "branch_id" in changes_to:
+        require_branch(db, actor, changes_to["branch_id"])
+    changes = audit.diff(before, changes_to)
+    if not changes:
+        return
+    db.execute(
+        f"UPDATE contacts SET {', '.join(f'{c} = ?' for c in changes_to)}, updated_at = ?, updated_by = ?, "
+        "version = version + 1 WHERE id = ?",
+        [*changes_to.values(), clock.stamp(), actor.id, contact_id],
+    )
+    audit.record(db, actor, "update", "contacts", contact_id, changes)
+
+
+def update(db: Database, actor: Actor, contact_id: int, values: dict, expected_version: int) -> None:
+    """Save edits to a contact.
+
+    :raises Conflict: when someone else saved it after ``expected_version`` was read (no silent overwrite).
+    """
+    cleaned = clean(values)
+    with transaction(db):
+        _require_organisation(db, cleaned["organisation_id"])
+        _save(db, actor, contact_id, expected_version, cleaned)
+
+
+def mark_left(db: Database, actor: Actor, contact_id: int, expected_version: int, left_on: date | None = None) -> None:
+    """Record that a contact has left their organisation; they stay on file with their history."""
+    left = left_on or clock.now().date()
+    if left > clock.now().date():
+        raise ValidationError("Left on", "cannot be in the future.")
+    with transaction(db):
+        _save(db, actor, contact_id, expected_version, {"status": "left", "left_on": left.isoformat()})
+
+
+def reinstate(db: Database, actor: Actor, contact_id: int, expected_version: int) -> None:
+    """Undo ``mark_left``: the contact is active again."""
+    with transaction(db):
+        _save(db, actor, contact_id, expected_version, {"status": "active", "left_on": None})
+
+
+def search(
+    db: Database,
+    actor: Actor,
+    *,
+    branch_id: int | None = None,
+    type_code: str | None = None,
+    organisation_id: int | None = None,
+    text: str = "",
+    status: str | None = "active",
+    limit: int = 500,
+) -> list[dict]:
+    """Contacts in the actor's scope matching every filter given, sorted by name."""
+    where, params = branch_clause(actor, "c.branch_id")
+    conditions, values = [where], list(params)
+    for column, value in (
+        ("c.branch_id", branch_id),
+        ("o.type_code", type_code),
+        ("c.organisation_id", organisation_id),
+        ("c.status", status),
+    ):
+        if value is not None:
+            conditions.append(f"{column} = ?")
+            values.append(value)
+    text = (text or "").strip()
+    if text:
+        pattern = fields.like_contains(text)
+        searched = ("c.name", "c.job_title", "c.email", "o.name")
+        conditions.append("(" + " OR ".join(f"{column} LIKE ? ESCAPE '\\'" for column in searched) + ")")
+        values += [pattern] * len(searched)
+    rows = db.execute_returning_dicts(
+        f"{_SELECT} WHERE {' AND '.join(conditions)} ORDER BY c.name COLLATE NOCASE, c.id LIMIT ?",
+        [*values, limit],
+    )
+    return [_with_display(r) for r in rows]

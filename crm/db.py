@@ -1,0 +1,59 @@
+"""Opening the database: the only module that knows how a connection is set up."""
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlite_utils import Database
+
+BUSY_TIMEOUT_SECONDS = 10
+
+
+def connect(path: str | Path, *, migrate: bool = True) -> Database:
+    """Open (creating if needed) the database at ``path`` with the pragmas every connection needs.
+
+    A connection is cheap: open one per Streamlit rerun or per command, never share one across threads.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # isolation_level=None: the driver opens no implicit transactions, so every transaction is one
+    # we began ourselves (see ``transaction``), and sqlite-utils' own atomic() blocks nest inside it.
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA journal_mode = WAL")
+    db = Database(conn)
+    if migrate:
+        from crm import schema
+
+        schema.upgrade(db)
+    return db
+
+
+@contextmanager
+def transaction(db: Database) -> Iterator[Database]:
+    """Run a block as one write transaction, begun IMMEDIATE so reads inside it see no stale data.
+
+    A deferred BEGIN that reads and then writes fails with "database is locked" when another writer got
+    there first; IMMEDIATE takes the write lock up front and waits (busy timeout) for it instead. On any
+    exception everything in the block is rolled back.
+    """
+    if db.conn.in_transaction:
+        # Nested use (a crm function calling another): the outer transaction already holds the lock.
+        with db.atomic():
+            yield db
+        return
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+        raise
+    try:
+        db.conn.execute("COMMIT")
+    except BaseException:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+        raise

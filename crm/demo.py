@@ -1,0 +1,221 @@
+"""Deterministic demo data: a fictional provider, its regions, branches, partners and named contacts.
+
+Every phone number comes from Ofcom's ranges reserved for drama (e.g. 0113 496 0xxx), every email address
+uses the reserved ``.example`` domain, and every person is invented. The same seed always gives the same data,
+so tests can rely on it.
+"""
+
+import random
+import re
+from dataclasses import dataclass
+
+from sqlite_utils import Database
+
+from crm import branches, contacts, organisations, settings, users
+from crm.access import BRANCH_MANAGER, REGIONAL_LEAD, Actor
+from crm.db import transaction
+
+PROVIDER = "Brightwater Homecare"
+SEED = 42
+
+
+@dataclass(frozen=True)
+class DemoBranch:
+    name: str
+    place: str  # town used in partner names
+    area_code: str  # Ofcom drama range prefix; the last three digits vary
+    postcode_district: str
+
+
+REGION_LEADS = {
+    "North West": "lead.northwest",
+    "Yorkshire and North East": "lead.yorkshire",
+    "Midlands and South": "lead.south",
+}
+REGIONS: dict[str, list[DemoBranch]] = {
+    "North West": [
+        DemoBranch("Manchester Central", "Manchester", "0161 496 0", "M1"),
+        DemoBranch("Stockport", "Stockport", "0161 496 0", "SK1"),
+        DemoBranch("Liverpool North", "Liverpool", "0151 496 0", "L4"),
+        DemoBranch("Wirral", "Wirral", "0151 496 0", "CH41"),
+    ],
+    "Yorkshire and North East": [
+        DemoBranch("Leeds North", "Leeds", "0113 496 0", "LS6"),
+        DemoBranch("Leeds South", "Leeds", "0113 496 0", "LS11"),
+        DemoBranch("Sheffield", "Sheffield", "0114 496 0", "S1"),
+        DemoBranch("Newcastle", "Newcastle", "0191 498 0", "NE1"),
+    ],
+    "Midlands and South": [
+        DemoBranch("Birmingham East", "Birmingham", "0121 496 0", "B8"),
+        DemoBranch("Bristol", "Bristol", "0117 496 0", "BS1"),
+        DemoBranch("Reading", "Reading", "0118 496 0", "RG1"),
+        DemoBranch("Camden", "Camden", "020 7946 0", "NW1"),
+    ],
+}
+
+FIRST_NAMES = (
+    "Aisha Amelia Anita Ben Bridget Callum Chloe Darren Deepa Eleanor Fatima Gareth Grace Hannah Imran Jack "
+    "Jasmine Karen Kwame Leanne Liam Marcus Megan Mohammed Nadia Niamh Oliver Priya Rachel Rhys Ruth Sam "
+    "Sanjay Sarah Sian Tom Uchenna Victoria Wei Zara"
+).split()
+LAST_NAMES = (
+    "Adeyemi Ahmed Bailey Brennan Campbell Chen Clarke Davies Evans Fletcher Green Gupta Hall Hughes Iqbal "
+    "Jones Kaur Kelly Khan Lewis Mensah Morgan Murphy Nowak Okafor O'Brien Patel Price Roberts Shaw Singh "
+    "Taylor Thompson Walker Watson Williams Wright Young"
+).split()
+
+# Per partner type: how many organisations a branch has, how to name them, and the roles of people there.
+PARTNERS: dict[str, tuple[int, list[str], list[str]]] = {
+    "GP_PRACTICE": (
+        6,
+        [
+            "{p} Road Surgery",
+            "{p} Medical Centre",
+            "Parkside Practice {p}",
+            "The {p} Health Centre",
+            "Riverside Surgery {p}",
+            "Northgate Medical Practice {p}",
+            "Oakwood Surgery {p}",
+        ],
+        ["Practice Manager", "Care Co-ordinator", "GP Partner", "Social Prescriber", "Reception Manager"],
+    ),
+    "PCN": (1, ["{p} Central PCN"], ["PCN Clinical Director", "PCN Care Co-ordinator"]),
+    "COMMUNITY_THERAPY": (
+        2,
+        ["{p} Community Occupational Therapy Team", "{p} Reablement Service"],
+        ["Community Occupational Therapist", "Reablement Lead", "Physiotherapist"],
+    ),
+    "COMMUNITY_NURSING": (1, ["{p} District Nursing Team"], ["District Nurse Lead", "Community Matron"]),
+    "LA_SOCIAL_CARE": (
+        3,
+        [
+            "{p} Council Locality Social Work Team",
+            "{p} Council Hospital Social Work Team",
+            "{p} Council Brokerage Team",
+        ],
+        ["Social Worker", "Senior Practitioner", "Brokerage Officer", "Team Manager"],
+    ),
+    "HOSPITAL_DISCHARGE": (
+        1,
+        ["{p} General Hospital Transfer of Care Hub"],
+        ["Discharge Co-ordinator", "Ward Manager", "Transfer of Care Lead"],
+    ),
+    "MENTAL_HEALTH": (1, ["{p} Community Mental Health Team"], ["Community Psychiatric Nurse", "Team Leader"]),
+    "ICB": (1, ["{p} Continuing Healthcare Team"], ["CHC Nurse Assessor", "Commissioning Manager"]),
+    "HOSPICE": (1, ["St Clare's Hospice {p}"], ["Hospice at Home Lead", "Family Support Worker"]),
+    "PHARMACY": (1, ["{p} High Street Pharmacy"], ["Pharmacist", "Pharmacy Manager"]),
+    "HOUSING": (1, ["{p} Extra Care Housing"], ["Scheme Manager", "Housing Officer"]),
+    "VOLUNTARY_COMMUNITY": (
+        2,
+        ["Age UK {p}", "{p} Carers' Centre"],
+        ["Volunteer Co-ordinator", "Information and Advice Officer", "Carers Support Worker"],
+    ),
+    "OTHER": (1, ["{p} Fire and Rescue Safe and Well"], ["Safe and Well Officer"]),
+}
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "", text.lower())
+
+
+def demo_accounts() -> list[tuple[str, str, str]]:
+    """(user name, role label, where) of the demo accounts, for the sign-in page."""
+    accounts = []
+    for region, demo_branches in REGIONS.items():
+        accounts.append((REGION_LEADS[region], "Regional lead", region))
+        accounts += [(f"manager.{_slug(b.name)}", "Branch manager", b.name) for b in demo_branches]
+    return accounts
+
+
+def load(db: Database, admin: Actor, password: str) -> dict[str, int]:
+    """Load the demo provider in one transaction; demo accounts use ``password``. Returns row counts."""
+    rng = random.Random(SEED)
+    counts = {"regions": 0, "branches": 0, "organisations": 0, "contacts": 0, "users": 0}
+    with transaction(db):
+        settings.put(db, admin, "provider_name", PROVIDER)
+        for region, demo_branches in REGIONS.items():
+            region_id = branches.add_region(db, admin, region)
+            counts["regions"] += 1
+            users.add_user(db, admin, REGION_LEADS[region], _person(rng), REGIONAL_LEAD, password, region_id=region_id)
+            counts["users"] += 1
+            for demo_branch in demo_branches:
+                branch_id = branches.add_branch(db, admin, demo_branch.name, region_id)
+                counts["branches"] += 1
+                users.add_user(
+                    db,
+                    admin,
+                    f"manager.{_slug(demo_branch.name)}",
+                    _person(rng),
+                    BRANCH_MANAGER,
+                    password,
+                    branch_id=branch_id,
+                )
+                counts["users"] += 1
+                orgs, people = _load_branch(db, admin, rng, demo_branch, branch_id)
+                counts["organisations"] += orgs
+                counts["contacts"] += people
+        settings.put(db, admin, "demo_loaded", "1")
+    return counts
+
+
+STREETS = ["High Street", "Station Road", "Church Lane", "Park Road", "Mill Street"]
+POSTCODE_LETTERS = "ABDEFGHJLNPQRSTUWXYZ"
+
+
+def _postcode(rng: random.Random, district: str) -> str:
+    return f"{district} {rng.randint(1, 9)}{rng.choice(POSTCODE_LETTERS)}{rng.choice(POSTCODE_LETTERS)}"
+
+
+def _extension(rng: random.Random) -> str:
+    # One number in five goes through a switchboard, as many GP practice and council lines do.
+    return f" ext. {rng.randint(200, 499)}" if rng.random() < 0.2 else ""
+
+
+def _person(rng: random.Random) -> str:
+    return f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
+
+
+def _load_branch(db: Database, admin: Actor, rng: random.Random, branch: DemoBranch, branch_id: int) -> tuple[int, int]:
+    new_orgs = people = 0
+    numbers = iter(rng.sample(range(1000), 1000))
+    # Some branches have deliberately thin coverage, so the gaps show in lists and charts.
+    skipped_types = set(rng.sample(sorted(PARTNERS), rng.choice([0, 1, 2, 3])))
+    for type_code, (how_many, name_patterns, roles) in PARTNERS.items():
+        for pattern in name_patterns[:how_many]:
+            name = pattern.format(p=branch.place)
+            existing = organisations.search(db, name, type_code, limit=1)
+            if existing and existing[0]["name"] == name:
+                org_id = existing[0]["id"]
+            else:
+                org_id = organisations.add(
+                    db,
+                    admin,
+                    {
+                        "name": name,
+                        "type_code": type_code,
+                        "address": f"{rng.randint(1, 240)} {rng.choice(STREETS)}, {branch.place}",
+                        "postcode": _postcode(rng, branch.postcode_district),
+                        "phone": f"{branch.area_code}{next(numbers):03d}",
+                        "website": f"https://{_slug(name)[:30]}.example",
+                    },
+                )
+                new_orgs += 1
+            if type_code in skipped_types:
+                continue
+            for _ in range(rng.choice([1, 1, 2, 2, 3])):
+                first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+                values = {
+                    "name": f"{first} {last}",
+                    "job_title": rng.choice(roles),
+                    "organisation_id": org_id,
+                    "branch_id": branch_id,
+                    "phone": f"{branch.area_code}{next(numbers):03d}" + _extension(rng),
+                    "email": f"{_slug(first)}.{_slug(last)}@{_slug(name)[:20]}.example",
+                    "notes": "" if rng.random() < 0.7 else "Prefers email. Best reached before 10am.",
+                    "is_named_contact": rng.random() < 0.85,
+                }
+                contact_id = contacts.add(db, admin, values, allow_duplicate=True)
+                people += 1
+                if rng.random() < 0.06:
+                    contacts.mark_left(db, admin, contact_id, expected_version=1)
+    return new_orgs, people

@@ -1,0 +1,163 @@
+"""Partner organisations: the shared directory every branch reads (GP practices, OT teams, councils...)."""
+
+import re
+
+from sqlite_utils import Database
+
+from crm import audit, clock, fields, phones
+from crm.access import ADMIN, REGIONAL_LEAD, Actor
+from crm.db import transaction
+from crm.errors import AlreadyExists, Conflict, NotFound, PermissionDenied, ValidationError
+
+_ODS_CODE = re.compile(r"^[A-Z0-9]{3,10}$")
+EDITABLE = ("name", "type_code", "address", "postcode", "phone", "email", "website", "ods_code")
+
+
+def types(db: Database) -> list[dict]:
+    """Partner organisation types (reference data), in display order."""
+    return db.execute_returning_dicts("SELECT code, label FROM organisation_types ORDER BY sort_order, label")
+
+
+def type_labels(db: Database) -> dict[str, str]:
+    """Map of type code to the label users read."""
+    return {t["code"]: t["label"] for t in types(db)}
+
+
+def clean(db: Database, values: dict) -> dict:
+    """Check and normalise an organisation's fields, reporting every problem at once.
+
+    :raises InvalidFields: (or a single ValidationError) naming each refused field.
+    """
+    out = fields.check_all(
+        {
+            "name": lambda: fields.text(values.get("name"), "Organisation name", required=True),
+            "type_code": lambda: _type_code(db, values.get("type_code")),
+            "address": lambda: fields.text(values.get("address"), "Address", max_length=300),
+            "postcode": lambda: fields.postcode(values.get("postcode")),
+            "phone": lambda: phones.parse(values.get("phone"), "Main phone"),
+            "email": lambda: fields.email(values.get("email")),
+            "website": lambda: fields.website(values.get("website")),
+            "ods_code": lambda: _ods_code(values.get("ods_code")),
+        }
+    )
+    phone = out.pop("phone")
+    out["phone"] = phone.e164 if phone else None
+    out["phone_ext"] = phone.extension if phone else None
+    return out
+
+
+def _type_code(db: Database, code: str | None) -> str:
+    code = (code or "").strip()
+    if not code:
+        raise ValidationError("Partner type", "is required.")
+    if not db.execute("SELECT 1 FROM organisation_types WHERE code = ?", [code]).fetchone():
+        raise ValidationError("Partner type", f"“{code}” is not a known partner type.")
+    return code
+
+
+def _ods_code(value: str | None) -> str | None:
+    code = (value or "").strip().upper()
+    if not code:
+        return None
+    if not _ODS_CODE.match(code):
+        raise ValidationError("ODS code", f"“{code}” is not an ODS code (3 to 10 letters and digits, e.g. B86001).")
+    return code
+
+
+def _check_unique(db: Database, values: dict, exclude_id: int | None = None) -> None:
+    if values["ods_code"]:
+        row = db.execute(
+            "SELECT name FROM organisations WHERE ods_code = ? AND id IS NOT ?", [values["ods_code"], exclude_id]
+        ).fetchone()
+        if row:
+            raise AlreadyExists(f"ODS code {values['ods_code']} already belongs to “{row[0]}”.")
+    row = db.execute(
+        "SELECT id FROM organisations WHERE name = ? COLLATE NOCASE AND postcode = ? AND type_code = ? AND id IS NOT ?",
+        [values["name"], values["postcode"], values["type_code"], exclude_id],
+    ).fetchone()
+    if row:
+        where = f" at {values['postcode']}" if values["postcode"] else ""
+        raise AlreadyExists(f"“{values['name']}”{where} is already in the directory; pick it from the list instead.")
+
+
+def add(db: Database, actor: Actor, values: dict) -> int:
+    """Add an organisation to the shared directory (any signed-in role may)."""
+    cleaned = clean(db, values)
+    with transaction(db):
+        _check_unique(db, cleaned)
+        now = clock.stamp()
+        row = {**cleaned, "created_at": now, "created_by": actor.id, "updated_at": now}
+        org_id = int(db["organisations"].insert(row).last_pk)
+        audit.record(db, actor, "create", "organisations", org_id, cleaned)
+    return org_id
+
+
+def get(db: Database, org_id: int) -> dict:
+    """One organisation with its type label; :raises NotFound:."""
+    rows = db.execute_returning_dicts(
+        "SELECT o.*, t.label AS type_label FROM organisations o "
+        "JOIN organisation_types t ON t.code = o.type_code WHERE o.id = ?",
+        [org_id],
+    )
+    if not rows:
+        raise NotFound("That organisation does not exist.")
+    return rows[0]
+
+
+def can_edit(actor: Actor, organisation: dict) -> bool:
+    """Administrators and regional leads edit the directory; branch managers only what they added."""
+    return actor.role in (ADMIN, REGIONAL_LEAD) or organisation["created_by"] == actor.id
+
+
+def update(db: Database, actor: Actor, org_id: int, values: dict, expected_version: int) -> None:
+    """Save changes to an organisation.
+
+    :raises Conflict: when someone else saved it since ``expected_version`` was read.
+    """
+    cleaned = clean(db, values)
+    with transaction(db):
+        before = get(db, org_id)
+        if not can_edit(actor, before):
+            raise PermissionDenied("Only administrators and regional leads can edit this organisation.")
+        if before["version"] != expected_version:
+            raise Conflict(
+                f"“{before['name']}” was changed by someone else while you were editing. "
+                "Reload it to see their changes, then make yours again."
+            )
+        _check_unique(db, cleaned, exclude_id=org_id)
+        changes = audit.diff(before, cleaned)
+        if not changes:
+            return
+        db.execute(
+            f"UPDATE organisations SET {', '.join(f'{c} = ?' for c in cleaned)}, updated_at = ?, "
+            "version = version + 1 WHERE id = ?",
+            [*cleaned.values(), clock.stamp(), org_id],
+        )
+        audit.record(db, actor, "update", "organisations", org_id, changes)
+
+
+def search(db: Database, query: str = "", type_code: str | None = None, limit: int = 50) -> list[dict]:
+    """Organisations whose name, postcode or ODS code contains ``query``, best matches first."""
+    where, params = ["1 = 1"], []
+    query = (query or "").strip()
+    if query:
+        pattern = fields.like_contains(query)
+        where.append("(o.name LIKE ? ESCAPE '\\' OR o.postcode LIKE ? ESCAPE '\\' OR o.ods_code LIKE ? ESCAPE '\\')")
+        params += [pattern, pattern, pattern]
+    if type_code:
+        where.append("o.type_code = ?")
+        params.append(type_code)
+    rows = db.execute_returning_dicts(
+        f"""
+        SELECT o.id, o.name, o.type_code, t.label AS type_label, o.address, o.postcode, o.phone, o.phone_ext,
+               o.email, o.website, o.ods_code, o.version, o.created_by
+        FROM organisations o JOIN organisation_types t ON t.code = o.type_code
+        WHERE {" AND ".join(where)}
+        ORDER BY (o.name LIKE ? ESCAPE '\\') DESC, o.name COLLATE NOCASE
+        LIMIT ?
+        """,
+        [*params, fields.like_escape(query) + "%", limit],
+    )
+    for row in rows:
+        row["phone_display"] = phones.national(row["phone"], row["phone_ext"])
+    return rows

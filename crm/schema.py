@@ -1,0 +1,160 @@
+"""The schema as named migration steps. A released step is never edited: add a new one instead."""
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from crm.db import transaction
+
+migrations = Migrations("crm")
+
+# Partner organisation types from DOMAIN.md. Codes are stable; labels are what users read.
+ORGANISATION_TYPES = [
+    ("GP_PRACTICE", "GP practice"),
+    ("PCN", "Primary care network"),
+    ("COMMUNITY_THERAPY", "Community therapy (OT, physio, reablement)"),
+    ("COMMUNITY_NURSING", "Community nursing (district nurses)"),
+    ("LA_SOCIAL_CARE", "Council adult social care"),
+    ("HOSPITAL_DISCHARGE", "Hospital discharge"),
+    ("MENTAL_HEALTH", "Mental health"),
+    ("ICB", "Integrated care board"),
+    ("HOSPICE", "Hospice"),
+    ("PHARMACY", "Pharmacy"),
+    ("HOUSING", "Housing"),
+    ("VOLUNTARY_COMMUNITY", "Voluntary and community"),
+    ("OTHER", "Other"),
+]
+
+
+def _run(db: Database, statements: str) -> None:
+    # executescript() would commit the migration's transaction; run the statements one by one instead.
+    for statement in statements.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+@migrations(name="0001_foundation")
+def foundation(db: Database) -> None:
+    _run(
+        db,
+        """
+        CREATE TABLE settings (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        CREATE TABLE regions (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE branches (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            region_id INTEGER NOT NULL REFERENCES regions(id),
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX idx_branches_region ON branches(region_id);
+        CREATE TABLE organisation_types (
+            code TEXT PRIMARY KEY CHECK (code GLOB '[A-Z]*' AND code NOT GLOB '*[^A-Z_]*'),
+            label TEXT NOT NULL UNIQUE,
+            sort_order INTEGER NOT NULL DEFAULT 100
+        );
+        CREATE TABLE organisations (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            type_code TEXT NOT NULL REFERENCES organisation_types(code),
+            address TEXT NOT NULL DEFAULT '',
+            postcode TEXT NOT NULL DEFAULT '',
+            phone TEXT,
+            phone_ext TEXT,
+            email TEXT,
+            website TEXT NOT NULL DEFAULT '',
+            ods_code TEXT UNIQUE,
+            created_at TEXT NOT NULL,
+            created_by INTEGER REFERENCES users(id),
+            updated_at TEXT NOT NULL,
+            version INTEGER NOT NULL DEFAULT 1
+        );
+        CREATE INDEX idx_organisations_type ON organisations(type_code, name);
+        CREATE INDEX idx_organisations_name ON organisations(name COLLATE NOCASE);
+        CREATE TABLE users (
+            id INTEGER PRIMARY KEY,
+            username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            display_name TEXT NOT NULL,
+            password_hash TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('admin', 'regional_lead', 'branch_manager')),
+            region_id INTEGER REFERENCES regions(id),
+            branch_id INTEGER REFERENCES branches(id),
+            disabled INTEGER NOT NULL DEFAULT 0,
+            failed_attempts INTEGER NOT NULL DEFAULT 0,
+            locked_until TEXT,
+            session_version INTEGER NOT NULL DEFAULT 1,
+            last_sign_in TEXT,
+            created_at TEXT NOT NULL,
+            CHECK (role != 'regional_lead' OR (region_id IS NOT NULL AND branch_id IS NULL)),
+            CHECK (role != 'branch_manager' OR (branch_id IS NOT NULL AND region_id IS NULL)),
+            CHECK (role != 'admin' OR (branch_id IS NULL AND region_id IS NULL))
+        );
+        CREATE TABLE contacts (
+            id INTEGER PRIMARY KEY,
+            branch_id INTEGER NOT NULL REFERENCES branches(id),
+            organisation_id INTEGER NOT NULL REFERENCES organisations(id),
+            name TEXT NOT NULL,
+            job_title TEXT NOT NULL DEFAULT '',
+            phone TEXT,
+            phone_ext TEXT,
+            mobile TEXT,
+            email TEXT,
+            notes TEXT NOT NULL DEFAULT '',
+            is_named_contact INTEGER NOT NULL DEFAULT 1,
+            status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'left')),
+            left_on TEXT,
+            created_at TEXT NOT NULL,
+            created_by INTEGER REFERENCES users(id),
+            updated_at TEXT NOT NULL,
+            updated_by INTEGER REFERENCES users(id),
+            version INTEGER NOT NULL DEFAULT 1
+        );
+        CREATE INDEX idx_contacts_branch ON contacts(branch_id, status, name);
+        CREATE INDEX idx_contacts_organisation ON contacts(organisation_id);
+        CREATE INDEX idx_contacts_email ON contacts(email);
+        CREATE INDEX idx_contacts_phone ON contacts(phone);
+        CREATE INDEX idx_contacts_mobile ON contacts(mobile);
+        CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            user_id INTEGER REFERENCES users(id),
+            username TEXT NOT NULL,
+            action TEXT NOT NULL,
+            table_name TEXT NOT NULL,
+            row_id INTEGER,
+            changes TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX idx_audit_record ON audit_log(table_name, row_id);
+        CREATE INDEX idx_audit_at ON audit_log(at);
+        CREATE INDEX idx_audit_user ON audit_log(user_id, at)
+        """,
+    )
+    db["organisation_types"].insert_all(
+        [
+            {"code": code, "label": label, "sort_order": i * 10}
+            for i, (code, label) in enumerate(ORGANISATION_TYPES, start=1)
+        ]
+    )
+
+
+def upgrade(db: Database) -> None:
+    """Apply every pending migration, all in one write transaction.
+
+    Holding the write lock (BEGIN IMMEDIATE) while checking what is pending means two processes opening a
+    new database at once cannot both try to create the tables; Migrations.apply() nests its own steps
+    inside as savepoints, so a failing step still leaves the database as it was.
+    """
+    if not migrations.pending(db):
+        return
+    with transaction(db):
+        migrations.apply(db)
+
+
+def pending(db: Database) -> list[str]:
+    """Names of migrations not yet applied to ``db``."""
+    return [m.name for m in migrations.pending(db)]

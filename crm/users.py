@@ -1,0 +1,265 @@
+"""User accounts: argon2id passwords, sign-in with lockout, roles and their scope."""
+
+import unicodedata
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlite_utils import Database
+
+from crm import audit, clock, fields
+from crm.access import ADMIN, BRANCH_MANAGER, REGIONAL_LEAD, ROLES, Actor, require_role
+from crm.db import transaction
+from crm.errors import AlreadyExists, NotFound, PermissionDenied, SignInFailed, ValidationError
+
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 1024
+MAX_FAILED_ATTEMPTS = 5
+LOCK_MINUTES = 15
+WRONG_CREDENTIALS = "Incorrect user name or password."
+
+_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+# Verified against when the user name is unknown, so a wrong name takes as long as a wrong password.
+_DUMMY_HASH = _hasher.hash("not a real password")
+
+
+def _normalise_password(password: str) -> str:
+    # The same password typed on different keyboards may arrive composed or decomposed (é vs e + ´).
+    return unicodedata.normalize("NFC", password)
+
+
+def check_password(password: str, field: str = "Password") -> str:
+    """The password to hash, if it is acceptable.
+
+    :raises ValidationError: when too short or too long.
+    """
+    password = _normalise_password(password or "")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationError(field, f"must be at least {MIN_PASSWORD_LENGTH} characters long.")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise ValidationError(field, f"must be at most {MAX_PASSWORD_LENGTH} characters long.")
+    return password
+
+
+def _username(value: str) -> str:
+    name = fields.text(value, "User name", required=True, max_length=64)
+    if any(c.isspace() for c in name):
+        raise ValidationError("User name", "cannot contain spaces (try a dot: jo.bloggs).")
+    return name
+
+
+def _actor(row: dict) -> Actor:
+    return Actor(
+        id=row["id"],
+        username=row["username"],
+        display_name=row["display_name"],
+        role=row["role"],
+        region_id=row["region_id"],
+        branch_id=row["branch_id"],
+        session_version=row["session_version"],
+    )
+
+
+def count(db: Database) -> int:
+    """How many user accounts exist (zero means the app still needs setting up)."""
+    return db.execute("SELECT count(*) FROM users").fetchone()[0]
+
+
+def _insert_user(
+    db: Database,
+    actor: Actor,
+    username: str,
+    display_name: str,
+    role: str,
+    password: str,
+    region_id: int | None,
+    branch_id: int | None,
+) -> int:
+    if role not in ROLES:
+        raise ValidationError("Role", f"must be one of: {', '.join(ROLES)}.")
+    if role == REGIONAL_LEAD and region_id is None:
+        raise ValidationError("Region", "is required for a regional lead.")
+    if role == BRANCH_MANAGER and branch_id is None:
+        raise ValidationError("Branch", "is required for a branch manager.")
+    if role != REGIONAL_LEAD:
+        region_id = None
+    if role != BRANCH_MANAGER:
+        branch_id = None
+    if db.execute("SELECT 1 FROM users WHERE username = ?", [username]).fetchone():
+        raise AlreadyExists(f"User name “{username}” is already taken.")
+    values = {
+        "username": username,
+        "display_name": display_name,
+        "password_hash": _hasher.hash(password),
+        "role": role,
+        "region_id": region_id,
+        "branch_id": branch_id,
+        "created_at": clock.stamp(),
+    }
+    user_id = db["users"].insert(values).last_pk
+    audit.record(db, actor, "create", "users", user_id, values)
+    return int(user_id)
+
+
+def create_first_admin(db: Database, username: str, display_name: str, password: str) -> Actor:
+    """Create the first administrator of a new database.
+
+    :raises PermissionDenied: when any user already exists (set-up has been done).
+    """
+    username = _username(username)
+    display_name = fields.text(display_name or username, "Full name", required=True)
+    password = check_password(password)
+    with transaction(db):
+        if count(db):
+            raise PermissionDenied("This app has already been set up. Sign in instead.")
+        founder = Actor(id=None, username=username, display_name=display_name, role=ADMIN)
+        user_id = _insert_user(db, founder, username, display_name, ADMIN, password, None, None)
+    return get(db, user_id)
+
+
+def add_user(
+    db: Database,
+    actor: Actor,
+    username: str,
+    display_name: str,
+    role: str,
+    password: str,
+    region_id: int | None = None,
+    branch_id: int | None = None,
+) -> Actor:
+    """Create an account (administrators only).
+
+    :raises AlreadyExists: when the user name is taken.
+    """
+    require_role(actor, ADMIN)
+    username = _username(username)
+    display_name = fields.text(display_name, "Full name", required=True)
+    password = check_password(password)
+    with transaction(db):
+        user_id = _insert_user(db, actor, username, display_name, role, password, region_id, branch_id)
+    return get(db, user_id)
+
+
+def get(db: Database, user_id: int) -> Actor:
+    """:raises NotFound: when there is no such user."""
+    rows = db.execute_returning_dicts("SELECT * FROM users WHERE id = ?", [user_id])
+    if not rows:
+        raise NotFound("No such user.")
+    return _actor(rows[0])
+
+
+def _row_by_name(db: Database, username: str) -> dict:
+    rows = db.execute_returning_dicts("SELECT * FROM users WHERE username = ?", [username.strip()])
+    if not rows:
+        raise NotFound(f"No user called “{username.strip()}”.")
+    return rows[0]
+
+
+def sign_in(db: Database, username: str, password: str, now: datetime | None = None) -> Actor:
+    """Check a user name and password; count failures in the database and lock after too many.
+
+    :raises SignInFailed: with the message to show (never saying which of the two was wrong).
+    """
+    now = now or clock.now()
+    password = _normalise_password(password or "")
+    rows = db.execute_returning_dicts("SELECT * FROM users WHERE username = ?", [(username or "").strip()])
+    if not rows or len(password) > MAX_PASSWORD_LENGTH:
+        _verify(_DUMMY_HASH, password)
+        raise SignInFailed(WRONG_CREDENTIALS)
+    row = rows[0]
+    if row["locked_until"] and row["locked_until"] > clock.stamp(now):
+        locked_until = datetime.strptime(row["locked_until"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=now.tzinfo)
+        minutes = max(1, -(-int((locked_until - now).total_seconds()) // 60))
+        raise SignInFailed(
+            f"This account is locked after {MAX_FAILED_ATTEMPTS} failed sign-ins. "
+            f"Try again in {minutes} minute{'s' if minutes != 1 else ''}, or ask an administrator."
+        )
+    if not _verify(row["password_hash"], password):
+        _record_failure(db, row, now)
+        raise SignInFailed(WRONG_CREDENTIALS)
+    if row["disabled"]:
+        raise SignInFailed("This account has been disabled. Ask an administrator.")
+    actor = _actor(row)
+    with transaction(db):
+        db.execute(
+            "UPDATE users SET failed_attempts = 0, locked_until = NULL, last_sign_in = ? WHERE id = ?",
+            [clock.stamp(now), row["id"]],
+        )
+        audit.record(db, actor, "sign_in", "users", row["id"])
+        if _hasher.check_needs_rehash(row["password_hash"]):
+            db.execute("UPDATE users SET password_hash = ? WHERE id = ?", [_hasher.hash(password), row["id"]])
+    return actor
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _record_failure(db: Database, row: dict, now: datetime) -> None:
+    with transaction(db):
+        # Incremented in SQL, inside the write lock: concurrent wrong guesses are all counted.
+        db.execute("UPDATE users SET failed_attempts = failed_attempts + 1 WHERE id = ?", [row["id"]])
+        failures = db.execute("SELECT failed_attempts FROM users WHERE id = ?", [row["id"]]).fetchone()[0]
+        changes: dict = {"failed_attempts": failures}
+        if failures >= MAX_FAILED_ATTEMPTS:
+            locked_until = clock.stamp(now + timedelta(minutes=LOCK_MINUTES))
+            db.execute("UPDATE users SET failed_attempts = 0, locked_until = ? WHERE id = ?", [locked_until, row["id"]])
+            changes["locked_until"] = locked_until
+        audit.record(db, _actor(row), "sign_in_failed", "users", row["id"], changes)
+
+
+def current(db: Database, user_id: int, session_version: int) -> Actor | None:
+    """Re-read a signed-in user; None when the account was disabled or its sessions revoked since."""
+    rows = db.execute_returning_dicts(
+        "SELECT * FROM users WHERE id = ? AND disabled = 0 AND session_version = ?", [user_id, session_version]
+    )
+    return _actor(rows[0]) if rows else None
+
+
+def list_users(db: Database, actor: Actor) -> list[dict]:
+    """Every account with its role and where it works (administrators only)."""
+    require_role(actor, ADMIN)
+    return db.execute_returning_dicts(
+        """
+        SELECT u.id, u.username, u.display_name, u.role, r.name AS region, b.name AS branch,
+               u.disabled, u.locked_until, u.last_sign_in
+        FROM users u
+        LEFT JOIN regions r ON r.id = u.region_id
+        LEFT JOIN branches b ON b.id = u.branch_id
+        ORDER BY u.username COLLATE NOCASE
+        """
+    )
+
+
+def set_disabled(db: Database, actor: Actor, username: str, disabled: bool = True) -> None:
+    """Disable (or re-enable) an account; a disabled user's open sessions end on their next action."""
+    require_role(actor, ADMIN)
+    with transaction(db):
+        row = _row_by_name(db, username)
+        if disabled and row["id"] == actor.id:
+            raise PermissionDenied("You cannot disable your own account.")
+        db.execute(
+            "UPDATE users SET disabled = ?, session_version = session_version + 1, failed_attempts = 0, "
+            "locked_until = NULL WHERE id = ?",
+            [int(disabled), row["id"]],
+        )
+        audit.record(db, actor, "update", "users", row["id"], {"disabled": [bool(row["disabled"]), disabled]})
+
+
+def set_password(db: Database, actor: Actor, username: str, password: str) -> None:
+    """Set a new password (administrators, or users for themselves); other sessions of that user end."""
+    row = _row_by_name(db, username)
+    if actor.role != ADMIN and actor.id != row["id"]:
+        raise PermissionDenied("You can only change your own password.")
+    password = check_password(password, "New password")
+    password_hash = _hasher.hash(password)
+    with transaction(db):
+        db.execute(
+            "UPDATE users SET password_hash = ?, session_version = session_version + 1, failed_attempts = 0, "
+            "locked_until = NULL WHERE id = ?",
+            [password_hash, row["id"]],
+        )
+        audit.record(db, actor, "password_changed", "users", row["id"])

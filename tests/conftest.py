@@ -1,0 +1,89 @@
+"""Shared fixtures: a fresh database per test, a seeded one, and the actors of each role."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from crm import branches, contacts, db, organisations, users
+from crm.access import BRANCH_MANAGER, REGIONAL_LEAD, Actor
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "crm.db"
+
+
+@pytest.fixture
+def database(db_path: Path):
+    """A new, migrated database file of its own."""
+    connection = db.connect(db_path)
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def admin(database) -> Actor:
+    return users.create_first_admin(database, "ada", "Ada Admin", PASSWORD)
+
+
+class World:
+    """Two regions, three branches, one manager each, one lead each, and an organisation of each main type."""
+
+    def __init__(self, database, admin: Actor):
+        self.db = database
+        self.admin = admin
+        self.north = branches.add_region(database, admin, "North")
+        self.south = branches.add_region(database, admin, "South")
+        self.leeds = branches.add_branch(database, admin, "Leeds", self.north)
+        self.york = branches.add_branch(database, admin, "York", self.north)
+        self.bristol = branches.add_branch(database, admin, "Bristol", self.south)
+        self.lead_north = users.add_user(
+            database, admin, "lead.north", "Nia North", REGIONAL_LEAD, PASSWORD, region_id=self.north
+        )
+        self.lead_south = users.add_user(
+            database, admin, "lead.south", "Sol South", REGIONAL_LEAD, PASSWORD, region_id=self.south
+        )
+        self.manager_leeds = users.add_user(
+            database, admin, "manager.leeds", "Lee Leeds", BRANCH_MANAGER, PASSWORD, branch_id=self.leeds
+        )
+        self.manager_york = users.add_user(
+            database, admin, "manager.york", "Yan York", BRANCH_MANAGER, PASSWORD, branch_id=self.york
+        )
+        self.manager_bristol = users.add_user(
+            database, admin, "manager.bristol", "Bea Bristol", BRANCH_MANAGER, PASSWORD, branch_id=self.bristol
+        )
+        self.gp = organisations.add(
+            database,
+            admin,
+            {"name": "Hyde Park Surgery", "type_code": "GP_PRACTICE", "postcode": "LS6 1AA", "phone": "0113 496 0001"},
+        )
+        self.ot = organisations.add(database, admin, {"name": "Leeds Community OT", "type_code": "COMMUNITY_THERAPY"})
+        self.council = organisations.add(
+            database, admin, {"name": "Bristol Council Adult Social Care", "type_code": "LA_SOCIAL_CARE"}
+        )
+
+    def contact(self, branch_id: int, name: str, organisation_id: int | None = None, **extra) -> int:
+        values = {"name": name, "organisation_id": organisation_id or self.gp, "branch_id": branch_id, **extra}
+        return contacts.add(self.db, self.admin, values)
+
+
+@pytest.fixture
+def world(database, admin) -> World:
+    return World(database, admin)
+
+
+@pytest.fixture(scope="session")
+def naughty_strings() -> list[str]:
+    """The Big List of Naughty Strings, read from ../shared/data (never copied into the repo)."""
+    return json.loads((SHARED_DATA / "blns.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def epraccur_path() -> Path:
+    path = SHARED_DATA / "epraccur.csv"
+    assert path.exists(), f"the NHS GP practice file is expected at {path}"
+    return path
