@@ -79,3 +79,14 @@ def branch_id_by_name(db: Database, name: str) -> int:
     if row is None:
         raise NotFound(f"No branch called “{name.strip()}”.")
     return int(row[0])
+
+
+def scope_label(db: Database, actor: Actor) -> str:
+    """Where the actor's view reaches, in words: "All branches", "North West region", "Leeds branch"."""
+    if actor.branch_id is not None:
+        row = db.execute("SELECT name FROM branches WHERE id = ?", [actor.branch_id]).fetchone()
+        return f"{row[0]} branch"
+    if actor.region_id is not None:
+        row = db.execute("SELECT name FROM regions WHERE id = ?", [actor.region_id]).fetchone()
+        return f"{row[0]} region"
+    return "All branches"

@@ -218,3 +218,44 @@ def search(
         [*values, limit],
     )
     return [_with_display(r) for r in rows]
+
+
+def named_matrix(db: Database, actor: Actor) -> list[dict]:
+    """One row per branch in scope: {"Branch": name, <partner type label>: active named contacts, ...}.
+
+    Every partner type is a column, so a zero shows a gap. Counted in SQL; the pivot is over the small result.
+    """
+    where, params = branch_clause(actor, "b.id")
+    counts = db.execute(
+        f"""
+        SELECT b.name, o.type_code, count(*)
+        FROM contacts c
+        JOIN branches b ON b.id = c.branch_id
+        JOIN organisations o ON o.id = c.organisation_id
+        WHERE c.status = 'active' AND c.is_named_contact = 1 AND {where}
+        GROUP BY b.id, o.type_code
+        """,
+        params,
+    ).fetchall()
+    by_branch: dict[str, dict[str, int]] = {}
+    for branch, type_code, n in counts:
+        by_branch.setdefault(branch, {})[type_code] = n
+    types = db.execute("SELECT code, label FROM organisation_types ORDER BY sort_order, label").fetchall()
+    names = [row[0] for row in db.execute(f"SELECT b.name FROM branches b WHERE {where} ORDER BY b.name", params)]
+    return [
+        {"Branch": name, **{label: by_branch.get(name, {}).get(code, 0) for code, label in types}} for name in names
+    ]
+
+
+def totals(db: Database, actor: Actor) -> dict:
+    """Headline counts within scope: active contacts, named contacts, organisations with a named contact."""
+    where, params = branch_clause(actor, "branch_id")
+    row = db.execute(
+        f"""
+        SELECT count(*), coalesce(sum(is_named_contact), 0),
+               count(DISTINCT CASE WHEN is_named_contact = 1 THEN organisation_id END)
+        FROM contacts WHERE status = 'active' AND {where}
+        """,
+        params,
+    ).fetchone()
+    return {"active_contacts": row[0], "named_contacts": row[1], "organisations_with_named_contact": row[2]}

@@ -101,7 +101,7 @@ def get(db: Database, org_id: int) -> dict:
     )
     if not rows:
         raise NotFound("That organisation does not exist.")
-    return rows[0]
+    return _with_display(rows[0])
 
 
 def can_edit(actor: Actor, organisation: dict) -> bool:
@@ -158,6 +158,9 @@ def search(db: Database, query: str = "", type_code: str | None = None, limit: i
         """,
         [*params, fields.like_escape(query) + "%", limit],
     )
-    for row in rows:
-        row["phone_display"] = phones.national(row["phone"], row["phone_ext"])
-    return rows
+    return [_with_display(row) for row in rows]
+
+
+def _with_display(row: dict) -> dict:
+    row["phone_display"] = phones.national(row["phone"], row["phone_ext"])
+    return row

@@ -1,0 +1,34 @@
+"""Partner CRM: the entry point. Run with ``streamlit run app.py``."""
+
+import streamlit as st
+
+from crm import branches, settings
+from crm.ui import pages, session
+from crm.ui.widgets import md
+
+st.set_page_config(page_title="Partner CRM", page_icon=":material/handshake:", layout="wide")
+
+database = session.open_database()
+actor = session.current_actor(database)
+
+if actor is None:
+    # Signed out: the only page is the gate, so no page name or menu shows before sign-in.
+    navigation = st.navigation(
+        [st.Page(lambda: session.gate(database), title="Sign in", url_path="sign-in", default=True)],
+        position="hidden",
+    )
+else:
+    navigation = st.navigation(
+        [st.Page(page.path, title=page.title, icon=page.icon) for page in pages.for_actor(actor)]
+    )
+    with st.sidebar:
+        st.markdown(f"**{md(settings.get(database, 'provider_name', 'Partner CRM'))}**")
+        st.caption(f"{md(actor.display_name)}, {actor.role_label}  \n{md(branches.scope_label(database, actor))}")
+        if st.button("Sign out", key="app_sign_out"):
+            session.sign_out("You have signed out.")
+            st.rerun()
+
+try:
+    navigation.run()
+finally:
+    database.close()

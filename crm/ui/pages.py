@@ -1,0 +1,40 @@
+"""The app's pages and who may open each: one list that navigation and every page's gate both read."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from crm.access import ADMIN, BRANCH_MANAGER, REGIONAL_LEAD, Actor
+
+EVERYONE = (ADMIN, REGIONAL_LEAD, BRANCH_MANAGER)
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    path: str  # relative to the project root, as st.Page and AppTest.switch_page take it
+    title: str
+    icon: str
+    roles: tuple[str, ...]
+
+
+PAGES = [
+    PageSpec("pages/home.py", "Overview", ":material/dashboard:", EVERYONE),
+    PageSpec("pages/contacts.py", "Contacts", ":material/contacts:", EVERYONE),
+    PageSpec("pages/organisations.py", "Organisations", ":material/domain:", EVERYONE),
+    PageSpec("pages/users.py", "Users", ":material/manage_accounts:", (ADMIN,)),
+    PageSpec("pages/branches.py", "Regions and branches", ":material/account_tree:", (ADMIN,)),
+    PageSpec("pages/account.py", "My account", ":material/person:", EVERYONE),
+]
+
+
+def for_actor(actor: Actor) -> list[PageSpec]:
+    """The pages this user's role may open, in menu order."""
+    return [page for page in PAGES if actor.role in page.roles]
+
+
+def roles_for(page_file: str) -> tuple[str, ...]:
+    """Roles allowed on the page at ``page_file`` (a page passes its own ``__file__``).
+
+    :raises KeyError: for a file not listed in PAGES, so an unlisted page can never open to everyone.
+    """
+    name = f"pages/{Path(page_file).name}"
+    return next(page.roles for page in PAGES if page.path == name)

@@ -1,0 +1,52 @@
+"""Regions and branches (administrators only): the provider's own structure."""
+
+import streamlit as st
+
+from crm import branches
+from crm.errors import CRMError
+from crm.ui import session
+from crm.ui.widgets import choice, flash, show_error
+
+database, actor = session.require(__file__)
+
+st.title("Regions and branches")
+flash()
+regions = branches.regions(database, actor)
+left, right = st.columns(2)
+with left:
+    st.subheader("Regions")
+    st.dataframe([{"Region": r["name"], "Branches": r["branches"]} for r in regions], hide_index=True, width="stretch")
+    with st.form("branches_add_region_form", clear_on_submit=True):
+        name = st.text_input("New region", key="branches_region_name")
+        if st.form_submit_button("Add region"):
+            try:
+                branches.add_region(database, actor, name)
+            except CRMError as error:
+                show_error(error)
+            else:
+                flash(f"Added region {name}.")
+                st.rerun()
+with right:
+    st.subheader("Branches")
+    st.dataframe(
+        [
+            {"Branch": b["name"], "Region": b["region"], "Active contacts": b["contacts"]}
+            for b in branches.branches(database, actor)
+        ],
+        hide_index=True,
+        width="stretch",
+    )
+    if regions:
+        with st.form("branches_add_branch_form", clear_on_submit=True):
+            name = st.text_input("New branch", key="branches_branch_name")
+            region_id = choice("In region", regions, key="branches_branch_region")
+            if st.form_submit_button("Add branch"):
+                try:
+                    branches.add_branch(database, actor, name, region_id)
+                except CRMError as error:
+                    show_error(error)
+                else:
+                    flash(f"Added branch {name}.")
+                    st.rerun()
+    else:
+        st.info("Add a region first.")

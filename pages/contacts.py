@@ -1,0 +1,250 @@
+"""Contacts: find, add and edit the named contacts of the branches in the user's scope."""
+
+import streamlit as st
+
+from crm import branches, contacts, organisations
+from crm.access import BRANCH_MANAGER
+from crm.errors import CRMError, DuplicateContact
+from crm.ui import session
+from crm.ui.widgets import choice, flash, md, organisation_picker, show_error
+
+database, actor = session.require(__file__)
+visible_branches = branches.branches(database, actor)
+partner_types = organisations.types(database)
+
+
+def contact_fields(prefix: str, record: dict | None = None) -> dict:
+    """The editable fields of a contact, as widgets (inside a form)."""
+    record = record or {}
+    values = {
+        "name": st.text_input("Name", value=record.get("name", ""), key=f"{prefix}_name"),
+        "job_title": st.text_input(
+            "Job title / role",
+            value=record.get("job_title", ""),
+            key=f"{prefix}_job_title",
+            placeholder="e.g. Practice manager, Social worker, Community OT",
+        ),
+    }
+    left, right = st.columns(2)
+    values["phone"] = left.text_input(
+        "Phone", value=record.get("phone_display", ""), key=f"{prefix}_phone", placeholder="e.g. 0113 496 0123 ext. 45"
+    )
+    values["mobile"] = right.text_input("Mobile", value=record.get("mobile_display", ""), key=f"{prefix}_mobile")
+    values["email"] = st.text_input("Email", value=record.get("email") or "", key=f"{prefix}_email")
+    values["notes"] = st.text_area(
+        "Notes",
+        value=record.get("notes", ""),
+        key=f"{prefix}_notes",
+        help="About the working relationship only. Never record details of people you support.",
+    )
+    values["is_named_contact"] = st.checkbox(
+        "Our named contact at this organisation",
+        value=bool(record.get("is_named_contact", True)),
+        key=f"{prefix}_named",
+    )
+    return values
+
+
+def back_to_list() -> None:
+    if st.button("← Back to the list", key="contacts_back"):
+        del st.query_params["contact"]
+        st.session_state.pop("contacts_table", None)  # else the old row selection reopens the contact
+        st.rerun()
+
+
+def show_contact(contact_id: int) -> None:
+    back_to_list()
+    try:
+        contact = contacts.get(database, actor, contact_id)
+    except CRMError as error:
+        show_error(error)
+        return
+    flash()
+    st.header(md(contact["name"]))
+    st.write(
+        f"{md(contact['job_title']) or 'No job title'} at **{md(contact['organisation'])}** "
+        f"({contact['type_label']}), {md(contact['branch'])} branch"
+    )
+    if contact["status"] == "left":
+        st.warning(f"Left this organisation on {contact['left_on']}.")
+    details = []
+    if contact["phone"]:
+        details.append(f"Phone: [{contact['phone_display']}]({contact['phone_link']})")
+    if contact["mobile"]:
+        details.append(f"Mobile: [{contact['mobile_display']}]({contact['mobile_link']})")
+    if contact["email"]:
+        details.append(f"Email: {md(contact['email'])}")
+    st.markdown("  \n".join(details) or "No phone or email recorded.")
+
+    version_key = f"contacts_edit_version_{contact_id}"
+    # The version the user started editing from: a save against a newer one is refused, never merged.
+    st.session_state.setdefault(version_key, contact["version"])
+    st.subheader("Edit")
+    organisation_id = organisation_picker(database, f"contacts_edit_org_{contact_id}", contact["organisation_id"])
+    with st.form(f"contacts_edit_form_{contact_id}"):
+        values = contact_fields(f"contacts_edit_{contact_id}", contact)
+        branch_id = contact["branch_id"]
+        if actor.role != BRANCH_MANAGER:
+            branch_id = choice(
+                "Branch", visible_branches, key=f"contacts_edit_branch_{contact_id}", index_of=contact["branch_id"]
+            )
+        saved = st.form_submit_button("Save changes", type="primary")
+    if saved:
+        try:
+            contacts.update(
+                database,
+                actor,
+                contact_id,
+                {**values, "organisation_id": organisation_id, "branch_id": branch_id},
+                expected_version=st.session_state[version_key],
+            )
+        except CRMError as error:
+            show_error(error)
+        else:
+            del st.session_state[version_key]
+            flash(f"Saved changes to {contact['name']}.")
+            st.rerun()
+    if st.session_state[version_key] != contact["version"] and st.button("Reload", key="contacts_reload"):
+        for key in [k for k in st.session_state if str(k).startswith(f"contacts_edit_{contact_id}_")]:
+            del st.session_state[key]
+        del st.session_state[version_key]
+        st.rerun()
+
+    st.subheader("Status")
+    try:
+        if contact["status"] == "active":
+            if st.button("Mark as left the organisation", key="contacts_mark_left"):
+                contacts.mark_left(database, actor, contact_id, st.session_state[version_key])
+                del st.session_state[version_key]
+                flash(f"{contact['name']} is marked as left. Their history stays on file.")
+                st.rerun()
+        elif st.button("Reinstate as active", key="contacts_reinstate"):
+            contacts.reinstate(database, actor, contact_id, st.session_state[version_key])
+            del st.session_state[version_key]
+            flash(f"{contact['name']} is active again.")
+            st.rerun()
+    except CRMError as error:
+        show_error(error)
+
+
+def add_contact() -> None:
+    if actor.role == BRANCH_MANAGER:
+        branch_id = actor.branch_id
+    else:
+        branch_id = choice("Branch", visible_branches, key="contacts_add_branch")
+    organisation_id = organisation_picker(database, "contacts_add_org")
+    with st.expander("Organisation not listed? Add it to the directory"):
+        with st.form("contacts_new_org_form", clear_on_submit=True):
+            org_values = {
+                "name": st.text_input("Organisation name", key="contacts_new_org_name"),
+                "type_code": choice(
+                    "Partner type", partner_types, key="contacts_new_org_type", value="code", text="label"
+                ),
+                "postcode": st.text_input("Postcode", key="contacts_new_org_postcode"),
+                "phone": st.text_input("Main phone", key="contacts_new_org_phone"),
+            }
+            if st.form_submit_button("Add organisation"):
+                try:
+                    new_id = organisations.add(database, actor, org_values)
+                except CRMError as error:
+                    show_error(error)
+                else:
+                    st.session_state["contacts_add_org_search"] = org_values["name"]
+                    st.session_state["contacts_add_org_choice"] = new_id
+                    st.rerun()
+    with st.form("contacts_add_form"):
+        values = contact_fields("contacts_add")
+        submitted = st.form_submit_button("Add contact", type="primary")
+    if submitted:
+        st.session_state["contacts_pending"] = {**values, "organisation_id": organisation_id, "branch_id": branch_id}
+        save_new(allow_duplicate=False)
+    elif pending := st.session_state.get("contacts_pending"):
+        save_new(allow_duplicate=False, values=pending)
+
+
+def save_new(allow_duplicate: bool, values: dict | None = None) -> None:
+    values = values or st.session_state["contacts_pending"]
+    try:
+        contact_id = contacts.add(database, actor, values, allow_duplicate=allow_duplicate)
+    except DuplicateContact as duplicate:
+        st.warning(str(duplicate) + " Open the existing record, or save this one as a new contact.")
+        for match in duplicate.matches:
+            label = f"Open {match['name']}, {match['job_title'] or 'no job title'} at {match['organisation']}"
+            if st.button(label, key=f"contacts_open_existing_{match['id']}"):
+                st.session_state.pop("contacts_pending", None)
+                st.query_params["contact"] = str(match["id"])
+                st.rerun()
+        if st.button("Save as a new contact anyway", key="contacts_save_anyway"):
+            save_new(allow_duplicate=True)
+    except CRMError as error:
+        st.session_state.pop("contacts_pending", None)
+        show_error(error)
+    else:
+        st.session_state.pop("contacts_pending", None)
+        for key in [k for k in st.session_state if str(k).startswith("contacts_add_")]:
+            del st.session_state[key]
+        flash(f"Added {values['name']}.")
+        st.query_params["contact"] = str(contact_id)
+        st.rerun()
+
+
+def list_contacts() -> None:
+    flash()
+    columns = st.columns([2, 2, 3, 1])
+    branch_id = None
+    if len(visible_branches) > 1:
+        with columns[0]:
+            branch_id = choice("Branch", visible_branches, key="contacts_filter_branch", blank="All my branches")
+    type_code = columns[1].selectbox(
+        "Partner type",
+        [None] + [t["code"] for t in partner_types],
+        key="contacts_filter_type",
+        format_func=lambda c: "All types" if c is None else next(t["label"] for t in partner_types if t["code"] == c),
+    )
+    text = columns[2].text_input("Search", key="contacts_filter_text", placeholder="Name, role, email or organisation")
+    status = columns[3].selectbox(
+        "Status",
+        ["active", "left", None],
+        key="contacts_filter_status",
+        format_func=lambda s: {"active": "Active", "left": "Left", None: "All"}[s],
+    )
+    rows = contacts.search(database, actor, branch_id=branch_id, type_code=type_code, text=text, status=status)
+    st.caption(
+        f"{len(rows)} contact{'s' if len(rows) != 1 else ''}" + (" (first 500 shown)" if len(rows) == 500 else "")
+    )
+    event = st.dataframe(
+        [
+            {
+                "Name": r["name"],
+                "Job title": r["job_title"],
+                "Organisation": r["organisation"],
+                "Partner type": r["type_label"],
+                "Branch": r["branch"],
+                "Phone": r["phone_display"],
+                "Mobile": r["mobile_display"],
+                "Email": r["email"] or "",
+                "Named contact": bool(r["is_named_contact"]),
+            }
+            for r in rows
+        ],
+        hide_index=True,
+        on_select="rerun",
+        selection_mode="single-row",
+        key="contacts_table",
+        width="stretch",
+    )
+    if event and event.selection.rows:
+        st.query_params["contact"] = str(rows[event.selection.rows[0]]["id"])
+        st.rerun()
+
+
+st.title("Contacts")
+if "contact" in st.query_params:
+    try:
+        show_contact(int(st.query_params["contact"]))
+    except ValueError:
+        st.error("That contact link is not valid.")
+else:
+    with st.expander("Add a contact", expanded="contacts_pending" in st.session_state):
+        add_contact()
+    list_contacts()

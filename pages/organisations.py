@@ -1,0 +1,151 @@
+"""Organisations: the shared directory of partner organisations."""
+
+import streamlit as st
+
+from crm import contacts, organisations
+from crm.errors import CRMError
+from crm.ui import session
+from crm.ui.widgets import choice, flash, md, show_error
+
+database, actor = session.require(__file__)
+partner_types = organisations.types(database)
+
+
+def organisation_fields(prefix: str, record: dict | None = None) -> dict:
+    """The editable fields of an organisation, as widgets (inside a form)."""
+    record = record or {}
+    left, right = st.columns(2)
+    values = {
+        "name": left.text_input("Organisation name", value=record.get("name", ""), key=f"{prefix}_name"),
+    }
+    with right:
+        values["type_code"] = choice(
+            "Partner type",
+            partner_types,
+            key=f"{prefix}_type",
+            value="code",
+            text="label",
+            index_of=record.get("type_code"),
+        )
+    values["address"] = st.text_input("Address", value=record.get("address", ""), key=f"{prefix}_address")
+    left, middle, right = st.columns(3)
+    values["postcode"] = left.text_input("Postcode", value=record.get("postcode", ""), key=f"{prefix}_postcode")
+    values["phone"] = middle.text_input("Main phone", value=record.get("phone_display", ""), key=f"{prefix}_phone")
+    values["ods_code"] = right.text_input(
+        "ODS code", value=record.get("ods_code") or "", key=f"{prefix}_ods", help="NHS organisation code, if it has one"
+    )
+    left, right = st.columns(2)
+    values["email"] = left.text_input("Email", value=record.get("email") or "", key=f"{prefix}_email")
+    values["website"] = right.text_input("Website", value=record.get("website", ""), key=f"{prefix}_website")
+    return values
+
+
+def show_organisation(org_id: int) -> None:
+    if st.button("← Back to the directory", key="organisations_back"):
+        del st.query_params["organisation"]
+        st.session_state.pop("organisations_table", None)
+        st.rerun()
+    try:
+        organisation = organisations.get(database, org_id)
+    except CRMError as error:
+        show_error(error)
+        return
+    flash()
+    st.header(md(organisation["name"]))
+    st.write(
+        f"{organisation['type_label']}" + (f", {md(organisation['postcode'])}" if organisation["postcode"] else "")
+    )
+    people = contacts.search(database, actor, organisation_id=org_id, status=None)
+    st.subheader("Your contacts here")
+    if people:
+        st.dataframe(
+            [
+                {
+                    "Name": p["name"],
+                    "Job title": p["job_title"],
+                    "Branch": p["branch"],
+                    "Phone": p["phone_display"],
+                    "Email": p["email"] or "",
+                    "Status": contacts.STATUSES[p["status"]],
+                }
+                for p in people
+            ],
+            hide_index=True,
+            width="stretch",
+        )
+    else:
+        st.info("None of your branches has a contact here yet: a gap worth closing.")
+    if not organisations.can_edit(actor, organisation):
+        st.caption("Administrators and regional leads keep the directory up to date.")
+        return
+    st.subheader("Edit")
+    version_key = f"organisations_edit_version_{org_id}"
+    st.session_state.setdefault(version_key, organisation["version"])
+    with st.form(f"organisations_edit_form_{org_id}"):
+        values = organisation_fields(f"organisations_edit_{org_id}", organisation)
+        saved = st.form_submit_button("Save changes", type="primary")
+    if saved:
+        try:
+            organisations.update(database, actor, org_id, values, expected_version=st.session_state[version_key])
+        except CRMError as error:
+            show_error(error)
+        else:
+            del st.session_state[version_key]
+            flash(f"Saved changes to {values['name']}.")
+            st.rerun()
+
+
+def list_organisations() -> None:
+    flash()
+    with st.expander("Add an organisation"):
+        with st.form("organisations_add_form"):
+            values = organisation_fields("organisations_add")
+            if st.form_submit_button("Add organisation", type="primary"):
+                try:
+                    org_id = organisations.add(database, actor, values)
+                except CRMError as error:
+                    show_error(error)
+                else:
+                    flash(f"Added {values['name']} to the directory.")
+                    st.query_params["organisation"] = str(org_id)
+                    st.rerun()
+    left, right = st.columns([3, 2])
+    query = left.text_input("Search", key="organisations_search", placeholder="Name, postcode or ODS code")
+    with right:
+        type_code = choice(
+            "Partner type", partner_types, key="organisations_type", value="code", text="label", blank="All types"
+        )
+    rows = organisations.search(database, query, type_code, limit=500)
+    st.caption(
+        f"{len(rows)} organisation{'s' if len(rows) != 1 else ''}" + (" (first 500)" if len(rows) == 500 else "")
+    )
+    event = st.dataframe(
+        [
+            {
+                "Name": r["name"],
+                "Partner type": r["type_label"],
+                "Postcode": r["postcode"],
+                "Phone": r["phone_display"],
+                "ODS code": r["ods_code"] or "",
+            }
+            for r in rows
+        ],
+        hide_index=True,
+        on_select="rerun",
+        selection_mode="single-row",
+        key="organisations_table",
+        width="stretch",
+    )
+    if event and event.selection.rows:
+        st.query_params["organisation"] = str(rows[event.selection.rows[0]]["id"])
+        st.rerun()
+
+
+st.title("Organisations")
+if "organisation" in st.query_params:
+    try:
+        show_organisation(int(st.query_params["organisation"]))
+    except ValueError:
+        st.error("That organisation link is not valid.")
+else:
+    list_organisations()
