@@ -11,10 +11,15 @@ st.set_page_config(page_title="Partner CRM", page_icon=":material/handshake:", l
 database = session.open_database()
 actor = session.current_actor(database)
 
+session.send_cookie()
 if actor is None:
-    # Signed out: the only page is the gate, so no page name or menu shows before sign-in.
+    # Signed out: every page's address leads to the gate (no menu, no page content), and after sign-in the
+    # rerun lands on the page that was asked for.
     navigation = st.navigation(
-        [st.Page(lambda: session.gate(database), title="Sign in", url_path="sign-in", default=True)],
+        [
+            st.Page(lambda: session.gate(database), title="Sign in", url_path=page.url_path, default=i == 0)
+            for i, page in enumerate(pages.PAGES)
+        ],
         position="hidden",
     )
 else:
@@ -25,7 +30,7 @@ else:
         st.markdown(f"**{md(settings.get(database, 'provider_name', 'Partner CRM'))}**")
         st.caption(f"{md(actor.display_name)}, {actor.role_label}  \n{md(branches.scope_label(database, actor))}")
         if st.button("Sign out", key="app_sign_out"):
-            session.sign_out("You have signed out.")
+            session.sign_out(database, "You have signed out.")
             st.rerun()
 
 try:

@@ -221,9 +221,10 @@ def search(
 
 
 def named_matrix(db: Database, actor: Actor) -> list[dict]:
-    """One row per branch in scope: {"Branch": name, <partner type label>: active named contacts, ...}.
+    """One row per partner type: {"Partner type": label, <branch name>: active named contacts, ...}.
 
-    Every partner type is a column, so a zero shows a gap. Counted in SQL; the pivot is over the small result.
+    Every type and every branch in scope appears, so a zero shows a gap. Counted in SQL; only the small
+    result is pivoted here.
     """
     where, params = branch_clause(actor, "b.id")
     counts = db.execute(
@@ -237,13 +238,14 @@ def named_matrix(db: Database, actor: Actor) -> list[dict]:
         """,
         params,
     ).fetchall()
-    by_branch: dict[str, dict[str, int]] = {}
-    for branch, type_code, n in counts:
-        by_branch.setdefault(branch, {})[type_code] = n
+    named = {(branch, type_code): n for branch, type_code, n in counts}
+    branch_names = [r[0] for r in db.execute(f"SELECT b.name FROM branches b WHERE {where} ORDER BY b.name", params)]
+    if not branch_names:
+        return []
     types = db.execute("SELECT code, label FROM organisation_types ORDER BY sort_order, label").fetchall()
-    names = [row[0] for row in db.execute(f"SELECT b.name FROM branches b WHERE {where} ORDER BY b.name", params)]
     return [
-        {"Branch": name, **{label: by_branch.get(name, {}).get(code, 0) for code, label in types}} for name in names
+        {"Partner type": label, **{branch: named.get((branch, code), 0) for branch in branch_names}}
+        for code, label in types
     ]
 
 

@@ -56,3 +56,7 @@ class DuplicateContact(CRMError):
 
 class SignInFailed(CRMError):
     """Wrong user name or password, a locked account, or a disabled one."""
+
+
+class SessionEnded(CRMError):
+    """A signed-in session is no longer valid (idle too long, signed out elsewhere, account disabled)."""

@@ -94,6 +94,15 @@ def foundation(db: Database) -> None:
             CHECK (role != 'branch_manager' OR (branch_id IS NOT NULL AND region_id IS NULL)),
             CHECK (role != 'admin' OR (branch_id IS NULL AND region_id IS NULL))
         );
+        CREATE TABLE sessions (
+            id INTEGER PRIMARY KEY,
+            token_hash TEXT NOT NULL UNIQUE,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            session_version INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            last_seen_at TEXT NOT NULL
+        );
+        CREATE INDEX idx_sessions_user ON sessions(user_id);
         CREATE TABLE contacts (
             id INTEGER PRIMARY KEY,
             branch_id INTEGER NOT NULL REFERENCES branches(id),

@@ -1,5 +1,7 @@
 """User accounts: argon2id passwords, sign-in with lockout, roles and their scope."""
 
+import hashlib
+import secrets
 import unicodedata
 from datetime import datetime, timedelta
 
@@ -10,7 +12,7 @@ from sqlite_utils import Database
 from crm import audit, clock, fields
 from crm.access import ADMIN, BRANCH_MANAGER, REGIONAL_LEAD, ROLES, Actor, require_role
 from crm.db import transaction
-from crm.errors import AlreadyExists, NotFound, PermissionDenied, SignInFailed, ValidationError
+from crm.errors import AlreadyExists, NotFound, PermissionDenied, SessionEnded, SignInFailed, ValidationError
 
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1024
@@ -211,12 +213,65 @@ def _record_failure(db: Database, row: dict, now: datetime) -> None:
         audit.record(db, _actor(row), "sign_in_failed", "users", row["id"], changes)
 
 
-def current(db: Database, user_id: int, session_version: int) -> Actor | None:
-    """Re-read a signed-in user; None when the account was disabled or its sessions revoked since."""
+SESSION_HOURS = 12  # a working day; after that, sign in again whatever the activity
+_TOUCH_SECONDS = 60  # how stale last_seen_at may get before a rerun writes it again
+
+
+def _token_hash(token: str) -> str:
+    # Only a hash is stored: a copy of the database does not give anyone a way into live sessions.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def start_session(db: Database, actor: Actor, now: datetime | None = None) -> str:
+    """Open a server-side session for a signed-in user; returns the secret token for the browser cookie."""
+    token = secrets.token_urlsafe(32)
+    stamp = clock.stamp(now)
+    with transaction(db):
+        db.execute(
+            "INSERT INTO sessions (token_hash, user_id, session_version, created_at, last_seen_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [_token_hash(token), actor.id, actor.session_version, stamp, stamp],
+        )
+    return token
+
+
+def resume_session(db: Database, token: str, idle_minutes: int, now: datetime | None = None) -> Actor:
+    """The user of a session token, re-read from the database (role and scope as they are now).
+
+    :raises SessionEnded: with the reason to show, when the token is unknown, idle longer than
+        ``idle_minutes``, older than SESSION_HOURS, or the account was disabled or its password changed.
+    """
+    now = now or clock.now()
     rows = db.execute_returning_dicts(
-        "SELECT * FROM users WHERE id = ? AND disabled = 0 AND session_version = ?", [user_id, session_version]
+        "SELECT s.id AS session_id, s.session_version AS token_version, s.created_at AS started, s.last_seen_at, "
+        "u.* FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?",
+        [_token_hash(token)],
     )
-    return _actor(rows[0]) if rows else None
+    if not rows:
+        raise SessionEnded("You are signed out. Sign in to continue.")
+    row = rows[0]
+    reason = None
+    if row["disabled"]:
+        reason = "This account has been disabled. Ask an administrator."
+    elif row["token_version"] != row["session_version"]:
+        reason = "Your password or account was changed, so you were signed out. Sign in again."
+    elif row["last_seen_at"] < clock.stamp(now - timedelta(minutes=idle_minutes)):
+        reason = f"You were signed out after {idle_minutes} minutes without activity. Sign in again."
+    elif row["started"] < clock.stamp(now - timedelta(hours=SESSION_HOURS)):
+        reason = f"Sessions last {SESSION_HOURS} hours. Sign in again."
+    if reason:
+        end_session(db, token)
+        raise SessionEnded(reason)
+    if row["last_seen_at"] < clock.stamp(now - timedelta(seconds=_TOUCH_SECONDS)):
+        with transaction(db):
+            db.execute("UPDATE sessions SET last_seen_at = ? WHERE id = ?", [clock.stamp(now), row["session_id"]])
+    return _actor(row)
+
+
+def end_session(db: Database, token: str) -> None:
+    """Sign a session out (no error if it has already gone)."""
+    with transaction(db):
+        db.execute("DELETE FROM sessions WHERE token_hash = ?", [_token_hash(token)])
 
 
 def list_users(db: Database, actor: Actor) -> list[dict]:
@@ -246,6 +301,7 @@ def set_disabled(db: Database, actor: Actor, username: str, disabled: bool = Tru
             "locked_until = NULL WHERE id = ?",
             [int(disabled), row["id"]],
         )
+        db.execute("DELETE FROM sessions WHERE user_id = ?", [row["id"]])
         audit.record(db, actor, "update", "users", row["id"], {"disabled": [bool(row["disabled"]), disabled]})
 
 
@@ -262,4 +318,5 @@ def set_password(db: Database, actor: Actor, username: str, password: str) -> No
             "locked_until = NULL WHERE id = ?",
             [password_hash, row["id"]],
         )
+        db.execute("DELETE FROM sessions WHERE user_id = ?", [row["id"]])
         audit.record(db, actor, "password_changed", "users", row["id"])

@@ -37,5 +37,5 @@ if submitted:
         except CRMError as error:
             show_error(error)
         else:
-            session.sign_out("Your password has been changed. Sign in with the new one.")
+            session.sign_out(database, "Your password has been changed. Sign in with the new one.")
             st.rerun()

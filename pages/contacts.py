@@ -190,19 +190,20 @@ def save_new(allow_duplicate: bool, values: dict | None = None) -> None:
 
 def list_contacts() -> None:
     flash()
-    columns = st.columns([2, 2, 3, 1])
+    several_branches = len(visible_branches) > 1
+    columns = st.columns([2, 2, 3, 1] if several_branches else [2, 3, 1])
     branch_id = None
-    if len(visible_branches) > 1:
-        with columns[0]:
+    if several_branches:
+        with columns.pop(0):
             branch_id = choice("Branch", visible_branches, key="contacts_filter_branch", blank="All my branches")
-    type_code = columns[1].selectbox(
+    type_code = columns[0].selectbox(
         "Partner type",
         [None] + [t["code"] for t in partner_types],
         key="contacts_filter_type",
         format_func=lambda c: "All types" if c is None else next(t["label"] for t in partner_types if t["code"] == c),
     )
-    text = columns[2].text_input("Search", key="contacts_filter_text", placeholder="Name, role, email or organisation")
-    status = columns[3].selectbox(
+    text = columns[1].text_input("Search", key="contacts_filter_text", placeholder="Name, role, email or organisation")
+    status = columns[2].selectbox(
         "Status",
         ["active", "left", None],
         key="contacts_filter_status",

@@ -15,6 +15,11 @@ class PageSpec:
     icon: str
     roles: tuple[str, ...]
 
+    @property
+    def url_path(self) -> str:
+        """The address Streamlit gives the page: its file name without .py."""
+        return Path(self.path).stem
+
 
 PAGES = [
     PageSpec("pages/home.py", "Overview", ":material/dashboard:", EVERYONE),

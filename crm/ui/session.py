@@ -4,20 +4,19 @@ Pages in pages/ can be opened by URL before app.py's navigation has run, so each
 itself: with no valid session it renders the sign-in form (or the set-up screen) and stops the script.
 """
 
-import time
-
 import streamlit as st
 from sqlite_utils import Database
 
 from crm import config, db, demo, settings, users
 from crm.access import Actor
-from crm.errors import CRMError
+from crm.errors import CRMError, SessionEnded
 from crm.ui import pages
 from crm.ui.widgets import show_error
 
-USER_KEY = "crm_user"  # {"id": ..., "session_version": ...} of the signed-in user
-ACTIVITY_KEY = "crm_last_activity"
+TOKEN_KEY = "crm_session_token"  # the signed-in session's secret token, also kept in a browser cookie
 NOTICE_KEY = "crm_notice"  # a message to show on the sign-in form (why the user was signed out)
+COOKIE_KEY = "crm_cookie_pending"  # a cookie change to send to the browser on the next run
+COOKIE = "crm_session"
 
 
 def open_database() -> Database:
@@ -26,30 +25,55 @@ def open_database() -> Database:
 
 
 def current_actor(database: Database) -> Actor | None:
-    """The signed-in user, re-read from the database, or None (and the session cleared) when the account
-    was disabled, its sessions revoked, or it has been idle too long."""
-    session = st.session_state.get(USER_KEY)
-    if not session:
+    """The signed-in user, re-read from the database on every rerun, or None.
+
+    The token comes from this tab's session state or, after a page reload or a link opened in a new tab,
+    from the cookie. Idle time, disabling and password changes are checked server-side by resume_session.
+    """
+    token = st.session_state.get(TOKEN_KEY) or st.context.cookies.get(COOKIE)
+    if not token:
         return None
-    idle_limit = config.from_env().idle_minutes * 60
-    last = st.session_state.get(ACTIVITY_KEY, 0.0)
-    if time.time() - last > idle_limit:
-        sign_out(f"You were signed out after {idle_limit // 60} minutes without activity. Sign in again.")
+    try:
+        actor = users.resume_session(database, token, config.from_env().idle_minutes)
+    except SessionEnded as ended:
+        had_session = TOKEN_KEY in st.session_state
+        _forget()
+        if had_session:
+            st.session_state[NOTICE_KEY] = str(ended)
         return None
-    actor = users.current(database, session["id"], session["session_version"])
-    if actor is None:
-        sign_out("Your session has ended (the account was changed or disabled). Sign in again.")
-        return None
-    st.session_state[ACTIVITY_KEY] = time.time()
+    st.session_state[TOKEN_KEY] = token
     return actor
 
 
-def sign_out(notice: str = "") -> None:
-    """Forget the signed-in user (and everything else this session held)."""
+def _forget() -> None:
     for key in list(st.session_state.keys()):
         del st.session_state[key]
+    st.session_state[COOKIE_KEY] = ""  # expire the browser's cookie
+
+
+def sign_out(database: Database, notice: str = "") -> None:
+    """End the session in the database and in this browser."""
+    if token := st.session_state.get(TOKEN_KEY):
+        users.end_session(database, token)
+    _forget()
     if notice:
         st.session_state[NOTICE_KEY] = notice
+
+
+def send_cookie() -> None:
+    """Write or expire the session cookie in the browser, when a sign-in or sign-out asked for it.
+
+    Streamlit has no API to set cookies, so a line of JavaScript does it; the cookie only lets a reloaded
+    page find its server-side session again (SameSite=Strict; the token is checked and expired server-side).
+    """
+    if COOKIE_KEY not in st.session_state:
+        return
+    token = st.session_state.pop(COOKIE_KEY)
+    age = users.SESSION_HOURS * 3600 if token else 0
+    st.html(
+        f"<script>document.cookie = '{COOKIE}={token}; path=/; max-age={age}; SameSite=Strict';</script>",
+        unsafe_allow_javascript=True,
+    )
 
 
 def require(page_file: str) -> tuple[Database, Actor]:
@@ -61,6 +85,7 @@ def require(page_file: str) -> tuple[Database, Actor]:
     roles = pages.roles_for(page_file)
     database = open_database()
     actor = current_actor(database)
+    send_cookie()
     if actor is None:
         gate(database)
         st.stop()
@@ -78,10 +103,11 @@ def gate(database: Database) -> None:
         sign_in_form(database)
 
 
-def _start_session(actor: Actor) -> None:
+def _start_session(database: Database, actor: Actor) -> None:
+    token = users.start_session(database, actor)
     st.session_state.pop(NOTICE_KEY, None)
-    st.session_state[USER_KEY] = {"id": actor.id, "session_version": actor.session_version}
-    st.session_state[ACTIVITY_KEY] = time.time()
+    st.session_state[TOKEN_KEY] = token
+    st.session_state[COOKIE_KEY] = token
 
 
 def sign_in_form(database: Database) -> None:
@@ -101,7 +127,7 @@ def sign_in_form(database: Database) -> None:
         except CRMError as error:
             show_error(error)
         else:
-            _start_session(actor)
+            _start_session(database, actor)
             st.rerun()
     if settings.get(database, "demo_loaded") == "1":
         with st.expander("Demo accounts", expanded=True):
@@ -142,5 +168,5 @@ def setup_form(database: Database) -> None:
     except CRMError as error:
         show_error(error)
         return
-    _start_session(actor)
+    _start_session(database, actor)
     st.rerun()
