@@ -78,8 +78,8 @@ class _Commands:
     def __init__(self, subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser):
         self.subparsers, self.common = subparsers, common
 
-    def add_parser(self, name: str, **kwargs: str) -> argparse.ArgumentParser:
-        return self.subparsers.add_parser(name, parents=[self.common], **kwargs)
+    def add_parser(self, name: str, help: str) -> argparse.ArgumentParser:
+        return self.subparsers.add_parser(name, parents=[self.common], help=help)
 
 
 def _password(confirm: bool = True) -> str:

@@ -30,7 +30,8 @@ def diff(before: dict, after: dict) -> dict:
 
 def entries(db: Database, table: str | None = None, row_id: int | None = None, limit: int = 200) -> list[dict]:
     """Most recent audit entries, optionally for one record."""
-    where, params = ["1 = 1"], []
+    where: list[str] = ["1 = 1"]
+    params: list[object] = []
     if table:
         where.append("table_name = ?")
         params.append(table)

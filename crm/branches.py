@@ -4,7 +4,7 @@ from sqlite_utils import Database
 
 from crm import audit, clock, fields
 from crm.access import ADMIN, Actor, branch_clause, require_role
-from crm.db import transaction
+from crm.db import insert, transaction
 from crm.errors import AlreadyExists, NotFound
 
 
@@ -16,7 +16,7 @@ def add_region(db: Database, actor: Actor, name: str) -> int:
         if db.execute("SELECT 1 FROM regions WHERE name = ?", [name]).fetchone():
             raise AlreadyExists(f"A region called “{name}” already exists.")
         values = {"name": name, "created_at": clock.stamp()}
-        region_id = int(db["regions"].insert(values).last_pk)
+        region_id = insert(db, "regions", values)
         audit.record(db, actor, "create", "regions", region_id, values)
     return region_id
 
@@ -31,7 +31,7 @@ def add_branch(db: Database, actor: Actor, name: str, region_id: int) -> int:
         if db.execute("SELECT 1 FROM branches WHERE name = ?", [name]).fetchone():
             raise AlreadyExists(f"A branch called “{name}” already exists.")
         values = {"name": name, "region_id": region_id, "created_at": clock.stamp()}
-        branch_id = int(db["branches"].insert(values).last_pk)
+        branch_id = insert(db, "branches", values)
         audit.record(db, actor, "create", "branches", branch_id, values)
     return branch_id
 

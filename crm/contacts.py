@@ -6,7 +6,7 @@ from sqlite_utils import Database
 
 from crm import audit, clock, fields, phones
 from crm.access import Actor, branch_clause, require_branch
-from crm.db import transaction
+from crm.db import insert, transaction
 from crm.errors import Conflict, DuplicateContact, NotFound, ValidationError
 
 STATUSES = {"active": "Active", "left": "Left"}
@@ -120,7 +120,7 @@ def add(db: Database, actor: Actor, values: dict, *, allow_duplicate: bool = Fal
                 raise DuplicateContact(matches)
         now = clock.stamp()
         row = {**cleaned, "created_at": now, "created_by": actor.id, "updated_at": now, "updated_by": actor.id}
-        contact_id = int(db["contacts"].insert(row).last_pk)
+        contact_id = insert(db, "contacts", row)
         audit.record(db, actor, "create", "contacts", contact_id, cleaned)
     return contact_id
 

@@ -57,3 +57,10 @@ def transaction(db: Database) -> Iterator[Database]:
         if db.conn.in_transaction:
             db.conn.execute("ROLLBACK")
         raise
+
+
+def insert(db: Database, table: str, row: dict) -> int:
+    """Insert one row and return its id (the caller holds the transaction and writes the audit entry)."""
+    last_pk = db.table(table).insert(row).last_pk
+    assert last_pk is not None
+    return int(last_pk)

@@ -6,7 +6,7 @@ from sqlite_utils import Database
 
 from crm import audit, clock, fields, phones
 from crm.access import ADMIN, REGIONAL_LEAD, Actor
-from crm.db import transaction
+from crm.db import insert, transaction
 from crm.errors import AlreadyExists, Conflict, NotFound, PermissionDenied, ValidationError
 
 _ODS_CODE = re.compile(r"^[A-Z0-9]{3,10}$")
@@ -87,7 +87,7 @@ def add(db: Database, actor: Actor, values: dict) -> int:
         _check_unique(db, cleaned)
         now = clock.stamp()
         row = {**cleaned, "created_at": now, "created_by": actor.id, "updated_at": now}
-        org_id = int(db["organisations"].insert(row).last_pk)
+        org_id = insert(db, "organisations", row)
         audit.record(db, actor, "create", "organisations", org_id, cleaned)
     return org_id
 

@@ -143,7 +143,7 @@ def foundation(db: Database) -> None:
         CREATE INDEX idx_audit_user ON audit_log(user_id, at)
         """,
     )
-    db["organisation_types"].insert_all(
+    db.table("organisation_types").insert_all(
         [
             {"code": code, "label": label, "sort_order": i * 10}
             for i, (code, label) in enumerate(ORGANISATION_TYPES, start=1)

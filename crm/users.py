@@ -11,7 +11,7 @@ from sqlite_utils import Database
 
 from crm import audit, clock, fields
 from crm.access import ADMIN, BRANCH_MANAGER, REGIONAL_LEAD, ROLES, Actor, require_role
-from crm.db import transaction
+from crm.db import insert, transaction
 from crm.errors import AlreadyExists, NotFound, PermissionDenied, SessionEnded, SignInFailed, ValidationError
 
 MIN_PASSWORD_LENGTH = 10
@@ -98,7 +98,7 @@ def _insert_user(
         "branch_id": branch_id,
         "created_at": clock.stamp(),
     }
-    user_id = db["users"].insert(values).last_pk
+    user_id = insert(db, "users", values)
     audit.record(db, actor, "create", "users", user_id, values)
     return int(user_id)
 

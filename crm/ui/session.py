@@ -31,14 +31,13 @@ def current_actor(database: Database) -> Actor | None:
     from the cookie. Idle time, disabling and password changes are checked server-side by resume_session.
     """
     token = st.session_state.get(TOKEN_KEY) or st.context.cookies.get(COOKIE)
-    if not token:
+    if not isinstance(token, str) or not token:  # (AppTest's stand-in context has no real cookies)
         return None
     try:
         actor = users.resume_session(database, token, config.from_env().idle_minutes)
     except SessionEnded as ended:
-        had_session = TOKEN_KEY in st.session_state
-        _forget()
-        if had_session:
+        if TOKEN_KEY in st.session_state:  # this tab was signed in: say why it no longer is
+            _forget()
             st.session_state[NOTICE_KEY] = str(ended)
         return None
     st.session_state[TOKEN_KEY] = token

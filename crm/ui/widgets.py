@@ -34,14 +34,14 @@ def choice(
     disabled: bool = False,
 ) -> object:
     """A selectbox over rows, returning the chosen row's ``value`` (or None for the ``blank`` option)."""
-    values: list[object] = ([None] if blank is not None else []) + [row[value] for row in options]
-    labels = {row[value]: row[text] for row in options}
+    values: list = ([None] if blank is not None else []) + [row[value] for row in options]
+    labels = {row[value]: str(row[text]) for row in options}
     index = values.index(index_of) if index_of in values else 0
     return st.selectbox(
         label,
         values,
-        index=index if values else None,
-        format_func=lambda v: blank if v is None else labels[v],
+        index=index,
+        format_func=lambda v: str(blank) if v is None else labels[v],
         key=key,
         disabled=disabled,
     )

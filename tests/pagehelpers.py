@@ -1,0 +1,93 @@
+"""Helpers for the page tests: driving AppTest like a user, and reading everything a page rendered."""
+
+from pathlib import Path
+
+from streamlit.proto.TextInput_pb2 import TextInput as TextInputProto
+from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.element_tree import Button
+
+from tests.conftest import PASSWORD
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / "app.py"
+PAGE_FILES = sorted((ROOT / "pages").glob("*.py"))
+TIMEOUT = 30  # seconds per script run: generous, argon2 hashing and demo loading are slow on purpose
+
+SIGN_IN_TITLE = "Partner CRM"
+SET_UP_TITLE = "Set up Partner CRM"
+NOT_FOR_YOUR_ROLE = "This page is not available to your role."
+
+
+def new_app(script: Path = APP) -> AppTest:
+    """A fresh browser tab on ``script`` (app.py by default), not yet run."""
+    return AppTest.from_file(str(script), default_timeout=TIMEOUT)
+
+
+def button(at: AppTest, label: str) -> Button:
+    """The one button (or form submit button) on screen with this label."""
+    matches = [b for b in at.button if b.label == label]
+    assert len(matches) == 1, f"expected one button {label!r}, found {[b.label for b in at.button]}"
+    return matches[0]
+
+
+def fill(at: AppTest, **values: object) -> AppTest:
+    """Set keyed widgets (text inputs, text areas, checkboxes, selectboxes) by key, without running."""
+    for key, value in values.items():
+        at.get_by_key(key).set_value(value)
+    return at
+
+
+def submit_sign_in(at: AppTest, username: str, password: str = PASSWORD) -> AppTest:
+    """Fill the sign-in form on screen and press Sign in."""
+    fill(at, signin_username=username, signin_password=password)
+    return button(at, "Sign in").click().run()
+
+
+def sign_in(at: AppTest, username: str, password: str = PASSWORD) -> AppTest:
+    """Open the app (if not yet run) and sign in; fails the test unless the sign-in worked."""
+    if not at.text_input:
+        at.run()
+    submit_sign_in(at, username, password)
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert not is_sign_in_form(at), "still on the sign-in form"
+    return at
+
+
+def open_page(username: str, page: str) -> AppTest:
+    """A new tab, signed in as ``username``, on ``page`` (e.g. "pages/contacts.py")."""
+    at = sign_in(new_app(), username)
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def is_sign_in_form(at: AppTest) -> bool:
+    """Whether the screen is the sign-in form: a user name box and a password box, and nothing else to type in."""
+    inputs = {(t.label, t.proto.type) for t in at.text_input}
+    return inputs == {("User name", TextInputProto.DEFAULT), ("Password", TextInputProto.PASSWORD)}
+
+
+def values(elements) -> list:
+    """The values of a list of elements (titles, errors, warnings...), for exact comparisons."""
+    return [e.value for e in elements]
+
+
+def rendered_text(at: AppTest) -> str:
+    """Everything the last run sent to the browser, as text: every element's message (labels, values,
+    options, markdown, table cells), so a test can check that some piece of data was never shown."""
+    parts = []
+    for block in (at.main, at.sidebar):
+        for node in block:
+            proto = getattr(node, "proto", None)
+            if proto is not None:
+                parts.append(proto.SerializeToString().decode("utf-8", errors="replace"))
+                parts.append(str(proto))
+            if node.type in ("arrow_data_frame", "dataframe", "table"):
+                parts.append(node.value.to_csv())
+    return "\n".join(parts)
+
+
+def leaf_types(at: AppTest) -> list[str]:
+    """The type of every element in the main area (containers left out), in order."""
+    return [node.type for node in at.main if not hasattr(node, "children")]

@@ -1,0 +1,508 @@
+"""User accounts: set-up, adding users, sign-in with lockout, disabling, password changes, what is stored."""
+
+import unicodedata
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from crm import audit, branches, db, users
+from crm.access import ADMIN, BRANCH_MANAGER, REGIONAL_LEAD, Actor
+from crm.errors import AlreadyExists, CRMError, PermissionDenied, SignInFailed, ValidationError
+from tests.conftest import PASSWORD
+
+WRONG = "Incorrect user name or password."
+LOCKED = "This account is locked after 5 failed sign-ins. Try again in {}, or ask an administrator."
+MOMENT = datetime(2030, 5, 6, 9, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def places(database, admin) -> dict[str, int]:
+    """A region with a branch in it (no users, so no password hashing)."""
+    north = branches.add_region(database, admin, "North")
+    return {"north": north, "leeds": branches.add_branch(database, admin, "Leeds", north)}
+
+
+@pytest.fixture
+def manager(database, admin, places) -> Actor:
+    return users.add_user(
+        database, admin, "manager.leeds", "Lee Leeds", BRANCH_MANAGER, PASSWORD, branch_id=places["leeds"]
+    )
+
+
+def _user_row(path, username: str) -> dict:
+    """The user's row as another connection (another browser tab, after a refresh) sees it."""
+    other = db.connect(path)
+    try:
+        return other.execute_returning_dicts("SELECT * FROM users WHERE username = ?", [username])[0]
+    finally:
+        other.close()
+
+
+def test_create_first_admin(database):
+    """Test that the first administrator is created with the details given and an audit entry."""
+    admin = users.create_first_admin(database, " ada ", "Ada Admin", PASSWORD)
+
+    assert admin == Actor(id=1, username="ada", display_name="Ada Admin", role=ADMIN, session_version=1)
+    assert users.count(database) == 1
+    [entry] = audit.entries(database, "users", 1)
+    assert (entry["username"], entry["action"], entry["user_id"]) == ("ada", "create", None)
+    assert entry["changes"] == {
+        "username": "ada",
+        "display_name": "Ada Admin",
+        "role": "admin",
+        "region_id": None,
+        "branch_id": None,
+        "created_at": entry["changes"]["created_at"],
+    }
+
+
+def test_create_first_admin_defaults_full_name(database):
+    """Test that the first administrator's full name defaults to the user name."""
+    assert users.create_first_admin(database, "ada", "", PASSWORD).display_name == "ada"
+
+
+def test_create_first_admin_refused_second_time(database, admin):
+    """Test that set-up cannot be run again once a user exists, and nothing is written."""
+    with pytest.raises(PermissionDenied) as caught:
+        users.create_first_admin(database, "mallory", "Mallory", "another good password")
+
+    assert str(caught.value) == "This app has already been set up. Sign in instead."
+    assert users.count(database) == 1
+    assert [e["action"] for e in audit.entries(database)] == ["create"]
+
+
+def test_create_first_admin_checks_password(database):
+    """Test that set-up refuses a short password and creates nobody."""
+    with pytest.raises(ValidationError) as caught:
+        users.create_first_admin(database, "ada", "Ada", "short")
+
+    assert str(caught.value) == "Password: must be at least 10 characters long."
+    assert users.count(database) == 0
+
+
+def test_add_user_each_role(database, admin, places):
+    """Test that a user of each role is created with the scope that role needs (and only that scope)."""
+    lead = users.add_user(
+        database, admin, "lead.north", "Nia North", REGIONAL_LEAD, PASSWORD, region_id=places["north"], branch_id=9
+    )
+    manager = users.add_user(
+        database, admin, "manager.leeds", "Lee Leeds", BRANCH_MANAGER, PASSWORD, region_id=9, branch_id=places["leeds"]
+    )
+    other_admin = users.add_user(database, admin, "bo", "Bo Admin", ADMIN, PASSWORD, region_id=9, branch_id=9)
+
+    assert lead == Actor(id=2, username="lead.north", display_name="Nia North", role=REGIONAL_LEAD, region_id=1)
+    assert manager == Actor(id=3, username="manager.leeds", display_name="Lee Leeds", role=BRANCH_MANAGER, branch_id=1)
+    assert other_admin == Actor(id=4, username="bo", display_name="Bo Admin", role=ADMIN)
+    assert users.list_users(database, admin) == [
+        {
+            "id": 1,
+            "username": "ada",
+            "display_name": "Ada Admin",
+            "role": "admin",
+            "region": None,
+            "branch": None,
+            "disabled": 0,
+            "locked_until": None,
+            "last_sign_in": None,
+        },
+        {
+            "id": 4,
+            "username": "bo",
+            "display_name": "Bo Admin",
+            "role": "admin",
+            "region": None,
+            "branch": None,
+            "disabled": 0,
+            "locked_until": None,
+            "last_sign_in": None,
+        },
+        {
+            "id": 2,
+            "username": "lead.north",
+            "display_name": "Nia North",
+            "role": "regional_lead",
+            "region": "North",
+            "branch": None,
+            "disabled": 0,
+            "locked_until": None,
+            "last_sign_in": None,
+        },
+        {
+            "id": 3,
+            "username": "manager.leeds",
+            "display_name": "Lee Leeds",
+            "role": "branch_manager",
+            "region": None,
+            "branch": "Leeds",
+            "disabled": 0,
+            "locked_until": None,
+            "last_sign_in": None,
+        },
+    ]
+
+
+@pytest.mark.parametrize(
+    ("username", "full_name", "role", "password", "scope", "error", "message"),
+    [
+        (
+            "jo",
+            "Jo",
+            "superuser",
+            PASSWORD,
+            {},
+            ValidationError,
+            "Role: must be one of: admin, regional_lead, branch_manager.",
+        ),
+        ("jo", "Jo", REGIONAL_LEAD, PASSWORD, {}, ValidationError, "Region: is required for a regional lead."),
+        (
+            "jo",
+            "Jo",
+            REGIONAL_LEAD,
+            PASSWORD,
+            {"branch_id": 1},
+            ValidationError,
+            "Region: is required for a regional lead.",
+        ),
+        ("jo", "Jo", BRANCH_MANAGER, PASSWORD, {}, ValidationError, "Branch: is required for a branch manager."),
+        (
+            "jo",
+            "Jo",
+            BRANCH_MANAGER,
+            PASSWORD,
+            {"region_id": 1},
+            ValidationError,
+            "Branch: is required for a branch manager.",
+        ),
+        ("", "Jo", ADMIN, PASSWORD, {}, ValidationError, "User name: is required."),
+        (
+            "jo bloggs",
+            "Jo",
+            ADMIN,
+            PASSWORD,
+            {},
+            ValidationError,
+            "User name: cannot contain spaces (try a dot: jo.bloggs).",
+        ),
+        (
+            "jo\u00a0bloggs",
+            "Jo",
+            ADMIN,
+            PASSWORD,
+            {},
+            ValidationError,
+            "User name: cannot contain spaces (try a dot: jo.bloggs).",
+        ),
+        (
+            "j" * 65,
+            "Jo",
+            ADMIN,
+            PASSWORD,
+            {},
+            ValidationError,
+            "User name: is too long (65 characters; the limit is 64).",
+        ),
+        ("jo", "", ADMIN, PASSWORD, {}, ValidationError, "Full name: is required."),
+        ("jo", "Jo", ADMIN, "short", {}, ValidationError, "Password: must be at least 10 characters long."),
+        ("jo", "Jo", ADMIN, "123456789", {}, ValidationError, "Password: must be at least 10 characters long."),
+        ("jo", "Jo", ADMIN, "", {}, ValidationError, "Password: must be at least 10 characters long."),
+        ("jo", "Jo", ADMIN, "x" * 1025, {}, ValidationError, "Password: must be at most 1024 characters long."),
+        ("ada", "Ada Again", ADMIN, PASSWORD, {}, AlreadyExists, "User name “ada” is already taken."),
+        ("ADA", "Ada Again", ADMIN, PASSWORD, {}, AlreadyExists, "User name “ADA” is already taken."),
+        (" ada ", "Ada Again", ADMIN, PASSWORD, {}, AlreadyExists, "User name “ada” is already taken."),
+    ],
+)
+def test_add_user_refused(database, admin, places, username, full_name, role, password, scope, error, message):
+    """Test that an account with a bad role, scope, name or password is refused with the exact message."""
+    with pytest.raises(error) as caught:
+        users.add_user(database, admin, username, full_name, role, password, **scope)
+
+    assert str(caught.value) == message
+    assert users.count(database) == 1
+
+
+@pytest.mark.parametrize(("role", "scope"), [(REGIONAL_LEAD, {"region_id": 999}), (BRANCH_MANAGER, {"branch_id": 999})])
+def test_add_user_unknown_region_or_branch(database, admin, places, role, scope):
+    """Test that a region or branch that does not exist is refused with a CRMError (regression: IntegrityError)."""
+    with pytest.raises(CRMError):
+        users.add_user(database, admin, "jo", "Jo", role, PASSWORD, **scope)
+
+    assert users.count(database) == 1
+
+
+def test_add_user_admins_only(database, admin, manager):
+    """Test that only administrators may add users."""
+    with pytest.raises(PermissionDenied) as caught:
+        users.add_user(database, manager, "jo", "Jo", ADMIN, PASSWORD)
+
+    assert str(caught.value) == "Your role does not allow this."
+    assert users.count(database) == 2
+
+
+def test_sign_in(database, admin, db_path):
+    """Test that the right password signs in, records the time and writes an audit entry."""
+    actor = users.sign_in(database, "ada", PASSWORD, now=MOMENT)
+
+    assert actor == admin
+    row = _user_row(db_path, "ada")
+    assert (row["failed_attempts"], row["locked_until"], row["last_sign_in"]) == (0, None, "2030-05-06T09:00:00Z")
+    assert [(e["action"], e["user_id"], e["row_id"]) for e in audit.entries(database, "users")][0] == ("sign_in", 1, 1)
+
+
+def test_sign_in_user_name_ignores_case_and_spaces(database, admin):
+    """Test that the user name is matched without regard to case or surrounding spaces."""
+    assert users.sign_in(database, "  ADA ", PASSWORD) == admin
+
+
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [
+        ("ada", "wrong password!"),
+        ("ada", ""),
+        ("ada", PASSWORD.upper()),
+        ("ada", PASSWORD + " "),
+        ("nobody", PASSWORD),
+        ("", PASSWORD),
+        ("ada", "x" * 1025),
+    ],
+)
+def test_sign_in_refused_with_one_message(database, admin, username, password):
+    """Test that a wrong password and an unknown user get the same message, never saying which was wrong."""
+    with pytest.raises(SignInFailed) as caught:
+        users.sign_in(database, username, password)
+
+    assert str(caught.value) == WRONG
+
+
+def test_failures_counted_in_database(database, admin, db_path):
+    """Test that each wrong password is counted in the database, where every connection sees it."""
+    for _ in range(3):
+        with pytest.raises(SignInFailed):
+            users.sign_in(database, "ada", "wrong password!", now=MOMENT)
+
+    assert _user_row(db_path, "ada")["failed_attempts"] == 3
+    assert [e["changes"] for e in audit.entries(database, "users") if e["action"] == "sign_in_failed"] == [
+        {"failed_attempts": 3},
+        {"failed_attempts": 2},
+        {"failed_attempts": 1},
+    ]
+
+
+def test_lockout_after_five_failures_survives_refresh(database, admin, db_path):
+    """Test that five failures lock the account, and a new connection (a refreshed page) still sees the lock."""
+    for attempt in range(5):
+        with pytest.raises(SignInFailed) as caught:
+            users.sign_in(database, "ada", "wrong password!", now=MOMENT)
+        assert str(caught.value) == WRONG, attempt
+
+    assert _user_row(db_path, "ada")["locked_until"] == "2030-05-06T09:15:00Z"
+    refreshed = db.connect(db_path)
+    try:
+        with pytest.raises(SignInFailed) as caught:
+            users.sign_in(refreshed, "ada", PASSWORD, now=MOMENT)
+    finally:
+        refreshed.close()
+    assert str(caught.value) == LOCKED.format("15 minutes")
+
+
+def test_failures_from_several_connections_add_up(database, admin, db_path):
+    """Test that failures from different connections (tabs, processes) are all counted towards the lock."""
+    other = db.connect(db_path)
+    try:
+        for connection in (database, other, database, other, database):
+            with pytest.raises(SignInFailed):
+                users.sign_in(connection, "ada", "wrong password!", now=MOMENT)
+        with pytest.raises(SignInFailed) as caught:
+            users.sign_in(other, "ada", PASSWORD, now=MOMENT)
+    finally:
+        other.close()
+
+    assert str(caught.value) == LOCKED.format("15 minutes")
+
+
+def test_lock_message_counts_down_and_lock_ends(database, admin):
+    """Test that the lock message says how long is left, and the right password works after LOCK_MINUTES."""
+    for _ in range(users.MAX_FAILED_ATTEMPTS):
+        with pytest.raises(SignInFailed):
+            users.sign_in(database, "ada", "wrong password!", now=MOMENT)
+
+    for elapsed, left in [
+        (timedelta(minutes=1), "14 minutes"),
+        (timedelta(minutes=13, seconds=1), "2 minutes"),
+        (timedelta(minutes=14), "1 minute"),
+        (timedelta(minutes=14, seconds=59), "1 minute"),
+    ]:
+        with pytest.raises(SignInFailed) as caught:
+            users.sign_in(database, "ada", PASSWORD, now=MOMENT + elapsed)
+        assert str(caught.value) == LOCKED.format(left)
+
+    assert users.sign_in(database, "ada", PASSWORD, now=MOMENT + timedelta(minutes=users.LOCK_MINUTES)) == admin
+    row = database.execute_returning_dicts("SELECT failed_attempts, locked_until FROM users WHERE id = 1")[0]
+    assert row == {"failed_attempts": 0, "locked_until": None}
+
+
+def test_wrong_guesses_while_locked_do_not_extend_the_lock(database, admin):
+    """Test that wrong passwords during the lock are refused with the lock message and do not extend it."""
+    for _ in range(users.MAX_FAILED_ATTEMPTS):
+        with pytest.raises(SignInFailed):
+            users.sign_in(database, "ada", "wrong password!", now=MOMENT)
+    with pytest.raises(SignInFailed) as caught:
+        users.sign_in(database, "ada", "wrong password!", now=MOMENT + timedelta(minutes=5))
+
+    assert str(caught.value) == LOCKED.format("10 minutes")
+    assert database.execute("SELECT locked_until FROM users WHERE id = 1").fetchone()[0] == "2030-05-06T09:15:00Z"
+
+
+def test_success_resets_failure_count(database, admin):
+    """Test that a successful sign-in clears earlier failures, so they do not add up across days."""
+    for _ in range(4):
+        with pytest.raises(SignInFailed):
+            users.sign_in(database, "ada", "wrong password!", now=MOMENT)
+    users.sign_in(database, "ada", PASSWORD, now=MOMENT)
+    for _ in range(4):
+        with pytest.raises(SignInFailed) as caught:
+            users.sign_in(database, "ada", "wrong password!", now=MOMENT)
+
+    assert str(caught.value) == WRONG
+    assert database.execute("SELECT failed_attempts, locked_until FROM users WHERE id = 1").fetchone() == (4, None)
+
+
+def test_disabled_user_refused_and_session_ended(database, admin, manager):
+    """Test that a disabled account cannot sign in and its open session ends; re-enabled, it signs in again."""
+    session = users.sign_in(database, "manager.leeds", PASSWORD)
+    assert users.current(database, session.id, session.session_version) == session
+
+    users.set_disabled(database, admin, "manager.leeds")
+
+    assert users.current(database, session.id, session.session_version) is None
+    with pytest.raises(SignInFailed) as caught:
+        users.sign_in(database, "manager.leeds", PASSWORD)
+    assert str(caught.value) == "This account has been disabled. Ask an administrator."
+
+    users.set_disabled(database, admin, "manager.leeds", False)
+
+    assert users.current(database, session.id, session.session_version) is None  # the old session stays ended
+    again = users.sign_in(database, "manager.leeds", PASSWORD)
+    assert again == Actor(
+        id=2, username="manager.leeds", display_name="Lee Leeds", role=BRANCH_MANAGER, branch_id=1, session_version=3
+    )
+    assert [e["changes"] for e in audit.entries(database, "users", manager.id) if e["action"] == "update"] == [
+        {"disabled": [True, False]},
+        {"disabled": [False, True]},
+    ]
+
+
+def test_disabled_user_wrong_password_gets_the_usual_message(database, admin, manager):
+    """Test that a wrong password for a disabled account does not reveal that the account exists."""
+    users.set_disabled(database, admin, "manager.leeds")
+
+    with pytest.raises(SignInFailed) as caught:
+        users.sign_in(database, "manager.leeds", "wrong password!")
+
+    assert str(caught.value) == WRONG
+
+
+def test_admin_cannot_disable_self(database, admin):
+    """Test that an administrator cannot lock themselves (and possibly everyone) out."""
+    with pytest.raises(PermissionDenied) as caught:
+        users.set_disabled(database, admin, "ada")
+
+    assert str(caught.value) == "You cannot disable your own account."
+    assert users.current(database, admin.id, admin.session_version) == admin
+
+
+def test_disable_only_by_admin(database, admin, manager):
+    """Test that a branch manager cannot disable anyone."""
+    with pytest.raises(PermissionDenied) as caught:
+        users.set_disabled(database, manager, "ada")
+
+    assert str(caught.value) == "Your role does not allow this."
+
+
+def test_set_password_ends_other_sessions(database, admin, manager):
+    """Test that a new password works, the old one does not, and sessions opened before are ended."""
+    session = users.sign_in(database, "manager.leeds", PASSWORD)
+
+    users.set_password(database, session, "manager.leeds", "a brand new password")
+
+    assert users.current(database, session.id, session.session_version) is None
+    with pytest.raises(SignInFailed):
+        users.sign_in(database, "manager.leeds", PASSWORD)
+    assert users.sign_in(database, "manager.leeds", "a brand new password").session_version == 2
+    assert [
+        e["changes"] for e in audit.entries(database, "users", manager.id) if e["action"] == "password_changed"
+    ] == [{}]
+
+
+def test_set_password_rules(database, admin, manager):
+    """Test that users change only their own password (administrators any), and short ones are refused."""
+    with pytest.raises(PermissionDenied) as caught:
+        users.set_password(database, manager, "ada", "a brand new password")
+    assert str(caught.value) == "You can only change your own password."
+
+    with pytest.raises(ValidationError) as caught:
+        users.set_password(database, manager, "manager.leeds", "short")
+    assert str(caught.value) == "New password: must be at least 10 characters long."
+
+    users.set_password(database, admin, "manager.leeds", "set by the administrator")
+    assert users.sign_in(database, "manager.leeds", "set by the administrator").username == "manager.leeds"
+
+
+@pytest.mark.parametrize(
+    "password",
+    [
+        "x" * 1000,
+        "pässwörd-日本語-🙂🙂",
+        "   spaces around   ",
+        "\u202eright-to-left override",
+        "'; DROP TABLE users; --",
+    ],
+)
+def test_unusual_passwords_work(database, admin, password):
+    """Test that long, non-ASCII and hostile-looking passwords are stored and accepted exactly."""
+    users.add_user(database, admin, "jo", "Jo", ADMIN, password)
+
+    assert users.sign_in(database, "jo", password).username == "jo"
+    with pytest.raises(SignInFailed):
+        users.sign_in(database, "jo", password[:-1])
+
+
+def test_composed_and_decomposed_passwords_match(database, admin):
+    """Test that the NFC and NFD forms of one password both sign in, whichever was set."""
+    password = "pässwörd-日本語-🙂🙂"
+    nfc, nfd = unicodedata.normalize("NFC", password), unicodedata.normalize("NFD", password)
+    assert nfc != nfd
+    users.add_user(database, admin, "set.nfc", "Set NFC", ADMIN, nfc)
+    users.add_user(database, admin, "set.nfd", "Set NFD", ADMIN, nfd)
+
+    for username in ("set.nfc", "set.nfd"):
+        for typed in (nfc, nfd):
+            assert users.sign_in(database, username, typed).username == username
+
+
+def test_composed_and_decomposed_user_names_match(database, admin):
+    """Test that a non-ASCII user name typed decomposed still signs in (regression: only passwords were NFC'd)."""
+    users.add_user(database, admin, unicodedata.normalize("NFD", "zoë.smith"), "Zoë Smith", ADMIN, PASSWORD)
+
+    assert users.sign_in(database, unicodedata.normalize("NFC", "zoë.smith"), PASSWORD).username == "zoë.smith"
+    assert users.sign_in(database, unicodedata.normalize("NFD", "zoë.smith"), PASSWORD).username == "zoë.smith"
+
+
+def test_password_stored_only_as_argon2id(database, admin, places):
+    """Test that the stored hash is argon2id and the password appears in no column of any table, audit log included."""
+    password = "pässwörd-日本語-🙂🙂 secret"
+    users.add_user(database, admin, "jo", "Jo", BRANCH_MANAGER, password, branch_id=places["leeds"])
+    users.sign_in(database, "jo", password)
+    with pytest.raises(SignInFailed):
+        users.sign_in(database, "jo", password + "!")
+    users.set_password(database, admin, "jo", password + " new")
+
+    hashes = [row[0] for row in database.execute("SELECT password_hash FROM users ORDER BY id")]
+    assert [h.startswith("$argon2id$") for h in hashes] == [True, True]
+    for table in database.table_names():
+        for row in database.execute(f"SELECT * FROM [{table}]").fetchall():
+            for value in row:
+                for secret in (password, password + " new", password + "!", PASSWORD):
+                    assert secret not in str(value), (table, row)
+    for entry in database.execute("SELECT changes FROM audit_log").fetchall():
+        assert not any(h in entry[0] for h in hashes)
+        assert "password_hash" not in entry[0]
