@@ -10,13 +10,19 @@ from crm.db import insert, transaction
 from crm.errors import Conflict, DuplicateContact, NotFound, ValidationError
 
 STATUSES = {"active": "Active", "left": "Left"}
+RELATIONSHIPS = {"warm": "Warm", "due_soon": "Due soon", "lapsed": "Lapsed", "never": "Never contacted"}
+MAX_DUE_SOON_DAYS = 14
+NOTES_FIELDS = {"notes": "Notes"}
 # What a caller may pass in ``values``; phone/mobile are typed text, parsed here.
 FIELDS = ("name", "job_title", "organisation_id", "branch_id", "phone", "mobile", "email", "notes", "is_named_contact")
 
 _SELECT = """
     SELECT c.id, c.name, c.job_title, c.organisation_id, o.name AS organisation, o.type_code,
            t.label AS type_label, c.branch_id, b.name AS branch, c.phone, c.phone_ext, c.mobile, c.email,
-           c.notes, c.is_named_contact, c.status, c.left_on, c.created_at, c.updated_at, c.version
+           c.notes, c.is_named_contact, c.status, c.left_on, c.created_at, c.updated_at, c.version,
+           c.keep_in_touch_days, t.keep_in_touch_days AS type_keep_in_touch_days,
+           coalesce(c.keep_in_touch_days, t.keep_in_touch_days) AS interval_days, c.last_touched_on,
+           c.successor_id
     FROM contacts c
     JOIN organisations o ON o.id = c.organisation_id
     JOIN organisation_types t ON t.code = o.type_code
@@ -40,12 +46,13 @@ def clean(values: dict) -> dict:
         {
             "name": lambda: fields.text(values.get("name"), "Name", required=True),
             "job_title": lambda: fields.text(values.get("job_title"), "Job title"),
-            "organisation_id": lambda: _required_id(values.get("organisation_id"), "Organisation"),
-            "branch_id": lambda: _required_id(values.get("branch_id"), "Branch"),
+            "organisation_id": lambda: fields.required_id(values.get("organisation_id"), "Organisation"),
+            "branch_id": lambda: fields.required_id(values.get("branch_id"), "Branch"),
             "phone": lambda: phones.parse(values.get("phone"), "Phone"),
             "mobile": lambda: _mobile(values.get("mobile")),
             "email": lambda: fields.email(values.get("email")),
             "notes": lambda: fields.long_text(values.get("notes"), "Notes"),
+            "keep_in_touch_days": lambda: _interval(values.get("keep_in_touch_days")),
         }
     )
     phone = out.pop("phone")
@@ -55,16 +62,28 @@ def clean(values: dict) -> dict:
     return out
 
 
-def _required_id(value: object, field: str) -> int:
-    if value in (None, ""):
-        raise ValidationError(field, "is required.")
-    try:
-        return int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        raise ValidationError(field, "is not a valid choice.") from None
+def _interval(value: object) -> int | None:
+    days = fields.optional_id(value, "Keep in touch every (days)")
+    if days is not None and not 1 <= days <= 3650:
+        raise ValidationError("Keep in touch every (days)", "must be between 1 and 3650 days.")
+    return days
 
 
-def _with_display(row: dict) -> dict:
+def relationship(last_touched_on: str | None, interval_days: int, today: date) -> str:
+    """Warm (touched within the interval), due soon (the interval's last quarter, at most 14 days),
+    lapsed (more than ``interval_days`` since the last touch) or never (no interaction logged)."""
+    if last_touched_on is None:
+        return "never"
+    days = (today - date.fromisoformat(last_touched_on)).days
+    if days > interval_days:
+        return "lapsed"
+    if days >= interval_days - min(MAX_DUE_SOON_DAYS, interval_days // 4):
+        return "due_soon"
+    return "warm"
+
+
+def _with_display(row: dict, today: date | None = None) -> dict:
+    row["relationship"] = relationship(row["last_touched_on"], row["interval_days"], today or clock.now().date())
     row["phone_display"] = phones.national(row["phone"], row["phone_ext"])
     row["mobile_display"] = phones.national(row["mobile"])
     row["phone_link"] = phones.tel_uri(row["phone"], row["phone_ext"])
@@ -104,13 +123,16 @@ def similar(db: Database, actor: Actor, values: dict, exclude_id: int | None = N
     return [_with_display(r) for r in rows]
 
 
-def add(db: Database, actor: Actor, values: dict, *, allow_duplicate: bool = False) -> int:
+def add(db: Database, actor: Actor, values: dict, *, allow_duplicate: bool = False, confirmed: bool = False) -> int:
     """Add a contact to a branch the actor may edit.
 
     :raises DuplicateContact: when it looks like an existing contact, unless ``allow_duplicate``.
+    :raises PossibleClientData: when the notes look like they hold an NHS number, unless ``confirmed``.
     :raises NotFound: when the branch is outside the actor's scope.
     """
     cleaned = clean(values)
+    if not confirmed:
+        fields.refuse_nhs_numbers(cleaned, NOTES_FIELDS)
     with transaction(db):
         require_branch(db, actor, cleaned["branch_id"])
         _require_organisation(db, cleaned["organisation_id"])
@@ -158,12 +180,16 @@ def _save(db: Database, actor: Actor, contact_id: int, expected_version: int, ch
     audit.record(db, actor, "update", "contacts", contact_id, changes)
 
 
-def update(db: Database, actor: Actor, contact_id: int, values: dict, expected_version: int) -> None:
+def update(
+    db: Database, actor: Actor, contact_id: int, values: dict, expected_version: int, *, confirmed: bool = False
+) -> None:
     """Save edits to a contact.
 
     :raises Conflict: when someone else saved it after ``expected_version`` was read (no silent overwrite).
     """
     cleaned = clean(values)
+    if not confirmed:
+        fields.refuse_nhs_numbers(cleaned, NOTES_FIELDS)
     with transaction(db):
         _require_organisation(db, cleaned["organisation_id"])
         _save(db, actor, contact_id, expected_version, cleaned)

@@ -8,10 +8,11 @@ so tests can rely on it.
 import random
 import re
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 from sqlite_utils import Database
 
-from crm import branches, contacts, organisations, settings, users
+from crm import branches, clock, contacts, interactions, organisations, settings, users
 from crm.access import BRANCH_MANAGER, REGIONAL_LEAD, Actor
 from crm.db import transaction
 
@@ -130,7 +131,8 @@ def demo_accounts() -> list[tuple[str, str, str]]:
 def load(db: Database, admin: Actor, password: str) -> dict[str, int]:
     """Load the demo provider in one transaction; demo accounts use ``password``. Returns row counts."""
     rng = random.Random(SEED)
-    counts = {"regions": 0, "branches": 0, "organisations": 0, "contacts": 0, "users": 0}
+    counts = {"regions": 0, "branches": 0, "organisations": 0, "contacts": 0, "interactions": 0, "users": 0}
+    today = clock.now().date()
     with transaction(db):
         settings.put(db, admin, "provider_name", PROVIDER)
         for region, demo_branches in REGIONS.items():
@@ -153,7 +155,8 @@ def load(db: Database, admin: Actor, password: str) -> dict[str, int]:
                 counts["users"] += 1
                 orgs, people = _load_branch(db, admin, rng, demo_branch, branch_id)
                 counts["organisations"] += orgs
-                counts["contacts"] += people
+                counts["interactions"] += _load_interactions(db, admin, rng, branch_id, people, today)
+        counts["contacts"] = db.table("contacts").count
         settings.put(db, admin, "demo_loaded", "1")
     return counts
 
@@ -175,8 +178,12 @@ def _person(rng: random.Random) -> str:
     return f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
 
 
-def _load_branch(db: Database, admin: Actor, rng: random.Random, branch: DemoBranch, branch_id: int) -> tuple[int, int]:
-    new_orgs = people = 0
+def _load_branch(
+    db: Database, admin: Actor, rng: random.Random, branch: DemoBranch, branch_id: int
+) -> tuple[int, list[tuple[int, str, str]]]:
+    """Organisations and contacts of one branch: (new organisations, [(id, name, type) of active contacts])."""
+    new_orgs = 0
+    people: list[tuple[int, str, str]] = []
     numbers = iter(rng.sample(range(1000), 1000))
     # Some branches have deliberately thin coverage, so the gaps show in lists and charts.
     skipped_types = set(rng.sample(sorted(PARTNERS), rng.choice([0, 1, 2, 3])))
@@ -215,7 +222,75 @@ def _load_branch(db: Database, admin: Actor, rng: random.Random, branch: DemoBra
                     "is_named_contact": rng.random() < 0.85,
                 }
                 contact_id = contacts.add(db, admin, values, allow_duplicate=True)
-                people += 1
                 if rng.random() < 0.06:
                     contacts.mark_left(db, admin, contact_id, expected_version=1)
+                else:
+                    people.append((contact_id, values["name"], type_code))
     return new_orgs, people
+
+
+# (kind, weight, summaries); {name} is the contact's first name.
+KINDS = [
+    (
+        "PHONE_CALL",
+        34,
+        [
+            "Catch-up call with {name}",
+            "Called {name} about a new package of care",
+            "Discussed capacity for new referrals with {name}",
+        ],
+    ),
+    ("EMAIL", 22, ["Sent {name} our current availability", "Emailed {name} the updated service leaflet"]),
+    ("VISIT", 10, ["Dropped in to see {name} and left leaflets", "Visited {name} to introduce the new co-ordinator"]),
+    ("MEETING", 9, ["Met {name} to review joint working", "Quarterly review meeting with {name}"]),
+    ("MDT_MEETING", 5, ["Multidisciplinary meeting with {name} about a complex discharge"]),
+    ("EVENT", 3, ["Saw {name} at the locality networking event"]),
+    (
+        "REFERRAL_RECEIVED",
+        12,
+        [
+            "Referral received from {name} for a new package of care",
+            "{name} referred a client needing reablement support",
+        ],
+    ),
+    ("FEEDBACK_RECEIVED", 4, ["{name} sent thanks for a smooth hospital discharge"]),
+    ("COMPLAINT_RECEIVED", 1, ["{name} raised a concern about late calls"]),
+]
+# Partners that send referrals; others rarely do.
+REFERRERS = {"GP_PRACTICE", "LA_SOCIAL_CARE", "HOSPITAL_DISCHARGE", "COMMUNITY_THERAPY", "COMMUNITY_NURSING", "ICB"}
+FOLLOW_UPS = ["Send availability update", "Arrange a visit", "Share the new leaflet", "Confirm start date"]
+
+
+def _load_interactions(
+    db: Database, admin: Actor, rng: random.Random, branch_id: int, people: list[tuple[int, str, str]], today: date
+) -> int:
+    """A year of interactions for a branch: most relationships warm, some lapsed, a few never contacted."""
+    # Each branch has its own habits, so some branches look healthy and others are slipping.
+    lapse_rate = rng.choice([0.05, 0.15, 0.35])
+    logged = 0
+    for contact_id, name, type_code in people:
+        roll = rng.random()
+        if roll < 0.05:
+            continue  # never contacted
+        lapsed = roll < 0.05 + lapse_rate
+        latest = rng.randint(100, 300) if lapsed else rng.randint(0, 75)
+        days_ago = sorted({latest, *(rng.randint(latest, 364) for _ in range(rng.randint(2, 14)))})
+        for ago in days_ago:
+            kinds = [k for k in KINDS if k[0] != "REFERRAL_RECEIVED" or type_code in REFERRERS]
+            kind, _, summaries = rng.choices(kinds, weights=[k[1] for k in kinds])[0]
+            occurred = today - timedelta(days=ago)
+            follow_up = occurred + timedelta(days=rng.randint(3, 21)) if rng.random() < 0.15 else None
+            values = {
+                "branch_id": branch_id,
+                "occurred_on": occurred,
+                "kind_code": kind,
+                "summary": rng.choice(summaries).format(name=name.split()[0]),
+                "contact_ids": [contact_id],
+                "follow_up_on": follow_up,
+                "follow_up_action": rng.choice(FOLLOW_UPS) if follow_up else "",
+            }
+            interaction_id = interactions.log(db, admin, values, confirmed=True, today=today)
+            if follow_up and follow_up < today and rng.random() < 0.93:
+                interactions.complete_follow_up(db, admin, interaction_id, done_on=follow_up)
+            logged += 1
+    return logged

@@ -60,3 +60,7 @@ class SignInFailed(CRMError):
 
 class SessionEnded(CRMError):
     """A signed-in session is no longer valid (idle too long, signed out elsewhere, account disabled)."""
+
+
+class PossibleClientData(ValidationError):
+    """Free text that looks like it holds a service user's NHS number; saved only once the user confirms."""

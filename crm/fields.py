@@ -3,17 +3,21 @@
 import re
 import unicodedata
 from collections.abc import Callable
+from datetime import date, datetime
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
-from crm.errors import InvalidEmail, InvalidFields, ValidationError
+from crm.errors import InvalidEmail, InvalidFields, PossibleClientData, ValidationError
 
 SHORT_TEXT_MAX = 200
 LONG_TEXT_MAX = 5000
 # Characters that have no business in a single-line field: C0/C1 controls, line and paragraph separators.
 _SINGLE_LINE_BAD = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _MULTI_LINE_BAD = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Ten digits, optionally spaced 3-3-4 as NHS numbers are printed, not part of a longer number. NHS numbers
+# never start with 0, which keeps UK phone numbers (0113 496 0123) out.
+_NHS_NUMBER = re.compile(r"(?<![\d+])([1-9]\d{2})[ -]?(\d{3})[ -]?(\d{4})(?!\d)")
 _POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?) ?([0-9][A-Z]{2})$")
 
 
@@ -112,3 +116,64 @@ def check_all(checks: dict[str, Callable[[], Any]]) -> dict[str, Any]:
     if errors:
         raise InvalidFields(errors)
     return out
+
+
+def is_nhs_number(digits: str) -> bool:
+    """True when ``digits`` (10 of them) pass the NHS number modulus 11 check."""
+    if len(digits) != 10 or not digits.isdigit():
+        return False
+    total = sum(int(d) * weight for d, weight in zip(digits[:9], range(10, 1, -1), strict=True))
+    check = 11 - total % 11
+    check = 0 if check == 11 else check
+    return check != 10 and check == int(digits[9])
+
+
+def nhs_numbers(text: str) -> list[str]:
+    """The NHS numbers (valid check digit) written anywhere in ``text``."""
+    found = ("".join(match.groups()) for match in _NHS_NUMBER.finditer(text or ""))
+    return [digits for digits in found if is_nhs_number(digits)]
+
+
+def refuse_nhs_numbers(values: dict[str, str], labels: dict[str, str]) -> None:
+    """:raises PossibleClientData: naming the first field in ``labels`` whose text holds an NHS number."""
+    for column, label in labels.items():
+        if nhs_numbers(values.get(column) or ""):
+            raise PossibleClientData(
+                label,
+                "contains what looks like an NHS number. Partner records must not hold details of the people you "
+                "support: remove it, or confirm that it is not an NHS number.",
+            )
+
+
+def date_value(value: object, field: str, *, required: bool = False) -> date | None:
+    """A date from a date object or an ISO string (YYYY-MM-DD); None when blank and not required."""
+    if value in (None, ""):
+        if required:
+            raise ValidationError(field, "is required.")
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ValidationError(field, f"“{value}” is not a date (use YYYY-MM-DD, e.g. 2026-03-31).") from None
+
+
+def optional_id(value: object, field: str) -> int | None:
+    """A record id picked in a form (int or digit string); None when blank."""
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        raise ValidationError(field, "is not a valid choice.") from None
+
+
+def required_id(value: object, field: str) -> int:
+    """Like optional_id, but blank is refused."""
+    number = optional_id(value, field)
+    if number is None:
+        raise ValidationError(field, "is required.")
+    return number

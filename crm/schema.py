@@ -151,6 +151,74 @@ def foundation(db: Database) -> None:
     )
 
 
+INTERACTION_KINDS = [
+    ("VISIT", "Visit"),
+    ("PHONE_CALL", "Phone call"),
+    ("MEETING", "Meeting"),
+    ("EMAIL", "Email"),
+    ("EVENT", "Event"),
+    ("MDT_MEETING", "Multidisciplinary meeting"),
+    ("REFERRAL_RECEIVED", "Referral received"),
+    ("FEEDBACK_RECEIVED", "Feedback received"),
+    ("COMPLAINT_RECEIVED", "Complaint received"),
+]
+
+
+@migrations(name="0002_interactions")
+def interactions(db: Database) -> None:
+    _run(
+        db,
+        """
+        CREATE TABLE interaction_kinds (
+            code TEXT PRIMARY KEY CHECK (code GLOB '[A-Z]*' AND code NOT GLOB '*[^A-Z_]*'),
+            label TEXT NOT NULL UNIQUE,
+            sort_order INTEGER NOT NULL DEFAULT 100
+        );
+        CREATE TABLE interactions (
+            id INTEGER PRIMARY KEY,
+            branch_id INTEGER NOT NULL REFERENCES branches(id),
+            organisation_id INTEGER REFERENCES organisations(id),
+            occurred_on TEXT NOT NULL,
+            kind_code TEXT NOT NULL REFERENCES interaction_kinds(code),
+            summary TEXT NOT NULL,
+            notes TEXT NOT NULL DEFAULT '',
+            follow_up_on TEXT,
+            follow_up_action TEXT NOT NULL DEFAULT '',
+            follow_up_done_on TEXT,
+            created_at TEXT NOT NULL,
+            created_by INTEGER REFERENCES users(id),
+            updated_at TEXT NOT NULL,
+            updated_by INTEGER REFERENCES users(id),
+            version INTEGER NOT NULL DEFAULT 1
+        );
+        CREATE INDEX idx_interactions_branch ON interactions(branch_id, occurred_on);
+        CREATE INDEX idx_interactions_organisation ON interactions(organisation_id, occurred_on);
+        CREATE INDEX idx_interactions_kind ON interactions(kind_code, occurred_on);
+        CREATE INDEX idx_interactions_follow_up ON interactions(branch_id, follow_up_on)
+            WHERE follow_up_on IS NOT NULL AND follow_up_done_on IS NULL;
+        CREATE TABLE interaction_contacts (
+            interaction_id INTEGER NOT NULL REFERENCES interactions(id) ON DELETE CASCADE,
+            contact_id INTEGER NOT NULL REFERENCES contacts(id),
+            PRIMARY KEY (interaction_id, contact_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX idx_interaction_contacts_contact ON interaction_contacts(contact_id, interaction_id);
+        ALTER TABLE organisation_types ADD COLUMN keep_in_touch_days INTEGER NOT NULL DEFAULT 90
+            CHECK (keep_in_touch_days BETWEEN 1 AND 3650);
+        ALTER TABLE contacts ADD COLUMN keep_in_touch_days INTEGER
+            CHECK (keep_in_touch_days IS NULL OR keep_in_touch_days BETWEEN 1 AND 3650);
+        ALTER TABLE contacts ADD COLUMN last_touched_on TEXT;
+        ALTER TABLE contacts ADD COLUMN successor_id INTEGER REFERENCES contacts(id);
+        CREATE INDEX idx_contacts_last_touched ON contacts(branch_id, last_touched_on)
+        """,
+    )
+    db.table("interaction_kinds").insert_all(
+        [
+            {"code": code, "label": label, "sort_order": i * 10}
+            for i, (code, label) in enumerate(INTERACTION_KINDS, start=1)
+        ]
+    )
+
+
 def upgrade(db: Database) -> None:
     """Apply every pending migration, all in one write transaction.
 

@@ -7,11 +7,13 @@ import pytest
 
 from crm import audit, branches, db, users
 from crm.access import ADMIN, BRANCH_MANAGER, REGIONAL_LEAD, Actor
-from crm.errors import AlreadyExists, CRMError, PermissionDenied, SignInFailed, ValidationError
+from crm.errors import AlreadyExists, CRMError, PermissionDenied, SessionEnded, SignInFailed, ValidationError
 from tests.conftest import PASSWORD
 
 WRONG = "Incorrect user name or password."
 LOCKED = "This account is locked after 5 failed sign-ins. Try again in {}, or ask an administrator."
+SIGNED_OUT = "You are signed out. Sign in to continue."
+IDLE = 30  # minutes
 MOMENT = datetime(2030, 5, 6, 9, 0, 0, tzinfo=UTC)
 
 
@@ -368,23 +370,27 @@ def test_success_resets_failure_count(database, admin):
 
 def test_disabled_user_refused_and_session_ended(database, admin, manager):
     """Test that a disabled account cannot sign in and its open session ends; re-enabled, it signs in again."""
-    session = users.sign_in(database, "manager.leeds", PASSWORD)
-    assert users.current(database, session.id, session.session_version) == session
+    token = users.start_session(database, users.sign_in(database, "manager.leeds", PASSWORD))
+    assert users.resume_session(database, token, IDLE) == manager
 
     users.set_disabled(database, admin, "manager.leeds")
 
-    assert users.current(database, session.id, session.session_version) is None
+    with pytest.raises(SessionEnded) as caught:
+        users.resume_session(database, token, IDLE)
+    assert str(caught.value) == SIGNED_OUT
     with pytest.raises(SignInFailed) as caught:
         users.sign_in(database, "manager.leeds", PASSWORD)
     assert str(caught.value) == "This account has been disabled. Ask an administrator."
 
     users.set_disabled(database, admin, "manager.leeds", False)
 
-    assert users.current(database, session.id, session.session_version) is None  # the old session stays ended
+    with pytest.raises(SessionEnded):  # the old session stays ended
+        users.resume_session(database, token, IDLE)
     again = users.sign_in(database, "manager.leeds", PASSWORD)
     assert again == Actor(
         id=2, username="manager.leeds", display_name="Lee Leeds", role=BRANCH_MANAGER, branch_id=1, session_version=3
     )
+    assert users.resume_session(database, users.start_session(database, again), IDLE) == again
     assert [e["changes"] for e in audit.entries(database, "users", manager.id) if e["action"] == "update"] == [
         {"disabled": [True, False]},
         {"disabled": [False, True]},
@@ -403,11 +409,12 @@ def test_disabled_user_wrong_password_gets_the_usual_message(database, admin, ma
 
 def test_admin_cannot_disable_self(database, admin):
     """Test that an administrator cannot lock themselves (and possibly everyone) out."""
+    token = users.start_session(database, admin)
     with pytest.raises(PermissionDenied) as caught:
         users.set_disabled(database, admin, "ada")
 
     assert str(caught.value) == "You cannot disable your own account."
-    assert users.current(database, admin.id, admin.session_version) == admin
+    assert users.resume_session(database, token, IDLE) == admin
 
 
 def test_disable_only_by_admin(database, admin, manager):
@@ -418,19 +425,79 @@ def test_disable_only_by_admin(database, admin, manager):
     assert str(caught.value) == "Your role does not allow this."
 
 
-def test_set_password_ends_other_sessions(database, admin, manager):
+def test_set_password_ends_sessions(database, admin, manager):
     """Test that a new password works, the old one does not, and sessions opened before are ended."""
     session = users.sign_in(database, "manager.leeds", PASSWORD)
+    tokens = [users.start_session(database, session) for _ in range(2)]  # two tabs, or two computers
 
     users.set_password(database, session, "manager.leeds", "a brand new password")
 
-    assert users.current(database, session.id, session.session_version) is None
+    for token in tokens:
+        with pytest.raises(SessionEnded) as caught:
+            users.resume_session(database, token, IDLE)
+        assert str(caught.value) == SIGNED_OUT
     with pytest.raises(SignInFailed):
         users.sign_in(database, "manager.leeds", PASSWORD)
     assert users.sign_in(database, "manager.leeds", "a brand new password").session_version == 2
     assert [
         e["changes"] for e in audit.entries(database, "users", manager.id) if e["action"] == "password_changed"
     ] == [{}]
+
+
+def test_session_from_before_a_password_change_refused(database, admin, manager):
+    """Test that a session started for the account as it was before a password change is refused, saying why."""
+    before = users.sign_in(database, "manager.leeds", PASSWORD)
+    users.set_password(database, admin, "manager.leeds", "a brand new password")
+    token = users.start_session(database, before)
+
+    with pytest.raises(SessionEnded) as caught:
+        users.resume_session(database, token, IDLE)
+
+    assert str(caught.value) == "Your password or account was changed, so you were signed out. Sign in again."
+
+
+def test_session_resumes_after_reload(database, admin, manager):
+    """Test that a resumed session re-reads the user, so a reload finds the same actor without a password."""
+    token = users.start_session(database, manager, now=MOMENT)
+
+    assert users.resume_session(database, token, IDLE, now=MOMENT + timedelta(minutes=29)) == manager
+
+
+def test_idle_session_ends(database, admin):
+    """Test that a session unused for longer than the idle limit ends, and stays ended."""
+    token = users.start_session(database, admin, now=MOMENT)
+
+    with pytest.raises(SessionEnded) as caught:
+        users.resume_session(database, token, IDLE, now=MOMENT + timedelta(minutes=IDLE, seconds=1))
+    assert str(caught.value) == "You were signed out after 30 minutes without activity. Sign in again."
+    with pytest.raises(SessionEnded) as caught:
+        users.resume_session(database, token, IDLE, now=MOMENT + timedelta(minutes=IDLE, seconds=2))
+    assert str(caught.value) == SIGNED_OUT
+
+
+def test_active_session_ends_after_its_lifetime(database, admin):
+    """Test that a session in use all day still ends SESSION_HOURS after it started."""
+    token = users.start_session(database, admin, now=MOMENT)
+    moment = MOMENT
+    while moment < MOMENT + timedelta(hours=users.SESSION_HOURS) - timedelta(minutes=20):
+        moment += timedelta(minutes=20)
+        assert users.resume_session(database, token, IDLE, now=moment) == admin
+
+    with pytest.raises(SessionEnded) as caught:
+        users.resume_session(database, token, IDLE, now=moment + timedelta(minutes=20, seconds=1))
+    assert str(caught.value) == f"Sessions last {users.SESSION_HOURS} hours. Sign in again."
+
+
+def test_signed_out_session_and_unknown_token_refused(database, admin):
+    """Test that a signed-out token and a made-up one are both refused."""
+    token = users.start_session(database, admin)
+    users.end_session(database, token)
+    users.end_session(database, token)  # twice is harmless
+
+    for candidate in (token, "made-up-token", ""):
+        with pytest.raises(SessionEnded) as caught:
+            users.resume_session(database, candidate, IDLE)
+        assert str(caught.value) == SIGNED_OUT
 
 
 def test_set_password_rules(database, admin, manager):
@@ -488,20 +555,21 @@ def test_composed_and_decomposed_user_names_match(database, admin):
 
 
 def test_password_stored_only_as_argon2id(database, admin, places):
-    """Test that the stored hash is argon2id and the password appears in no column of any table, audit log included."""
+    """Test that the hash is argon2id and neither password nor session token is in any table, audit log included."""
     password = "pässwörd-日本語-🙂🙂 secret"
     users.add_user(database, admin, "jo", "Jo", BRANCH_MANAGER, password, branch_id=places["leeds"])
     users.sign_in(database, "jo", password)
     with pytest.raises(SignInFailed):
         users.sign_in(database, "jo", password + "!")
     users.set_password(database, admin, "jo", password + " new")
+    token = users.start_session(database, users.sign_in(database, "jo", password + " new"))
 
     hashes = [row[0] for row in database.execute("SELECT password_hash FROM users ORDER BY id")]
     assert [h.startswith("$argon2id$") for h in hashes] == [True, True]
     for table in database.table_names():
         for row in database.execute(f"SELECT * FROM [{table}]").fetchall():
             for value in row:
-                for secret in (password, password + " new", password + "!", PASSWORD):
+                for secret in (password, password + " new", password + "!", PASSWORD, token):
                     assert secret not in str(value), (table, row)
     for entry in database.execute("SELECT changes FROM audit_log").fetchall():
         assert not any(h in entry[0] for h in hashes)

@@ -1,0 +1,312 @@
+"""Interactions: every dated touch with a partner (visits, calls, referrals...), and the follow-ups they set."""
+
+from datetime import date, timedelta
+
+from sqlite_utils import Database
+
+from crm import audit, clock, fields
+from crm.access import Actor, branch_clause, require_branch
+from crm.db import insert, transaction
+from crm.errors import Conflict, NotFound, ValidationError
+
+SUMMARY_MAX = 200
+EARLIEST = date(2000, 1, 1)
+FOLLOW_UP_HORIZON_DAYS = 7  # "due" means due within the coming week
+SENSITIVE_FIELDS = {"summary": "Summary", "notes": "Notes", "follow_up_action": "Follow-up action"}
+REFERRAL = "REFERRAL_RECEIVED"
+
+_SELECT = """
+    SELECT i.id, i.branch_id, b.name AS branch, i.organisation_id, o.name AS organisation,
+           t.label AS type_label, o.type_code, i.occurred_on, i.kind_code, k.label AS kind, i.summary, i.notes,
+           i.follow_up_on, i.follow_up_action, i.follow_up_done_on, i.created_at,
+           coalesce(u.display_name, 'command line') AS logged_by, i.version,
+           (SELECT group_concat(c.name, ', ') FROM interaction_contacts ic JOIN contacts c ON c.id = ic.contact_id
+            WHERE ic.interaction_id = i.id) AS contacts
+    FROM interactions i
+    JOIN branches b ON b.id = i.branch_id
+    JOIN interaction_kinds k ON k.code = i.kind_code
+    LEFT JOIN organisations o ON o.id = i.organisation_id
+    LEFT JOIN organisation_types t ON t.code = o.type_code
+    LEFT JOIN users u ON u.id = i.created_by
+"""
+
+
+def kinds(db: Database) -> list[dict]:
+    """Interaction kinds (reference data), in display order."""
+    return db.execute_returning_dicts("SELECT code, label FROM interaction_kinds ORDER BY sort_order, label")
+
+
+def default_summary(kind_label: str, subject: str) -> str:
+    """The summary a quick log gets when the user types none: "Phone call with Jo Bloggs"."""
+    return f"{kind_label} with {subject}"[:SUMMARY_MAX]
+
+
+def clean(db: Database, values: dict, today: date | None = None) -> dict:
+    """Check and normalise an interaction's fields, reporting every problem at once."""
+    today = today or clock.now().date()
+    out = fields.check_all(
+        {
+            "branch_id": lambda: fields.required_id(values.get("branch_id"), "Branch"),
+            "occurred_on": lambda: _occurred_on(values.get("occurred_on") or today, today),
+            "kind_code": lambda: _kind(db, values.get("kind_code")),
+            "summary": lambda: fields.text(values.get("summary"), "Summary", required=True, max_length=SUMMARY_MAX),
+            "notes": lambda: fields.long_text(values.get("notes"), "Notes"),
+            "follow_up_on": lambda: fields.date_value(values.get("follow_up_on"), "Follow-up date"),
+            "follow_up_action": lambda: fields.text(values.get("follow_up_action"), "Follow-up action"),
+            "contact_ids": lambda: sorted({fields.required_id(c, "Contacts") for c in values.get("contact_ids") or []}),
+            "organisation_id": lambda: fields.optional_id(values.get("organisation_id"), "Organisation"),
+        }
+    )
+    if out["follow_up_on"] and out["follow_up_on"] < out["occurred_on"]:
+        raise ValidationError("Follow-up date", "cannot be before the interaction itself.")
+    if out["follow_up_action"] and not out["follow_up_on"]:
+        raise ValidationError("Follow-up date", "is required when there is a follow-up action.")
+    if not out["contact_ids"] and out["organisation_id"] is None:
+        raise ValidationError("Contacts", "choose at least one contact or an organisation.")
+    for column in ("occurred_on", "follow_up_on"):
+        out[column] = out[column].isoformat() if out[column] else None
+    return out
+
+
+def _occurred_on(value: object, today: date) -> date:
+    when = fields.date_value(value, "Date", required=True)
+    assert when is not None
+    if when > today:
+        raise ValidationError("Date", "cannot be in the future; log it once it has happened.")
+    if when < EARLIEST:
+        raise ValidationError("Date", f"cannot be before {EARLIEST.isoformat()}.")
+    return when
+
+
+def _kind(db: Database, code: str | None) -> str:
+    code = (code or "").strip()
+    if not code:
+        raise ValidationError("Kind", "is required.")
+    if not db.execute("SELECT 1 FROM interaction_kinds WHERE code = ?", [code]).fetchone():
+        raise ValidationError("Kind", f"“{code}” is not a known kind of interaction.")
+    return code
+
+
+def _resolve_people(db: Database, actor: Actor, cleaned: dict) -> None:
+    """Check the contacts belong to the interaction's branch; take the organisation from them if unset."""
+    require_branch(db, actor, cleaned["branch_id"])
+    ids = cleaned["contact_ids"]
+    if ids:
+        marks = ", ".join("?" for _ in ids)
+        rows = db.execute(
+            f"SELECT id, organisation_id FROM contacts WHERE id IN ({marks}) AND branch_id = ?",
+            [*ids, cleaned["branch_id"]],
+        ).fetchall()
+        if len(rows) != len(ids):
+            raise ValidationError("Contacts", "must all be contacts of the interaction's branch.")
+        organisations = {org for _, org in rows}
+        if cleaned["organisation_id"] is None and len(organisations) == 1:
+            cleaned["organisation_id"] = organisations.pop()
+    if (
+        cleaned["organisation_id"] is not None
+        and not db.execute("SELECT 1 FROM organisations WHERE id = ?", [cleaned["organisation_id"]]).fetchone()
+    ):
+        raise ValidationError("Organisation", "does not exist.")
+
+
+def _refresh_last_touched(db: Database, contact_ids: list[int]) -> None:
+    # Kept current on every write so lists never scan the whole interactions table. It is derived data:
+    # no version bump, so logging a call never makes someone's open edit of the contact conflict.
+    if not contact_ids:
+        return
+    marks = ", ".join("?" for _ in contact_ids)
+    db.execute(
+        f"""
+        UPDATE contacts SET last_touched_on = (
+            SELECT max(i.occurred_on) FROM interaction_contacts ic JOIN interactions i ON i.id = ic.interaction_id
+            WHERE ic.contact_id = contacts.id)
+        WHERE id IN ({marks})
+        """,
+        contact_ids,
+    )
+
+
+def _link_contacts(db: Database, interaction_id: int, contact_ids: list[int]) -> None:
+    db.execute("DELETE FROM interaction_contacts WHERE interaction_id = ?", [interaction_id])
+    for contact_id in contact_ids:
+        db.execute(
+            "INSERT INTO interaction_contacts (interaction_id, contact_id) VALUES (?, ?)", [interaction_id, contact_id]
+        )
+
+
+def log(db: Database, actor: Actor, values: dict, *, confirmed: bool = False, today: date | None = None) -> int:
+    """Record an interaction in a branch the actor may edit; returns its id.
+
+    :raises PossibleClientData: when free text looks like it holds an NHS number, unless ``confirmed``.
+    """
+    cleaned = clean(db, values, today)
+    if not confirmed:
+        fields.refuse_nhs_numbers(cleaned, SENSITIVE_FIELDS)
+    with transaction(db):
+        _resolve_people(db, actor, cleaned)
+        contact_ids = cleaned.pop("contact_ids")
+        now = clock.stamp()
+        row = {**cleaned, "created_at": now, "created_by": actor.id, "updated_at": now, "updated_by": actor.id}
+        interaction_id = insert(db, "interactions", row)
+        _link_contacts(db, interaction_id, contact_ids)
+        _refresh_last_touched(db, contact_ids)
+        audit.record(db, actor, "create", "interactions", interaction_id, {**cleaned, "contact_ids": contact_ids})
+    return interaction_id
+
+
+def get(db: Database, actor: Actor, interaction_id: int) -> dict:
+    """One interaction within scope, with its contact ids; :raises NotFound: otherwise."""
+    where, params = branch_clause(actor, "i.branch_id")
+    rows = db.execute_returning_dicts(f"{_SELECT} WHERE i.id = ? AND {where}", [interaction_id, *params])
+    if not rows:
+        raise NotFound("That interaction does not exist or is not in one of your branches.")
+    row = rows[0]
+    row["contact_ids"] = [
+        r[0]
+        for r in db.execute(
+            "SELECT contact_id FROM interaction_contacts WHERE interaction_id = ? ORDER BY contact_id",
+            [interaction_id],
+        )
+    ]
+    return row
+
+
+def _check_version(before: dict, expected_version: int) -> None:
+    if before["version"] != expected_version:
+        raise Conflict(
+            "This interaction was changed by someone else while you were editing. "
+            "Reload it to see their changes, then make yours again."
+        )
+
+
+def update(
+    db: Database, actor: Actor, interaction_id: int, values: dict, expected_version: int, *, confirmed: bool = False
+) -> None:
+    """Save edits to an interaction; :raises Conflict: when someone saved it after ``expected_version``."""
+    cleaned = clean(db, values)
+    if not confirmed:
+        fields.refuse_nhs_numbers(cleaned, SENSITIVE_FIELDS)
+    with transaction(db):
+        before = get(db, actor, interaction_id)
+        _check_version(before, expected_version)
+        _resolve_people(db, actor, cleaned)
+        contact_ids = cleaned.pop("contact_ids")
+        changes = audit.diff(before, {**cleaned, "contact_ids": contact_ids})
+        if not changes:
+            return
+        db.execute(
+            f"UPDATE interactions SET {', '.join(f'{c} = ?' for c in cleaned)}, updated_at = ?, updated_by = ?, "
+            "version = version + 1 WHERE id = ?",
+            [*cleaned.values(), clock.stamp(), actor.id, interaction_id],
+        )
+        _link_contacts(db, interaction_id, contact_ids)
+        _refresh_last_touched(db, sorted(set(contact_ids) | set(before["contact_ids"])))
+        audit.record(db, actor, "update", "interactions", interaction_id, changes)
+
+
+def delete(db: Database, actor: Actor, interaction_id: int, expected_version: int) -> None:
+    """Delete an interaction (its contacts' last-touched dates are recomputed); audited with what it held."""
+    with transaction(db):
+        before = get(db, actor, interaction_id)
+        _check_version(before, expected_version)
+        db.execute("DELETE FROM interactions WHERE id = ?", [interaction_id])
+        _refresh_last_touched(db, before["contact_ids"])
+        kept = ("branch_id", "organisation_id", "occurred_on", "kind_code", "summary", "contact_ids")
+        audit.record(db, actor, "delete", "interactions", interaction_id, {k: before[k] for k in kept})
+
+
+def complete_follow_up(db: Database, actor: Actor, interaction_id: int, done_on: date | None = None) -> None:
+    """Mark an interaction's follow-up as done."""
+    done = (done_on or clock.now().date()).isoformat()
+    with transaction(db):
+        before = get(db, actor, interaction_id)
+        if not before["follow_up_on"]:
+            raise ValidationError("Follow-up", "this interaction has no follow-up to complete.")
+        db.execute(
+            "UPDATE interactions SET follow_up_done_on = ?, updated_at = ?, updated_by = ?, version = version + 1 "
+            "WHERE id = ?",
+            [done, clock.stamp(), actor.id, interaction_id],
+        )
+        audit.record(
+            db,
+            actor,
+            "update",
+            "interactions",
+            interaction_id,
+            {"follow_up_done_on": [before["follow_up_done_on"], done]},
+        )
+
+
+def search(
+    db: Database,
+    actor: Actor,
+    *,
+    branch_id: int | None = None,
+    contact_id: int | None = None,
+    organisation_id: int | None = None,
+    kind_code: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    text: str = "",
+    limit: int = 200,
+) -> list[dict]:
+    """Interactions within scope matching every filter given, newest first (a timeline)."""
+    where, params = branch_clause(actor, "i.branch_id")
+    conditions, values = [where], list(params)
+    for condition, value in (
+        ("i.branch_id = ?", branch_id),
+        ("i.id IN (SELECT interaction_id FROM interaction_contacts WHERE contact_id = ?)", contact_id),
+        ("i.organisation_id = ?", organisation_id),
+        ("i.kind_code = ?", kind_code),
+        ("i.occurred_on >= ?", since.isoformat() if since else None),
+        ("i.occurred_on <= ?", until.isoformat() if until else None),
+    ):
+        if value is not None:
+            conditions.append(condition)
+            values.append(value)
+    if text.strip():
+        conditions.append("(i.summary LIKE ? ESCAPE '\\' OR i.notes LIKE ? ESCAPE '\\')")
+        values += [fields.like_contains(text.strip())] * 2
+    return db.execute_returning_dicts(
+        f"{_SELECT} WHERE {' AND '.join(conditions)} ORDER BY i.occurred_on DESC, i.id DESC LIMIT ?",
+        [*values, limit],
+    )
+
+
+def follow_ups(db: Database, actor: Actor, *, today: date | None = None, branch_id: int | None = None) -> list[dict]:
+    """Open follow-ups within scope that are overdue or due within the coming week, soonest first.
+
+    Each row has ``state``: "overdue" (date passed) or "due" (today or within FOLLOW_UP_HORIZON_DAYS).
+    """
+    today = today or clock.now().date()
+    where, params = branch_clause(actor, "i.branch_id")
+    horizon = (today + timedelta(days=FOLLOW_UP_HORIZON_DAYS)).isoformat()
+    rows = db.execute_returning_dicts(
+        f"""{_SELECT}
+        WHERE i.follow_up_on IS NOT NULL AND i.follow_up_done_on IS NULL AND i.follow_up_on <= ? AND {where}
+          AND (? IS NULL OR i.branch_id = ?)
+        ORDER BY i.follow_up_on, i.id
+        """,
+        [horizon, *params, branch_id, branch_id],
+    )
+    for row in rows:
+        row["state"] = "overdue" if row["follow_up_on"] < today.isoformat() else "due"
+    return rows
+
+
+def referrals_by_type(db: Database, actor: Actor, since: date, until: date) -> list[dict]:
+    """Referrals received between two dates (inclusive) per branch and partner type, within scope."""
+    where, params = branch_clause(actor, "i.branch_id")
+    return db.execute_returning_dicts(
+        f"""
+        SELECT b.name AS branch, coalesce(t.label, 'No organisation') AS partner_type, count(*) AS referrals
+        FROM interactions i
+        JOIN branches b ON b.id = i.branch_id
+        LEFT JOIN organisations o ON o.id = i.organisation_id
+        LEFT JOIN organisation_types t ON t.code = o.type_code
+        WHERE i.kind_code = ? AND i.occurred_on BETWEEN ? AND ? AND {where}
+        GROUP BY b.id, t.code
+        ORDER BY b.name, referrals DESC, partner_type
+        """,
+        [REFERRAL, since.isoformat(), until.isoformat(), *params],
+    )
