@@ -195,6 +195,40 @@ def update(
         _save(db, actor, contact_id, expected_version, cleaned)
 
 
+def set_successor(db: Database, actor: Actor, contact_id: int, successor_id: int) -> None:
+    """Record who took over from a contact who left (both must be in the actor's scope)."""
+    if successor_id == contact_id:
+        raise ValidationError("Successor", "cannot be the same person.")
+    with transaction(db):
+        before = get(db, actor, contact_id)
+        get(db, actor, successor_id)
+        db.execute("UPDATE contacts SET successor_id = ? WHERE id = ?", [successor_id, contact_id])
+        audit.record(
+            db, actor, "update", "contacts", contact_id, {"successor_id": [before["successor_id"], successor_id]}
+        )
+
+
+def lapsing(db: Database, actor: Actor, *, today: date | None = None, branch_id: int | None = None) -> list[dict]:
+    """Active named contacts in scope that are due soon, lapsed or never contacted, most urgent first.
+
+    SQL narrows to contacts whose last touch is at least (interval - 14) days old, from the stored
+    last_touched_on (no scan of interactions); ``relationship`` then decides each one exactly.
+    """
+    today = today or clock.now().date()
+    where, params = branch_clause(actor, "c.branch_id")
+    rows = db.execute_returning_dicts(
+        f"""{_SELECT}
+        WHERE c.status = 'active' AND c.is_named_contact = 1 AND {where} AND (? IS NULL OR c.branch_id = ?)
+          AND (c.last_touched_on IS NULL OR julianday(?) - julianday(c.last_touched_on)
+               >= coalesce(c.keep_in_touch_days, t.keep_in_touch_days) - ?)
+        """,
+        [*params, branch_id, branch_id, today.isoformat(), MAX_DUE_SOON_DAYS],
+    )
+    urgency = {"lapsed": 0, "never": 1, "due_soon": 2}
+    found = [r for r in (_with_display(r, today) for r in rows) if r["relationship"] != "warm"]
+    return sorted(found, key=lambda r: (urgency[r["relationship"]], r["last_touched_on"] or "", r["name"]))
+
+
 def mark_left(db: Database, actor: Actor, contact_id: int, expected_version: int, left_on: date | None = None) -> None:
     """Record that a contact has left their organisation; they stay on file with their history."""
     left = left_on or clock.now().date()

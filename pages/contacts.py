@@ -2,11 +2,11 @@
 
 import streamlit as st
 
-from crm import branches, contacts, organisations
+from crm import branches, contacts, interactions, organisations
 from crm.access import BRANCH_MANAGER
-from crm.errors import CRMError, DuplicateContact
+from crm.errors import CRMError, DuplicateContact, PossibleClientData
 from crm.ui import session
-from crm.ui.widgets import choice, flash, md, organisation_picker, show_error
+from crm.ui.widgets import choice, flash, guarded_save, md, organisation_picker, quick_log, show_error, timeline
 
 database, actor = session.require(__file__)
 visible_branches = branches.branches(database, actor)
@@ -37,10 +37,20 @@ def contact_fields(prefix: str, record: dict | None = None) -> dict:
         key=f"{prefix}_notes",
         help="About the working relationship only. Never record details of people you support.",
     )
-    values["is_named_contact"] = st.checkbox(
+    left, right = st.columns(2)
+    values["is_named_contact"] = left.checkbox(
         "Our named contact at this organisation",
         value=bool(record.get("is_named_contact", True)),
         key=f"{prefix}_named",
+    )
+    values["keep_in_touch_days"] = right.number_input(
+        "Keep in touch every (days)",
+        min_value=1,
+        max_value=3650,
+        value=record.get("keep_in_touch_days"),
+        key=f"{prefix}_keep_in_touch",
+        placeholder=f"the partner type's default ({record.get('type_keep_in_touch_days', 90)})",
+        help="Leave blank to use the default for this partner type.",
     )
     return values
 
@@ -67,6 +77,12 @@ def show_contact(contact_id: int) -> None:
     )
     if contact["status"] == "left":
         st.warning(f"Left this organisation on {contact['left_on']}.")
+    else:
+        last = contact["last_touched_on"] or "never"
+        st.write(
+            f"Relationship: **{contacts.RELATIONSHIPS[contact['relationship']]}** (last touched {last}; "
+            f"keep in touch every {contact['interval_days']} days)"
+        )
     details = []
     if contact["phone"]:
         details.append(f"Phone: [{contact['phone_display']}]({contact['phone_link']})")
@@ -75,6 +91,16 @@ def show_contact(contact_id: int) -> None:
     if contact["email"]:
         details.append(f"Email: {md(contact['email'])}")
     st.markdown("  \n".join(details) or "No phone or email recorded.")
+    quick_log(
+        database,
+        actor,
+        f"contacts_log_{contact_id}",
+        subject=contact["name"],
+        contact_ids=[contact_id],
+        branch_id=contact["branch_id"],
+    )
+    st.subheader("History")
+    timeline(interactions.search(database, actor, contact_id=contact_id), show_contacts=False)
 
     version_key = f"contacts_edit_version_{contact_id}"
     # The version the user started editing from: a save against a newer one is refused, never merged.
@@ -89,21 +115,19 @@ def show_contact(contact_id: int) -> None:
                 "Branch", visible_branches, key=f"contacts_edit_branch_{contact_id}", index_of=contact["branch_id"]
             )
         saved = st.form_submit_button("Save changes", type="primary")
-    if saved:
-        try:
-            contacts.update(
-                database,
-                actor,
-                contact_id,
-                {**values, "organisation_id": organisation_id, "branch_id": branch_id},
-                expected_version=st.session_state[version_key],
-            )
-        except CRMError as error:
-            show_error(error)
-        else:
-            del st.session_state[version_key]
-            flash(f"Saved changes to {contact['name']}.")
-            st.rerun()
+    values.update(organisation_id=organisation_id, branch_id=branch_id)
+    updated = guarded_save(
+        f"contacts_edit_{contact_id}",
+        saved,
+        lambda confirmed: (
+            contacts.update(database, actor, contact_id, values, st.session_state[version_key], confirmed=confirmed)
+            or True
+        ),
+    )
+    if updated:
+        del st.session_state[version_key]
+        flash(f"Saved changes to {contact['name']}.")
+        st.rerun()
     if st.session_state[version_key] != contact["version"] and st.button("Reload", key="contacts_reload"):
         for key in [k for k in st.session_state if str(k).startswith(f"contacts_edit_{contact_id}_")]:
             del st.session_state[key]
@@ -116,7 +140,10 @@ def show_contact(contact_id: int) -> None:
             if st.button("Mark as left the organisation", key="contacts_mark_left"):
                 contacts.mark_left(database, actor, contact_id, st.session_state[version_key])
                 del st.session_state[version_key]
-                flash(f"{contact['name']} is marked as left. Their history stays on file.")
+                flash(
+                    f"{contact['name']} is marked as left. Their history stays on file. "
+                    f"Who took over at {contact['organisation']}? Add them below."
+                )
                 st.rerun()
         elif st.button("Reinstate as active", key="contacts_reinstate"):
             contacts.reinstate(database, actor, contact_id, st.session_state[version_key])
@@ -125,6 +152,33 @@ def show_contact(contact_id: int) -> None:
             st.rerun()
     except CRMError as error:
         show_error(error)
+    if contact["status"] == "left":
+        successor_form(contact)
+
+
+def successor_form(contact: dict) -> None:
+    """After someone leaves: record who took over, so the relationship survives the move."""
+    if contact["successor_id"]:
+        successor = contacts.get(database, actor, contact["successor_id"])
+        st.write(f"Succeeded by **{md(successor['name'])}**, {md(successor['job_title'])}.")
+        return
+    st.subheader(f"Who took over at {md(contact['organisation'])}?")
+    prefix = f"contacts_successor_{contact['id']}"
+    with st.form(f"{prefix}_form"):
+        values = contact_fields(prefix, {"job_title": contact["job_title"]})
+        submitted = st.form_submit_button("Add successor", type="primary")
+    values.update(organisation_id=contact["organisation_id"], branch_id=contact["branch_id"])
+
+    def save(confirmed: bool) -> int:
+        successor_id = contacts.add(database, actor, values, allow_duplicate=True, confirmed=confirmed)
+        contacts.set_successor(database, actor, contact["id"], successor_id)
+        return successor_id
+
+    successor_id = guarded_save(prefix, submitted, save)
+    if successor_id is not None:
+        flash(f"Added {values['name']} as successor to {contact['name']}.")
+        st.query_params["contact"] = str(successor_id)
+        st.rerun()
 
 
 def add_contact() -> None:
@@ -156,31 +210,43 @@ def add_contact() -> None:
         values = contact_fields("contacts_add")
         submitted = st.form_submit_button("Add contact", type="primary")
     if submitted:
-        st.session_state["contacts_pending"] = {**values, "organisation_id": organisation_id, "branch_id": branch_id}
-        save_new(allow_duplicate=False)
-    elif pending := st.session_state.get("contacts_pending"):
-        save_new(allow_duplicate=False, values=pending)
+        # What the user chose so far on the way to saving; the duplicate and client-data questions add to it.
+        st.session_state["contacts_pending"] = {
+            "values": {**values, "organisation_id": organisation_id, "branch_id": branch_id},
+            "allow_duplicate": False,
+            "confirmed": False,
+        }
+    if "contacts_pending" in st.session_state:
+        save_new(st.session_state["contacts_pending"])
 
 
-def save_new(allow_duplicate: bool, values: dict | None = None) -> None:
-    values = values or st.session_state["contacts_pending"]
+def save_new(pending: dict) -> None:
+    values = pending["values"]
     try:
-        contact_id = contacts.add(database, actor, values, allow_duplicate=allow_duplicate)
+        contact_id = contacts.add(
+            database, actor, values, allow_duplicate=pending["allow_duplicate"], confirmed=pending["confirmed"]
+        )
     except DuplicateContact as duplicate:
         st.warning(str(duplicate) + " Open the existing record, or save this one as a new contact.")
         for match in duplicate.matches:
             label = f"Open {match['name']}, {match['job_title'] or 'no job title'} at {match['organisation']}"
             if st.button(label, key=f"contacts_open_existing_{match['id']}"):
-                st.session_state.pop("contacts_pending", None)
+                del st.session_state["contacts_pending"]
                 st.query_params["contact"] = str(match["id"])
                 st.rerun()
         if st.button("Save as a new contact anyway", key="contacts_save_anyway"):
-            save_new(allow_duplicate=True)
+            pending["allow_duplicate"] = True
+            st.rerun()
+    except PossibleClientData as warning:
+        st.warning(str(warning))
+        if st.button("It is not client data: save anyway", key="contacts_add_confirm"):
+            pending["confirmed"] = True
+            st.rerun()
     except CRMError as error:
-        st.session_state.pop("contacts_pending", None)
+        del st.session_state["contacts_pending"]
         show_error(error)
     else:
-        st.session_state.pop("contacts_pending", None)
+        del st.session_state["contacts_pending"]
         for key in [k for k in st.session_state if str(k).startswith("contacts_add_")]:
             del st.session_state[key]
         flash(f"Added {values['name']}.")

@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-from crm import contacts, organisations
+from crm import contacts, interactions, organisations
 from crm.errors import CRMError
 from crm.ui import session
-from crm.ui.widgets import choice, flash, md, show_error
+from crm.ui.widgets import choice, flash, md, quick_log, show_error, timeline
 
 database, actor = session.require(__file__)
 partner_types = organisations.types(database)
@@ -55,6 +55,14 @@ def show_organisation(org_id: int) -> None:
     st.write(
         f"{organisation['type_label']}" + (f", {md(organisation['postcode'])}" if organisation["postcode"] else "")
     )
+    quick_log(
+        database,
+        actor,
+        f"organisations_log_{org_id}",
+        subject=organisation["name"],
+        organisation_id=org_id,
+        branch_id=actor.branch_id,
+    )
     people = contacts.search(database, actor, organisation_id=org_id, status=None)
     st.subheader("Your contacts here")
     if people:
@@ -75,6 +83,8 @@ def show_organisation(org_id: int) -> None:
         )
     else:
         st.info("None of your branches has a contact here yet: a gap worth closing.")
+    st.subheader("History")
+    timeline(interactions.search(database, actor, organisation_id=org_id))
     if not organisations.can_edit(actor, organisation):
         st.caption("Administrators and regional leads keep the directory up to date.")
         return

@@ -22,8 +22,9 @@ class PageSpec:
 
 
 PAGES = [
-    PageSpec("pages/home.py", "Overview", ":material/dashboard:", EVERYONE),
+    PageSpec("pages/home.py", "This week", ":material/event_upcoming:", EVERYONE),
     PageSpec("pages/contacts.py", "Contacts", ":material/contacts:", EVERYONE),
+    PageSpec("pages/interactions.py", "Interactions", ":material/forum:", EVERYONE),
     PageSpec("pages/organisations.py", "Organisations", ":material/domain:", EVERYONE),
     PageSpec("pages/users.py", "Users", ":material/manage_accounts:", (ADMIN,)),
     PageSpec("pages/branches.py", "Regions and branches", ":material/account_tree:", (ADMIN,)),

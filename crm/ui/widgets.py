@@ -1,11 +1,15 @@
 """Small shared Streamlit helpers: error display, safe text, option pickers."""
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import streamlit as st
 
-from crm.errors import CRMError, InvalidFields
+from crm import branches, interactions, organisations
+from crm.errors import CRMError, InvalidFields, PossibleClientData
+
+T = TypeVar("T")
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:])")
 
@@ -32,7 +36,7 @@ def choice(
     blank: str | None = None,
     index_of: object = None,
     disabled: bool = False,
-) -> object:
+) -> Any:
     """A selectbox over rows, returning the chosen row's ``value`` (or None for the ``blank`` option)."""
     values: list = ([None] if blank is not None else []) + [row[value] for row in options]
     labels = {row[value]: str(row[text]) for row in options}
@@ -55,10 +59,8 @@ def flash(message: str | None = None) -> None:
         st.success(text)
 
 
-def organisation_picker(database, key: str, current: int | None = None) -> int | None:
+def organisation_picker(database, key: str, current: int | None = None, *, optional: bool = False) -> int | None:
     """Search the organisation directory by name, postcode or ODS code, and pick one; returns its id."""
-    from crm import organisations
-
     query = st.text_input(
         "Find organisation", key=f"{key}_search", placeholder="Name, postcode or ODS code, e.g. Hyde Park or LS6"
     )
@@ -66,8 +68,129 @@ def organisation_picker(database, key: str, current: int | None = None) -> int |
     if current is not None and all(m["id"] != current for m in matches):
         matches = [organisations.get(database, current), *matches]
     if not matches:
-        st.warning("No organisation matches that search. Add it below.")
+        st.warning("No organisation matches that search.")
         return None
     for m in matches:
         m["label"] = f"{m['name']} ({m['type_label']}{', ' + m['postcode'] if m['postcode'] else ''})"
-    return choice("Organisation", matches, key=f"{key}_choice", text="label", index_of=current)  # type: ignore[return-value]
+    return choice(
+        "Organisation",
+        matches,
+        key=f"{key}_choice",
+        text="label",
+        index_of=current,
+        blank="(any organisation)" if optional else None,
+    )
+
+
+def guarded_save(key: str, submitted: bool, save: Callable[[bool], T]) -> T | None:
+    """Run ``save(confirmed)`` for a submitted form, asking first when the text looks like client data.
+
+    ``save`` raises PossibleClientData when free text holds what looks like an NHS number; the user then sees
+    the warning with "Save anyway" and "Cancel", and the form's values (kept by Streamlit) are saved with
+    ``confirmed=True`` only on "Save anyway". Returns what ``save`` returned, or None when nothing was saved.
+    """
+    pending = f"{key}_confirm_message"
+    confirmed = False
+    if submitted:
+        st.session_state.pop(pending, None)
+    elif pending in st.session_state:
+        st.warning(st.session_state[pending])
+        left, right = st.columns(2)
+        if right.button("Cancel", key=f"{key}_cancel"):
+            del st.session_state[pending]
+            st.rerun()
+        if not left.button("It is not client data: save anyway", key=f"{key}_confirm", type="primary"):
+            return None
+        del st.session_state[pending]
+        confirmed = True
+    else:
+        return None
+    try:
+        return save(confirmed)
+    except PossibleClientData as error:
+        st.session_state[pending] = str(error)
+        st.rerun()
+    except CRMError as error:
+        show_error(error)
+    return None
+
+
+def quick_log(
+    database,
+    actor,
+    key: str,
+    *,
+    subject: str,
+    contact_ids: list[int] | None = None,
+    organisation_id: int | None = None,
+    branch_id: int | None = None,
+) -> None:
+    """A "Log an interaction" pop-over: two clicks (open, Save) record a phone call with today's date."""
+    with st.popover("Log an interaction", icon=":material/add_call:"):
+        with st.form(f"{key}_form", clear_on_submit=False):
+            kinds = interactions.kinds(database)
+            kind = choice("Kind", kinds, key=f"{key}_kind", value="code", text="label", index_of="PHONE_CALL")
+            occurred_on = st.date_input(
+                "Date", value="today", key=f"{key}_date", format="DD/MM/YYYY", max_value="today"
+            )
+            if branch_id is None:
+                branch_id = choice("Branch", branches.branches(database, actor), key=f"{key}_branch")
+            summary = st.text_input(
+                "Summary",
+                key=f"{key}_summary",
+                placeholder=f"Leave blank for “{interactions.default_summary('Phone call', subject)}”",
+            )
+            notes = st.text_area("Notes", key=f"{key}_notes", height=80)
+            follow_up_on = st.date_input("Follow up on", value=None, key=f"{key}_follow_up", format="DD/MM/YYYY")
+            follow_up_action = st.text_input("Follow-up action", key=f"{key}_follow_up_action")
+            submitted = st.form_submit_button("Save", type="primary")
+        kind_label = next(k["label"] for k in kinds if k["code"] == kind)
+        values = {
+            "branch_id": branch_id,
+            "kind_code": kind,
+            "occurred_on": occurred_on,
+            "summary": summary.strip() or interactions.default_summary(kind_label, subject),
+            "notes": notes,
+            "follow_up_on": follow_up_on,
+            "follow_up_action": follow_up_action,
+            "contact_ids": contact_ids or [],
+            "organisation_id": organisation_id,
+        }
+        saved = guarded_save(
+            key, submitted, lambda confirmed: interactions.log(database, actor, values, confirmed=confirmed)
+        )
+    if saved is not None:
+        for widget in (f"{key}_summary", f"{key}_notes", f"{key}_follow_up", f"{key}_follow_up_action"):
+            st.session_state.pop(widget, None)
+        flash(f"Logged: {values['summary']}.")
+        st.rerun()
+
+
+def timeline(rows: list[dict], *, show_contacts: bool = True) -> None:
+    """Interactions newest first, with who logged each."""
+    if not rows:
+        st.info("Nothing logged yet.")
+        return
+    st.dataframe(
+        [
+            {
+                "Date": r["occurred_on"],
+                "Kind": r["kind"],
+                "Summary": r["summary"],
+                **({"With": r["contacts"] or r["organisation"] or ""} if show_contacts else {}),
+                "Follow-up": _follow_up_text(r),
+                "Logged by": r["logged_by"],
+                "Notes": r["notes"],
+            }
+            for r in rows
+        ],
+        hide_index=True,
+        width="stretch",
+    )
+
+
+def _follow_up_text(row: dict) -> str:
+    if not row["follow_up_on"]:
+        return ""
+    done = f" (done {row['follow_up_done_on']})" if row["follow_up_done_on"] else ""
+    return f"{row['follow_up_on']}: {row['follow_up_action']}{done}".strip()

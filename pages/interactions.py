@@ -1,0 +1,213 @@
+"""Interactions: log a touch with a partner in full, find past ones, edit or delete them."""
+
+from datetime import date, timedelta
+
+import streamlit as st
+
+from crm import branches, clock, contacts, interactions
+from crm.access import BRANCH_MANAGER
+from crm.errors import CRMError
+from crm.ui import session
+from crm.ui.widgets import choice, flash, guarded_save, md, organisation_picker, show_error
+
+database, actor = session.require(__file__)
+visible_branches = branches.branches(database, actor)
+kinds = interactions.kinds(database)
+today = clock.now().date()
+
+
+def interaction_fields(prefix: str, record: dict | None = None) -> dict:
+    """Widgets for the fields of an interaction other than who it was with (inside a form)."""
+    record = record or {}
+    left, right = st.columns(2)
+    occurred_on = left.date_input(
+        "Date",
+        value=date.fromisoformat(record["occurred_on"]) if record else today,
+        max_value=today,
+        format="DD/MM/YYYY",
+        key=f"{prefix}_date",
+    )
+    with right:
+        kind = choice(
+            "Kind",
+            kinds,
+            key=f"{prefix}_kind",
+            value="code",
+            text="label",
+            index_of=record.get("kind_code", "PHONE_CALL"),
+        )
+    values = {
+        "occurred_on": occurred_on,
+        "kind_code": kind,
+        "summary": st.text_input(
+            "Summary", value=record.get("summary", ""), key=f"{prefix}_summary", max_chars=interactions.SUMMARY_MAX
+        ),
+        "notes": st.text_area(
+            "Notes",
+            value=record.get("notes", ""),
+            key=f"{prefix}_notes",
+            help="About the partner relationship only; never details of people you support.",
+        ),
+    }
+    left, right = st.columns([1, 2])
+    follow_up = record.get("follow_up_on")
+    values["follow_up_on"] = left.date_input(
+        "Follow up on",
+        value=date.fromisoformat(follow_up) if follow_up else None,
+        format="DD/MM/YYYY",
+        key=f"{prefix}_follow_up",
+    )
+    values["follow_up_action"] = right.text_input(
+        "Follow-up action", value=record.get("follow_up_action", ""), key=f"{prefix}_follow_up_action"
+    )
+    return values
+
+
+def who(prefix: str, branch_id: int, record: dict | None = None) -> tuple[list[int], int | None]:
+    """Pick the organisation (optional) and the contacts of the branch (outside the form: it searches)."""
+    record = record or {}
+    organisation_id = organisation_picker(database, f"{prefix}_org", record.get("organisation_id"), optional=True)
+    people = contacts.search(
+        database, actor, branch_id=branch_id, organisation_id=organisation_id, status=None, limit=1000
+    )
+    labels = {p["id"]: f"{p['name']} ({p['organisation']})" for p in people}
+    chosen = st.multiselect(
+        "Contacts",
+        list(labels),
+        default=[c for c in record.get("contact_ids", []) if c in labels],
+        format_func=labels.get,
+        key=f"{prefix}_contacts",
+    )
+    return chosen, organisation_id
+
+
+def log_form() -> None:
+    branch_id = (
+        actor.branch_id
+        if actor.role == BRANCH_MANAGER
+        else choice("Branch", visible_branches, key="interactions_log_branch")
+    )
+    if branch_id is None:
+        st.info("There are no branches yet.")
+        return
+    contact_ids, organisation_id = who("interactions_log", branch_id)
+    with st.form("interactions_log_form"):
+        values = interaction_fields("interactions_log")
+        submitted = st.form_submit_button("Log interaction", type="primary")
+    values.update(branch_id=branch_id, contact_ids=contact_ids, organisation_id=organisation_id)
+    saved = guarded_save(
+        "interactions_log", submitted, lambda confirmed: interactions.log(database, actor, values, confirmed=confirmed)
+    )
+    if saved is not None:
+        for key in [k for k in st.session_state if str(k).startswith("interactions_log_")]:
+            del st.session_state[key]
+        flash(f"Logged: {values['summary']}.")
+        st.rerun()
+
+
+def show_interaction(interaction_id: int) -> None:
+    if st.button("← Back to the list", key="interactions_back"):
+        del st.query_params["interaction"]
+        st.session_state.pop("interactions_table", None)
+        st.rerun()
+    try:
+        record = interactions.get(database, actor, interaction_id)
+    except CRMError as error:
+        show_error(error)
+        return
+    flash()
+    st.header(md(record["summary"]))
+    st.write(
+        f"{record['kind']} on {record['occurred_on']}, {md(record['branch'])} branch. Logged by "
+        f"{md(record['logged_by'])}."
+    )
+    version_key = f"interactions_edit_version_{interaction_id}"
+    st.session_state.setdefault(version_key, record["version"])
+    prefix = f"interactions_edit_{interaction_id}"
+    contact_ids, organisation_id = who(prefix, record["branch_id"], record)
+    with st.form(f"{prefix}_form"):
+        values = interaction_fields(prefix, record)
+        submitted = st.form_submit_button("Save changes", type="primary")
+    values.update(branch_id=record["branch_id"], contact_ids=contact_ids, organisation_id=organisation_id)
+    saved = guarded_save(
+        prefix,
+        submitted,
+        lambda confirmed: (
+            interactions.update(
+                database, actor, interaction_id, values, st.session_state[version_key], confirmed=confirmed
+            )
+            or True
+        ),
+    )
+    if saved:
+        del st.session_state[version_key]
+        flash("Saved changes.")
+        st.rerun()
+    with st.expander("Delete this interaction"):
+        st.write("Deleting removes it from every timeline and recalculates when its contacts were last touched.")
+        if st.button("Delete", key="interactions_delete", type="primary"):
+            try:
+                interactions.delete(database, actor, interaction_id, st.session_state[version_key])
+            except CRMError as error:
+                show_error(error)
+            else:
+                del st.session_state[version_key]
+                del st.query_params["interaction"]
+                flash("Interaction deleted.")
+                st.rerun()
+
+
+def list_interactions() -> None:
+    flash()
+    columns = st.columns(4)
+    branch_id = None
+    if len(visible_branches) > 1:
+        with columns[0]:
+            branch_id = choice("Branch", visible_branches, key="interactions_filter_branch", blank="All my branches")
+    with columns[1]:
+        kind = choice("Kind", kinds, key="interactions_filter_kind", value="code", text="label", blank="All kinds")
+    period = columns[2].date_input(
+        "Between", value=(today - timedelta(days=90), today), format="DD/MM/YYYY", key="interactions_filter_dates"
+    )
+    text = columns[3].text_input("Search", key="interactions_filter_text", placeholder="Words in summary or notes")
+    since, until = (period[0], period[1]) if len(period) == 2 else (None, None)
+    rows = interactions.search(
+        database, actor, branch_id=branch_id, kind_code=kind, since=since, until=until, text=text, limit=500
+    )
+    st.caption(
+        f"{len(rows)} interaction{'s' if len(rows) != 1 else ''}" + (" (newest 500)" if len(rows) == 500 else "")
+    )
+    event = st.dataframe(
+        [
+            {
+                "Date": r["occurred_on"],
+                **({"Branch": r["branch"]} if len(visible_branches) > 1 else {}),
+                "Kind": r["kind"],
+                "Summary": r["summary"],
+                "With": r["contacts"] or r["organisation"] or "",
+                "Follow-up": r["follow_up_on"] or "",
+                "Logged by": r["logged_by"],
+            }
+            for r in rows
+        ],
+        hide_index=True,
+        on_select="rerun",
+        selection_mode="single-row",
+        key="interactions_table",
+        width="stretch",
+    )
+    if event and event.selection.rows:
+        st.query_params["interaction"] = str(rows[event.selection.rows[0]]["id"])
+        st.rerun()
+
+
+st.title("Interactions")
+if "interaction" in st.query_params:
+    try:
+        show_interaction(int(st.query_params["interaction"]))
+    except ValueError:
+        st.error("That interaction link is not valid.")
+else:
+    with st.expander("Log an interaction", expanded=False):
+        log_form()
+    list_interactions()
