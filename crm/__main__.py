@@ -10,8 +10,8 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from crm import branches, config, db, demo, schema, users
-from crm.access import COMMAND_LINE, ROLES
+from crm import access, branches, config, db, demo, exports, interactions, schema, users
+from crm.access import COMMAND_LINE, ROLES, Actor
 from crm.errors import CRMError
 
 PASSWORD_ENV = "CRM_ADMIN_PASSWORD"
@@ -69,6 +69,11 @@ def _parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=cmd_users_disable, disabled=disabled)
 
     commands.add_parser("check", help="integrity check, pending migrations, row counts").set_defaults(handler=cmd_check)
+
+    followups = commands.add_parser("followups", help="follow-ups due or overdue, and lapsed named contacts")
+    _scope_options(followups)
+    followups.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    followups.set_defaults(handler=cmd_followups)
     return parser
 
 
@@ -80,6 +85,29 @@ class _Commands:
 
     def add_parser(self, name: str, help: str) -> argparse.ArgumentParser:
         return self.subparsers.add_parser(name, parents=[self.common], help=help)
+
+
+def _scope_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--branch", metavar="NAME", help="only this branch")
+    parser.add_argument("--region", metavar="NAME", help="only the branches of this region")
+
+
+def _scope(database: Database, args: argparse.Namespace) -> Actor:
+    if args.branch and args.region:
+        raise CommandError("give --branch or --region, not both")
+    return access.scope_of(
+        region_id=branches.region_id_by_name(database, args.region) if args.region else None,
+        branch_id=branches.branch_id_by_name(database, args.branch) if args.branch else None,
+    )
+
+
+def _write(rows: list[dict], columns: list[str], fmt: str) -> None:
+    if fmt == "json":
+        print(exports.to_json(rows))
+    elif fmt == "csv":
+        sys.stdout.write(exports.to_csv(rows, columns))
+    else:
+        print(exports.to_table(rows, columns) if rows else "nothing to show")
 
 
 def _password(confirm: bool = True) -> str:
@@ -157,6 +185,20 @@ def cmd_check(path: Path, args: argparse.Namespace) -> int:
         print(f"problem: {problem}", file=sys.stderr)
     print("ok" if not problems else f"{len(problems)} problem(s) found")
     return 1 if problems else 0
+
+
+def cmd_followups(path: Path, args: argparse.Namespace) -> int:
+    database = _existing(path)
+    rows = interactions.to_call(database, _scope(database, args))
+    _write(rows, ["branch", "what", "state", "date", "who", "organisation", "detail", "phone"], args.format)
+    return 0
+
+
+def _existing(path: Path) -> Database:
+    """Open a database that must already exist (reporting commands never create one by accident)."""
+    if not path.exists():
+        raise CommandError(f"{path} does not exist; create it with: python -m crm init --admin NAME")
+    return db.connect(path)
 
 
 def _check(database: Database) -> list[str]:

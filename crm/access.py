@@ -67,3 +67,12 @@ def require_branch(db: Database, actor: Actor, branch_id: int) -> dict:
     if row is None:
         raise NotFound("That branch does not exist or is not one of yours.")
     return {"id": row[0], "name": row[1], "region_id": row[2]}
+
+
+def scope_of(region_id: int | None = None, branch_id: int | None = None) -> Actor:
+    """An administrator's view narrowed to one region or branch (the command line's --region/--branch)."""
+    if branch_id is not None:
+        return Actor(COMMAND_LINE.id, COMMAND_LINE.username, COMMAND_LINE.display_name, BRANCH_MANAGER, None, branch_id)
+    if region_id is not None:
+        return Actor(COMMAND_LINE.id, COMMAND_LINE.username, COMMAND_LINE.display_name, REGIONAL_LEAD, region_id, None)
+    return COMMAND_LINE

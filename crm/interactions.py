@@ -4,7 +4,7 @@ from datetime import date, timedelta
 
 from sqlite_utils import Database
 
-from crm import audit, clock, fields
+from crm import audit, clock, contacts, fields
 from crm.access import Actor, branch_clause, require_branch
 from crm.db import insert, transaction
 from crm.errors import Conflict, NotFound, ValidationError
@@ -310,3 +310,37 @@ def referrals_by_type(db: Database, actor: Actor, since: date, until: date) -> l
         """,
         [REFERRAL, since.isoformat(), until.isoformat(), *params],
     )
+
+
+def to_call(db: Database, actor: Actor, today: date | None = None) -> list[dict]:
+    """Who needs a call, within scope: open follow-ups overdue or due this week, then lapsed or never-contacted
+    named contacts. One flat list (branch, what, state, date, who, organisation, detail, phone) for the CLI."""
+    today = today or clock.now().date()
+    rows = [
+        {
+            "branch": r["branch"],
+            "what": "follow-up",
+            "state": r["state"],
+            "date": r["follow_up_on"],
+            "who": r["contacts"] or "",
+            "organisation": r["organisation"] or "",
+            "detail": r["follow_up_action"] or r["summary"],
+            "phone": "",
+        }
+        for r in follow_ups(db, actor, today=today)
+    ]
+    rows += [
+        {
+            "branch": r["branch"],
+            "what": "named contact",
+            "state": r["relationship"],
+            "date": r["last_touched_on"] or "",
+            "who": r["name"],
+            "organisation": r["organisation"],
+            "detail": f"{r['job_title']}; keep in touch every {r['interval_days']} days".lstrip("; "),
+            "phone": r["phone_display"],
+        }
+        for r in contacts.lapsing(db, actor, today=today)
+        if r["relationship"] in ("lapsed", "never")
+    ]
+    return rows

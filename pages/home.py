@@ -7,7 +7,7 @@ import streamlit as st
 from crm import branches, clock, contacts, interactions
 from crm.errors import CRMError
 from crm.ui import session
-from crm.ui.widgets import flash, md, show_error
+from crm.ui.widgets import day, flash, md, show_error
 
 database, actor = session.require(__file__)
 today = clock.now().date()
@@ -19,16 +19,21 @@ flash()
 
 st.subheader("Follow-ups due and overdue")
 due = interactions.follow_ups(database, actor, today=today)
+if several_branches:  # a regional lead reads them branch by branch
+    due.sort(key=lambda row: row["branch"])
 if not due:
     st.success("No follow-ups due this week.")
+shown_branch = None
 for row in due[:50]:
+    if several_branches and row["branch"] != shown_branch:
+        shown_branch = row["branch"]
+        st.markdown(f"**{md(shown_branch)}**")
     when, what, done = st.columns([2, 7, 1])
     state = ":red[**Overdue**]" if row["state"] == "overdue" else "Due"
-    when.markdown(f"{state}  \n{row['follow_up_on']}")
-    where = f"{md(row['branch'])}: " if several_branches else ""
+    when.markdown(f"{state}  \n{day(row['follow_up_on'])}")
     what.markdown(
-        f"{where}**{md(row['follow_up_action'] or 'Follow up')}** with {md(row['contacts'] or row['organisation'])}  \n"
-        f"After: {md(row['summary'])} ({row['occurred_on']})"
+        f"**{md(row['follow_up_action'] or 'Follow up')}** with {md(row['contacts'] or row['organisation'])}  \n"
+        f"After: {md(row['summary'])} ({day(row['occurred_on'])})"
     )
     if done.button("Done", key=f"home_done_{row['id']}"):
         try:

@@ -345,7 +345,7 @@ def test_that_a_branch_manager_adds_a_contact_with_a_messy_phone_number(world, d
         name="Dr Pat Phone",
         job_title="GP Partner",
         phone="(0113) 496-0555 x12",
-        mobile="07700 900123",
+        mobile="07400 123456",
         email="Pat.Phone@HydePark.example",
         notes="Prefers email.",
         named=True,
@@ -354,18 +354,22 @@ def test_that_a_branch_manager_adds_a_contact_with_a_messy_phone_number(world, d
     assert not at.error, values(at.error)
     assert values(at.success) == ["Added Dr Pat Phone."]
     assert values(at.header) == ["Dr Pat Phone"]
-    assert "Phone: [0113 496 0555 ext. 12](tel:+441134960555;ext=12)" in values(at.markdown)
+    assert (
+        "Phone: [0113 496 0555 ext. 12](tel:+441134960555;ext=12)  \n"
+        "Mobile: [07400 123456](tel:+447400123456)  \n"
+        "Email: Pat\\.Phone@hydepark\\.example"
+    ) in values(at.markdown)
 
     [row] = contact_rows(database)
     assert row["id"] == int(at.query_params["contact"])
-    assert {k: row[k] for k in row if k not in ("id", "created_at", "updated_at")} == {
+    expected = {
         "branch_id": world.leeds,
         "organisation_id": world.gp,
         "name": "Dr Pat Phone",
         "job_title": "GP Partner",
         "phone": "+441134960555",
         "phone_ext": "12",
-        "mobile": "+447700900123",
+        "mobile": "+447400123456",
         "email": "Pat.Phone@hydepark.example",
         "notes": "Prefers email.",
         "is_named_contact": 1,
@@ -375,6 +379,7 @@ def test_that_a_branch_manager_adds_a_contact_with_a_messy_phone_number(world, d
         "updated_by": world.manager_leeds.id,
         "version": 1,
     }
+    assert {column: row[column] for column in expected} == expected
     [entry] = audit.entries(database, "contacts", row["id"])
     assert (entry["user_id"], entry["username"], entry["action"]) == (world.manager_leeds.id, "manager.leeds", "create")
     assert entry["changes"]["phone"] == "+441134960555"
@@ -388,7 +393,7 @@ def test_that_a_branch_manager_adds_a_contact_with_a_messy_phone_number(world, d
             ["Phone: “0113 496” is not a valid phone number (check the number of digits and the area code)."],
         ),
         (
-            {"name": "Pat Mobile", "mobile": "07700 900123 ext 4"},
+            {"name": "Pat Mobile", "mobile": "07400 123456 ext 4"},
             ["Mobile: mobile numbers do not have extensions; put the extension on Phone."],
         ),
         (
@@ -540,6 +545,17 @@ def test_that_a_disabled_users_open_session_ends_on_the_next_rerun(world, databa
     assert "Quentin Quarry" not in rendered_text(at)
 
 
+def test_that_a_password_reset_ends_the_users_open_session(world, database):
+    """Test that an administrator setting a new password for a signed-in user sends their open tab to the
+    sign-in form with the reason (resume_session's "password or account was changed")."""
+    at = open_page("manager.leeds", "pages/contacts.py")
+    users.set_password(database, world.admin, "manager.leeds", "a brand new password")
+    at.run()
+    assert not at.exception, at.exception
+    assert is_sign_in_form(at)
+    assert values(at.info) == ["Your password or account was changed, so you were signed out. Sign in again."]
+
+
 def _later(monkeypatch, minutes: int) -> None:
     """Move the app's clock forward (clock.now is what stamps and checks session activity)."""
     real_now = clock.now
@@ -555,6 +571,8 @@ def test_that_an_idle_session_is_signed_out(world, monkeypatch):
     assert not at.exception, at.exception
     assert is_sign_in_form(at)
     assert values(at.info) == ["You were signed out after 5 minutes without activity. Sign in again."]
+    sign_in(at, "manager.leeds")
+    assert values(at.title) == ["Contacts"]  # back on the page that was open
 
 
 def test_that_activity_within_the_idle_limit_keeps_the_session_open(world, monkeypatch):

@@ -2,6 +2,7 @@
 
 import re
 from collections.abc import Callable, Sequence
+from datetime import date
 from typing import Any, TypeVar
 
 import streamlit as st
@@ -12,6 +13,11 @@ from crm.errors import CRMError, InvalidFields, PossibleClientData
 T = TypeVar("T")
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:])")
+
+
+def day(iso_date: str | None) -> str:
+    """A stored date as people in the UK write it: 14 Dec 2025."""
+    return date.fromisoformat(iso_date).strftime("%-d %b %Y") if iso_date else ""
 
 
 def show_error(error: CRMError) -> None:
