@@ -5,17 +5,65 @@ import re
 from sqlite_utils import Database
 
 from crm import audit, clock, fields, phones
-from crm.access import ADMIN, REGIONAL_LEAD, Actor
+from crm.access import ADMIN, REGIONAL_LEAD, Actor, require_role
 from crm.db import insert, transaction
 from crm.errors import AlreadyExists, Conflict, NotFound, PermissionDenied, ValidationError
 
 _ODS_CODE = re.compile(r"^[A-Z0-9]{3,10}$")
+_TYPE_CODE = re.compile(r"^[A-Z][A-Z_]{1,39}$")
 EDITABLE = ("name", "type_code", "address", "postcode", "phone", "email", "website", "ods_code")
 
 
 def types(db: Database) -> list[dict]:
-    """Partner organisation types (reference data), in display order."""
-    return db.execute_returning_dicts("SELECT code, label FROM organisation_types ORDER BY sort_order, label")
+    """Partner organisation types (reference data), in display order, with their keep-in-touch interval."""
+    return db.execute_returning_dicts(
+        "SELECT code, label, keep_in_touch_days FROM organisation_types ORDER BY sort_order, label"
+    )
+
+
+def _type_values(label: str, keep_in_touch_days: object) -> dict:
+    days = fields.optional_id(keep_in_touch_days, "Keep in touch every (days)")
+    if days is None or not 1 <= days <= 3650:
+        raise ValidationError("Keep in touch every (days)", "must be between 1 and 3650 days.")
+    return {"label": fields.text(label, "Label", required=True, max_length=100), "keep_in_touch_days": days}
+
+
+def add_type(db: Database, actor: Actor, code: str, label: str, keep_in_touch_days: int = 90) -> None:
+    """Add a partner type (administrators); the code is permanent, e.g. CARE_HOME."""
+    require_role(actor, ADMIN)
+    code = (code or "").strip().upper()
+    if not _TYPE_CODE.match(code):
+        raise ValidationError("Code", f"“{code}” must be capital letters and underscores, e.g. CARE_HOME.")
+    values = {"code": code, **_type_values(label, keep_in_touch_days), "sort_order": 1000}
+    with transaction(db):
+        if db.execute(
+            "SELECT 1 FROM organisation_types WHERE code = ? OR label = ?", [code, values["label"]]
+        ).fetchone():
+            raise AlreadyExists(f"A partner type with code {code} or label “{values['label']}” already exists.")
+        db.execute(
+            "INSERT INTO organisation_types (code, label, keep_in_touch_days, sort_order) VALUES (?, ?, ?, ?)",
+            [code, values["label"], values["keep_in_touch_days"], values["sort_order"]],
+        )
+        audit.record(db, actor, "create", "organisation_types", None, values)
+
+
+def update_type(db: Database, actor: Actor, code: str, label: str, keep_in_touch_days: int) -> None:
+    """Rename a partner type or change its default keep-in-touch interval (administrators)."""
+    require_role(actor, ADMIN)
+    values = _type_values(label, keep_in_touch_days)
+    with transaction(db):
+        before = db.execute_returning_dicts("SELECT * FROM organisation_types WHERE code = ?", [code])
+        if not before:
+            raise NotFound(f"No partner type {code}.")
+        if db.execute(
+            "SELECT 1 FROM organisation_types WHERE label = ? AND code != ?", [values["label"], code]
+        ).fetchone():
+            raise AlreadyExists(f"Another partner type is already called “{values['label']}”.")
+        db.execute(
+            "UPDATE organisation_types SET label = ?, keep_in_touch_days = ? WHERE code = ?",
+            [values["label"], values["keep_in_touch_days"], code],
+        )
+        audit.record(db, actor, "update", "organisation_types", None, {"code": code, **audit.diff(before[0], values)})
 
 
 def type_labels(db: Database) -> dict[str, str]:

@@ -28,6 +28,7 @@ PAGES = [
     PageSpec("pages/organisations.py", "Organisations", ":material/domain:", EVERYONE),
     PageSpec("pages/users.py", "Users", ":material/manage_accounts:", (ADMIN,)),
     PageSpec("pages/branches.py", "Regions and branches", ":material/account_tree:", (ADMIN,)),
+    PageSpec("pages/partner_types.py", "Partner types", ":material/category:", (ADMIN,)),
     PageSpec("pages/account.py", "My account", ":material/person:", EVERYONE),
 ]
 
