@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from crm import access, branches, config, db, demo, exports, interactions, schema, users
+from crm import access, branches, config, db, demo, directory, exports, interactions, schema, users
 from crm.access import COMMAND_LINE, ROLES, Actor
 from crm.errors import CRMError
 
@@ -69,6 +69,10 @@ def _parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=cmd_users_disable, disabled=disabled)
 
     commands.add_parser("check", help="integrity check, pending migrations, row counts").set_defaults(handler=cmd_check)
+
+    gp = commands.add_parser("import-gp-practices", help="add or update GP practices from the NHS epraccur file")
+    gp.add_argument("file", metavar="FILE", type=Path)
+    gp.set_defaults(handler=cmd_import_gp_practices)
 
     followups = commands.add_parser("followups", help="follow-ups due or overdue, and lapsed named contacts")
     _scope_options(followups)
@@ -191,6 +195,16 @@ def cmd_followups(path: Path, args: argparse.Namespace) -> int:
     database = _existing(path)
     rows = interactions.to_call(database, _scope(database, args))
     _write(rows, ["branch", "what", "state", "date", "who", "organisation", "detail", "phone"], args.format)
+    return 0
+
+
+def cmd_import_gp_practices(path: Path, args: argparse.Namespace) -> int:
+    try:
+        data = args.file.read_bytes()
+    except OSError as error:
+        raise CommandError(f"cannot read {args.file}: {error.strerror}") from None
+    summary = directory.import_gp_practices(db.connect(path), COMMAND_LINE, data)
+    print(", ".join(f"{count} {name.replace('_', ' ')}" for name, count in summary.as_dict().items()))
     return 0
 
 

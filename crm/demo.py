@@ -12,7 +12,7 @@ from datetime import date, timedelta
 
 from sqlite_utils import Database
 
-from crm import branches, clock, contacts, interactions, organisations, settings, users
+from crm import branches, clock, contacts, directory, interactions, organisations, settings, users
 from crm.access import BRANCH_MANAGER, REGIONAL_LEAD, Actor
 from crm.db import transaction
 
@@ -154,6 +154,7 @@ def load(db: Database, admin: Actor, password: str) -> dict[str, int]:
                 )
                 counts["users"] += 1
                 orgs, people = _load_branch(db, admin, rng, demo_branch, branch_id)
+                directory.set_patch(db, admin, branch_id, demo_branch.postcode_district, "")
                 counts["organisations"] += orgs
                 counts["interactions"] += _load_interactions(db, admin, rng, branch_id, people, today)
         counts["contacts"] = db.table("contacts").count

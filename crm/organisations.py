@@ -198,7 +198,7 @@ def search(db: Database, query: str = "", type_code: str | None = None, limit: i
     rows = db.execute_returning_dicts(
         f"""
         SELECT o.id, o.name, o.type_code, t.label AS type_label, o.address, o.postcode, o.phone, o.phone_ext,
-               o.email, o.website, o.ods_code, o.version, o.created_by
+               o.email, o.website, o.ods_code, o.version, o.created_by, o.status, o.phone_raw
         FROM organisations o JOIN organisation_types t ON t.code = o.type_code
         WHERE {" AND ".join(where)}
         ORDER BY (o.name LIKE ? ESCAPE '\\') DESC, o.name COLLATE NOCASE
@@ -211,4 +211,6 @@ def search(db: Database, query: str = "", type_code: str | None = None, limit: i
 
 def _with_display(row: dict) -> dict:
     row["phone_display"] = phones.national(row["phone"], row["phone_ext"])
+    if not row["phone_display"] and row.get("phone_raw"):
+        row["phone_display"] = f"{row['phone_raw']} (not a valid number)"
     return row

@@ -219,6 +219,32 @@ def interactions(db: Database) -> None:
     )
 
 
+@migrations(name="0003_gp_directory")
+def gp_directory(db: Database) -> None:
+    _run(
+        db,
+        """
+        ALTER TABLE organisations ADD COLUMN status TEXT NOT NULL DEFAULT 'active'
+            CHECK (status IN ('active', 'closed', 'dormant', 'proposed'));
+        ALTER TABLE organisations ADD COLUMN commissioner_code TEXT;
+        ALTER TABLE organisations ADD COLUMN opened_on TEXT;
+        ALTER TABLE organisations ADD COLUMN closed_on TEXT;
+        ALTER TABLE organisations ADD COLUMN phone_raw TEXT;
+        ALTER TABLE organisations ADD COLUMN postcode_district TEXT GENERATED ALWAYS AS (
+            CASE WHEN instr(postcode, ' ') > 0 THEN substr(postcode, 1, instr(postcode, ' ') - 1) END
+        ) VIRTUAL;
+        CREATE INDEX idx_organisations_district ON organisations(postcode_district, type_code, status);
+        CREATE INDEX idx_organisations_commissioner ON organisations(commissioner_code, type_code, status);
+        CREATE TABLE branch_patch (
+            branch_id INTEGER NOT NULL REFERENCES branches(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL CHECK (kind IN ('postcode_district', 'commissioner')),
+            value TEXT NOT NULL,
+            PRIMARY KEY (branch_id, kind, value)
+        ) WITHOUT ROWID
+        """,
+    )
+
+
 def upgrade(db: Database) -> None:
     """Apply every pending migration, all in one write transaction.
 

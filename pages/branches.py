@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from crm import branches
+from crm import branches, directory
 from crm.errors import CRMError
 from crm.ui import session
 from crm.ui.widgets import choice, flash, show_error
@@ -50,3 +50,35 @@ with right:
                     st.rerun()
     else:
         st.info("Add a region first.")
+
+st.subheader("GP patch of a branch")
+st.write(
+    "The postcode districts (e.g. LS6, LS7, LS16) and/or commissioner codes whose active GP practices a branch "
+    "should have a named contact at. Import the NHS GP directory first (GP directory import)."
+)
+all_branches = branches.branches(database, actor)
+if all_branches:
+    branch_id = choice("Branch", all_branches, key="branches_patch_branch")
+    patch = directory.patch_of(database, branch_id)
+    with st.form(f"branches_patch_form_{branch_id}"):
+        districts = st.text_input(
+            "Postcode districts",
+            value=patch["postcode_district"],
+            key=f"branches_patch_districts_{branch_id}",
+            placeholder="LS6, LS7, LS16",
+        )
+        commissioners = st.text_input(
+            "Commissioner codes",
+            value=patch["commissioner"],
+            key=f"branches_patch_commissioners_{branch_id}",
+            placeholder="15F",
+        )
+        if st.form_submit_button("Save patch", type="primary"):
+            try:
+                directory.set_patch(database, actor, branch_id, districts, commissioners)
+            except CRMError as error:
+                show_error(error)
+            else:
+                covered, total = directory.patch_coverage(database, actor, branch_id)
+                flash(f"Saved the patch. {directory.coverage_text(covered, total)}.")
+                st.rerun()

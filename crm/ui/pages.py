@@ -26,9 +26,11 @@ PAGES = [
     PageSpec("pages/contacts.py", "Contacts", ":material/contacts:", EVERYONE),
     PageSpec("pages/interactions.py", "Interactions", ":material/forum:", EVERYONE),
     PageSpec("pages/organisations.py", "Organisations", ":material/domain:", EVERYONE),
+    PageSpec("pages/gp_patch.py", "GP patch", ":material/local_hospital:", EVERYONE),
     PageSpec("pages/users.py", "Users", ":material/manage_accounts:", (ADMIN,)),
     PageSpec("pages/branches.py", "Regions and branches", ":material/account_tree:", (ADMIN,)),
     PageSpec("pages/partner_types.py", "Partner types", ":material/category:", (ADMIN,)),
+    PageSpec("pages/gp_directory.py", "GP directory import", ":material/upload_file:", (ADMIN,)),
     PageSpec("pages/account.py", "My account", ":material/person:", EVERYONE),
 ]
 

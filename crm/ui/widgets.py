@@ -77,7 +77,8 @@ def organisation_picker(database, key: str, current: int | None = None, *, optio
         st.warning("No organisation matches that search.")
         return None
     for m in matches:
-        m["label"] = f"{m['name']} ({m['type_label']}{', ' + m['postcode'] if m['postcode'] else ''})"
+        closed = "" if m["status"] == "active" else f", {m['status']}"
+        m["label"] = f"{m['name']} ({m['type_label']}{', ' + m['postcode'] if m['postcode'] else ''}{closed})"
     return choice(
         "Organisation",
         matches,

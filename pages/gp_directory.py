@@ -1,0 +1,42 @@
+"""GP directory import (administrators only): load the NHS list of GP practices (the ODS epraccur file)."""
+
+import streamlit as st
+
+from crm import directory
+from crm.errors import CRMError
+from crm.ui import session
+from crm.ui.widgets import show_error
+
+database, actor = session.require(__file__)
+
+st.title("GP directory import")
+st.write(
+    "Download the current GP practice file (epraccur) from NHS Digital's Organisation Data Service and upload it "
+    "here. Practices are matched by ODS code: new ones are added, changed ones updated, closed ones marked closed "
+    "(never deleted, they may have history). Uploading the same file again changes nothing."
+)
+counts = directory.status_counts(database)
+if counts:
+    st.write(
+        "In the directory now: "
+        + ", ".join(f"{n:,} {directory.STATUS_LABELS[s].lower()}" for s, n in sorted(counts.items()))
+        + " GP practices."
+    )
+upload = st.file_uploader("epraccur file (CSV)", type=["csv"], key="gp_directory_file")
+if upload is not None and st.button("Import", key="gp_directory_import", type="primary"):
+    try:
+        with st.spinner("Importing..."):
+            summary = directory.import_gp_practices(database, actor, upload.getvalue())
+    except CRMError as error:
+        show_error(error)
+    else:
+        st.success(
+            f"Imported {upload.name}: {summary.added:,} added, {summary.updated:,} updated, "
+            f"{summary.unchanged:,} unchanged, {summary.closed:,} closed or dormant, "
+            f"{summary.skipped:,} skipped (not GP practices)."
+        )
+        if summary.invalid_phones:
+            st.warning(
+                f"{len(summary.invalid_phones)} practices have a phone number that is not valid; it is kept as "
+                f"published and flagged: {', '.join(summary.invalid_phones)}."
+            )
