@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from crm import access, branches, config, db, demo, directory, exports, interactions, schema, users
+from crm import access, branches, config, db, demo, directory, exports, imports, interactions, schema, users
 from crm.access import COMMAND_LINE, ROLES, Actor
 from crm.errors import CRMError
 
@@ -73,6 +73,17 @@ def _parser() -> argparse.ArgumentParser:
     gp = commands.add_parser("import-gp-practices", help="add or update GP practices from the NHS epraccur file")
     gp.add_argument("file", metavar="FILE", type=Path)
     gp.set_defaults(handler=cmd_import_gp_practices)
+
+    contacts_import = commands.add_parser("import-contacts", help="import contacts from a CSV or XLSX file")
+    contacts_import.add_argument("file", metavar="FILE", type=Path)
+    contacts_import.add_argument("--branch", required=True, metavar="NAME", help="branch the contacts belong to")
+    contacts_import.add_argument(
+        "--map", default="", metavar="MAP", help='column mapping, e.g. "Tel=phone,Practice=organisation"'
+    )
+    contacts_import.add_argument("--on-duplicate", choices=["skip", "update"], default="skip")
+    contacts_import.add_argument("--dry-run", action="store_true", help="report what would happen; write nothing")
+    contacts_import.add_argument("--report", type=Path, metavar="FILE.json", help="write every row's outcome as JSON")
+    contacts_import.set_defaults(handler=cmd_import_contacts)
 
     followups = commands.add_parser("followups", help="follow-ups due or overdue, and lapsed named contacts")
     _scope_options(followups)
@@ -205,6 +216,27 @@ def cmd_import_gp_practices(path: Path, args: argparse.Namespace) -> int:
         raise CommandError(f"cannot read {args.file}: {error.strerror}") from None
     summary = directory.import_gp_practices(db.connect(path), COMMAND_LINE, data)
     print(", ".join(f"{count} {name.replace('_', ' ')}" for name, count in summary.as_dict().items()))
+    return 0
+
+
+def cmd_import_contacts(path: Path, args: argparse.Namespace) -> int:
+    database = _existing(path)
+    try:
+        data = args.file.read_bytes()
+    except OSError as error:
+        raise CommandError(f"cannot read {args.file}: {error.strerror}") from None
+    table = imports.read_table(data, args.file.name)
+    mapping = imports.parse_mapping(args.map, table.headers)
+    branch_id = branches.branch_id_by_name(database, args.branch)
+    plan = imports.plan(database, COMMAND_LINE, table, mapping, branch_id, args.on_duplicate)
+    report = imports.apply(database, COMMAND_LINE, plan, dry_run=args.dry_run)
+    if args.report:
+        args.report.write_text(imports.report_json(report), encoding="utf-8")
+    for row in report["rows"]:
+        if row["outcome"] in ("error", "skipped"):
+            print(f"line {row['line']}: {row['outcome']}: {' '.join(row['messages'])}", file=sys.stderr)
+    summary = report["summary"]
+    print(("dry run, nothing written: " if args.dry_run else "") + ", ".join(f"{n} {k}" for k, n in summary.items()))
     return 0
 
 

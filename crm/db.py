@@ -60,7 +60,13 @@ def transaction(db: Database) -> Iterator[Database]:
 
 
 def insert(db: Database, table: str, row: dict) -> int:
-    """Insert one row and return its id (the caller holds the transaction and writes the audit entry)."""
-    last_pk = db.table(table).insert(row).last_pk
-    assert last_pk is not None
-    return int(last_pk)
+    """Insert one row and return its id (the caller holds the transaction and writes the audit entry).
+
+    Plain SQL rather than Table.insert(), which re-reads the table's schema on every call. ``table`` and the
+    keys of ``row`` are always names from crm's own code, never user input.
+    """
+    columns = ", ".join(row)
+    marks = ", ".join("?" for _ in row)
+    cursor = db.conn.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(row.values()))
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid

@@ -27,6 +27,7 @@ PAGES = [
     PageSpec("pages/interactions.py", "Interactions", ":material/forum:", EVERYONE),
     PageSpec("pages/organisations.py", "Organisations", ":material/domain:", EVERYONE),
     PageSpec("pages/gp_patch.py", "GP patch", ":material/local_hospital:", EVERYONE),
+    PageSpec("pages/import_contacts.py", "Import contacts", ":material/upload:", EVERYONE),
     PageSpec("pages/users.py", "Users", ":material/manage_accounts:", (ADMIN,)),
     PageSpec("pages/branches.py", "Regions and branches", ":material/account_tree:", (ADMIN,)),
     PageSpec("pages/partner_types.py", "Partner types", ":material/category:", (ADMIN,)),

@@ -1,0 +1,478 @@
+"""Importing contacts from the spreadsheets branches already keep (CSV in any of Excel's encodings, or XLSX).
+
+Three steps, the same for the page and the command line: ``read_table`` turns the file into a header and rows
+(or refuses it, naming the line), ``plan`` checks every row against the database without writing anything, and
+``apply`` writes the plan in one short transaction. Header text is only ever matched against the known fields
+below: it never becomes a column name or SQL.
+"""
+
+import codecs
+import csv
+import io
+import json
+import re
+import zipfile
+from dataclasses import dataclass, field
+
+from sqlite_utils import Database
+
+from crm import audit, clock, contacts, fields
+from crm.access import Actor, require_branch
+from crm.db import insert, transaction
+from crm.errors import CRMError, ValidationError
+
+MAX_BYTES = 5 * 1024 * 1024
+MAX_ROWS = 20_000
+FIELDS = {
+    "name": "Name",
+    "job_title": "Job title",
+    "phone": "Phone",
+    "mobile": "Mobile",
+    "email": "Email",
+    "organisation": "Organisation",
+    "type": "Partner type",
+    "ods_code": "ODS code",
+    "notes": "Notes",
+}
+# Usual spreadsheet headers for each field, compared lower-case with punctuation removed.
+HEADER_GUESSES = {
+    "name": ["name", "full name", "contact name", "contact", "person"],
+    "job_title": ["job title", "role", "position", "job", "title job"],
+    "phone": ["tel", "telephone", "phone", "phone number", "telephone number", "direct line", "landline", "tel no"],
+    "mobile": ["mobile", "mobile number", "mob", "mobile phone", "cell"],
+    "email": ["email", "e mail", "email address", "e mail address"],
+    "organisation": ["organisation", "organization", "practice", "team", "practice name", "service", "company"],
+    "type": ["type", "partner type", "organisation type", "organization type", "category"],
+    "ods_code": ["ods code", "ods", "practice code"],
+    "notes": ["notes", "note", "comments", "comment"],
+}
+# Words people write for partner types, besides the app's own codes and labels.
+TYPE_WORDS = {
+    "gp": "GP_PRACTICE",
+    "gp practice": "GP_PRACTICE",
+    "gp surgery": "GP_PRACTICE",
+    "surgery": "GP_PRACTICE",
+    "pcn": "PCN",
+    "ot": "COMMUNITY_THERAPY",
+    "occupational therapy": "COMMUNITY_THERAPY",
+    "physio": "COMMUNITY_THERAPY",
+    "physiotherapy": "COMMUNITY_THERAPY",
+    "reablement": "COMMUNITY_THERAPY",
+    "district nurses": "COMMUNITY_NURSING",
+    "district nursing": "COMMUNITY_NURSING",
+    "community nursing": "COMMUNITY_NURSING",
+    "social services": "LA_SOCIAL_CARE",
+    "social care": "LA_SOCIAL_CARE",
+    "council": "LA_SOCIAL_CARE",
+    "local authority": "LA_SOCIAL_CARE",
+    "social work": "LA_SOCIAL_CARE",
+    "hospital": "HOSPITAL_DISCHARGE",
+    "discharge": "HOSPITAL_DISCHARGE",
+    "hospital discharge": "HOSPITAL_DISCHARGE",
+    "mental health": "MENTAL_HEALTH",
+    "cmht": "MENTAL_HEALTH",
+    "icb": "ICB",
+    "chc": "ICB",
+    "continuing healthcare": "ICB",
+    "hospice": "HOSPICE",
+    "pharmacy": "PHARMACY",
+    "chemist": "PHARMACY",
+    "housing": "HOUSING",
+    "voluntary": "VOLUNTARY_COMMUNITY",
+    "charity": "VOLUNTARY_COMMUNITY",
+    "community group": "VOLUNTARY_COMMUNITY",
+    "other": "OTHER",
+}
+ON_DUPLICATE = {"skip": "Skip it", "update": "Update the existing contact", "import": "Import it anyway"}
+
+
+class FileRefused(CRMError):
+    """The file cannot be read as a table; nothing is imported. The message names the line."""
+
+
+@dataclass
+class Table:
+    headers: list[str]
+    rows: list[list[str]]  # each as long as headers; blank rows left out
+    lines: list[int]  # each row's line in the file, the header being line 1
+
+
+@dataclass
+class RowPlan:
+    line: int
+    outcome: str  # "imported", "updated", "skipped" or "error" (what apply() will do / did)
+    messages: list[str] = field(default_factory=list)
+    values: dict = field(default_factory=dict)  # cleaned contact values, organisation resolved or to create
+    new_organisation: dict | None = None
+    existing_id: int | None = None  # contact to update
+    duplicate_of: int | None = None  # line of an earlier row of this file it duplicates
+
+
+@dataclass
+class Plan:
+    branch_id: int
+    rows: list[RowPlan]
+
+    def summary(self) -> dict[str, int]:
+        counts = {"imported": 0, "updated": 0, "skipped": 0, "errors": 0}
+        for row in self.rows:
+            counts["errors" if row.outcome == "error" else row.outcome] += 1
+        return counts
+
+    def report(self) -> dict:
+        """The JSON report: a summary and every row's outcome with its messages."""
+        return {
+            "summary": self.summary(),
+            "rows": [{"line": r.line, "outcome": r.outcome, "messages": r.messages} for r in self.rows],
+        }
+
+
+# ---------------------------------------------------------------------------------------------------- reading
+
+
+def read_table(data: bytes, file_name: str = "") -> Table:
+    """Read a CSV (UTF-8 with or without BOM, Windows-1252 or UTF-16; comma, semicolon or tab) or XLSX file.
+
+    :raises FileRefused: for a file too big, not text, ragged, or with an unterminated quote, naming the line.
+    """
+    if len(data) > MAX_BYTES:
+        raise FileRefused(f"The file is {len(data) / 1024 / 1024:.1f} MB; the limit is {MAX_BYTES // 1024 // 1024} MB.")
+    if not data.strip():
+        raise FileRefused("The file is empty.")
+    if data[:4] == b"PK\x03\x04" or file_name.lower().endswith(".xlsx"):
+        return _check_shape(_read_xlsx(data))
+    return _check_shape(_read_csv(_decode(data)))
+
+
+def _decode(data: bytes) -> str:
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encodings = ["utf-16"]
+    elif data.startswith(codecs.BOM_UTF8):
+        encodings = ["utf-8-sig"]
+    else:
+        # Excel's plain "CSV" is Windows-1252; try UTF-8 first, which fails loudly on cp1252's accented bytes.
+        encodings = ["utf-8", "cp1252"]
+    error: UnicodeDecodeError | None = None
+    for encoding in encodings:
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError as failure:
+            error = failure
+    assert error is not None
+    line = data[: error.start].count(b"\n") + 1
+    raise FileRefused(f"Line {line}: the file has bytes that are not text in UTF-8, UTF-16 or Windows-1252.")
+
+
+def _delimiter(text: str) -> str:
+    first_line = text.split("\n", 1)[0]
+    counts = {d: first_line.count(d) for d in (",", ";", "\t")}
+    return max(counts, key=lambda d: counts[d]) if any(counts.values()) else ","
+
+
+def _read_csv(text: str) -> list[list[str]]:
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text), strict=True)
+    rows: list[list[str]] = []
+    started = 1
+    try:
+        for row in reader:
+            rows.append(row)
+            started = reader.line_num + 1
+            if len(rows) > MAX_ROWS + 1:
+                raise FileRefused(f"The file has more than {MAX_ROWS:,} rows; split it into smaller files.")
+    except csv.Error as error:
+        if "unexpected end of data" in str(error) or "EOF" in str(error):
+            raise FileRefused(f'Line {started}: a quoted field is never closed (a " is missing).') from None
+        raise FileRefused(f"Line {started}: the file is not valid CSV ({error}).") from None
+    return rows
+
+
+def _read_xlsx(data: bytes) -> list[list[str]]:
+    from openpyxl import load_workbook  # imported here: only XLSX uploads need it
+
+    try:
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError):
+        raise FileRefused("The file is not an Excel workbook (.xlsx) that can be read.") from None
+    sheet = workbook.worksheets[0]
+    rows = []
+    for row in sheet.iter_rows(values_only=True):
+        rows.append(["" if v is None else _cell_text(v) for v in row])
+        if len(rows) > MAX_ROWS + 1:
+            raise FileRefused(f"The file has more than {MAX_ROWS:,} rows; split it into smaller files.")
+    workbook.close()
+    while rows and not any(rows[-1]):
+        rows.pop()
+    width = max((max((i + 1 for i, v in enumerate(r) if v), default=0) for r in rows), default=0)
+    return [r[:width] + [""] * (width - len(r[:width])) for r in rows]
+
+
+def _cell_text(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value)
+
+
+def _check_shape(rows: list[list[str]]) -> Table:
+    if not rows or not any(cell.strip() for cell in rows[0]):
+        raise FileRefused("Line 1: the first line must hold the column headings.")
+    headers = [h.strip() for h in rows[0]]
+    body = []
+    for index, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue  # blank lines are common at the end of spreadsheets
+        if len(row) != len(headers):
+            raise FileRefused(
+                f"Line {index}: {len(row)} fields where the heading line has {len(headers)}. "
+                "Check for a missing or extra separator or quote."
+            )
+        body.append((index, row))
+    if len(body) > MAX_ROWS:
+        raise FileRefused(f"The file has {len(body):,} rows; the limit is {MAX_ROWS:,}. Split it into smaller files.")
+    return Table(headers=headers, rows=[row for _, row in body], lines=[index for index, _ in body])
+
+
+# ---------------------------------------------------------------------------------------------------- mapping
+
+
+def _normalise_header(text: str) -> str:
+    return " ".join(re.sub(r"[^a-z0-9]+", " ", text.lower()).split())
+
+
+def guess_mapping(headers: list[str]) -> dict[str, str | None]:
+    """For each field, the header that most likely holds it (or None)."""
+    mapping: dict[str, str | None] = {}
+    taken: set[str] = set()
+    normalised = {h: _normalise_header(h) for h in headers}
+    for name, guesses in HEADER_GUESSES.items():
+        mapping[name] = next(
+            (h for guess in guesses for h in headers if normalised[h] == guess and h not in taken), None
+        )
+        if mapping[name]:
+            taken.add(mapping[name])  # type: ignore[arg-type]
+    return mapping
+
+
+def parse_mapping(text: str, headers: list[str]) -> dict[str, str | None]:
+    """Apply "Tel=phone,Practice=organisation" on top of the guessed mapping.
+
+    :raises ValidationError: for an unknown field or a header not in the file.
+    """
+    mapping = guess_mapping(headers)
+    for pair in filter(None, (p.strip() for p in (text or "").split(","))):
+        header, _, name = pair.partition("=")
+        header, name = header.strip(), name.strip().lower()
+        if name not in FIELDS:
+            raise ValidationError("Map", f"“{name}” is not a field; use one of {', '.join(FIELDS)}.")
+        if header not in headers:
+            raise ValidationError("Map", f"the file has no column headed “{header}”.")
+        for other, mapped in mapping.items():
+            if mapped == header:
+                mapping[other] = None
+        mapping[name] = header
+    return mapping
+
+
+# ---------------------------------------------------------------------------------------------------- planning
+
+
+def _type_code(value: str, types: dict[str, str]) -> str | None:
+    key = _normalise_header(value)
+    return types.get(key) or TYPE_WORDS.get(key)
+
+
+def plan(
+    db: Database, actor: Actor, table: Table, mapping: dict[str, str | None], branch_id: int, on_duplicate: str = "skip"
+) -> Plan:
+    """Check every row and decide what importing it would do, without writing anything.
+
+    :raises NotFound: when the branch is not one the actor may import into.
+    """
+    if on_duplicate not in ON_DUPLICATE:
+        raise ValidationError("On duplicate", f"must be one of {', '.join(ON_DUPLICATE)}.")
+    if not mapping.get("name"):
+        raise ValidationError("Map", "choose the column that holds each contact's name.")
+    if not mapping.get("organisation") and not mapping.get("ods_code"):
+        raise ValidationError("Map", "choose the column that holds the organisation (or its ODS code).")
+    require_branch(db, actor, branch_id)
+    columns = {name: table.headers.index(header) for name, header in mapping.items() if header}
+    types = {}
+    for row in db.execute("SELECT code, label FROM organisation_types"):
+        types[_normalise_header(row[0])] = row[0]
+        types[_normalise_header(row[1])] = row[0]
+    organisations_by_name: dict[str, list[tuple[int, str]]] = {}
+    organisations_by_ods: dict[str, int] = {}
+    for org_id, name, type_code, ods in db.execute("SELECT id, name, type_code, ods_code FROM organisations"):
+        organisations_by_name.setdefault(name.casefold(), []).append((org_id, type_code))
+        if ods:
+            organisations_by_ods[ods] = org_id
+    existing = _existing_keys(db, branch_id)
+    seen: dict[tuple, int] = {}  # duplicate keys of earlier rows in this file -> their line
+    plans = []
+    for line, row in zip(table.lines, table.rows, strict=True):
+        raw = {name: row[index].strip() for name, index in columns.items()}
+        plans.append(
+            _plan_row(
+                line, raw, branch_id, types, organisations_by_name, organisations_by_ods, existing, seen, on_duplicate
+            )
+        )
+    return Plan(branch_id=branch_id, rows=plans)
+
+
+def _existing_keys(db: Database, branch_id: int) -> dict[tuple, int]:
+    """Duplicate-detection keys of the branch's contacts (as contacts.similar defines a duplicate)."""
+    keys: dict[tuple, int] = {}
+    for contact_id, name, org_id, email, phone, mobile in db.execute(
+        "SELECT id, name, organisation_id, email, phone, mobile FROM contacts WHERE branch_id = ? ORDER BY id DESC",
+        [branch_id],
+    ):
+        for key in _keys(name, org_id, email, phone, mobile):
+            keys[key] = contact_id
+    return keys
+
+
+def _keys(name: str, org: object, email: str | None, phone: str | None, mobile: str | None) -> list[tuple]:
+    keys: list[tuple] = [("name", name.casefold(), org)]
+    if email:
+        keys.append(("email", email.casefold()))
+    keys += [("phone", number) for number in (phone, mobile) if number]
+    return keys
+
+
+def _plan_row(
+    line: int,
+    raw: dict,
+    branch_id: int,
+    types: dict,
+    by_name: dict,
+    by_ods: dict,
+    existing: dict,
+    seen: dict,
+    on_duplicate: str,
+) -> RowPlan:
+    result = RowPlan(line=line, outcome="imported")
+    organisation_id: int | None = None
+    new_org: dict | None = None
+    type_text = raw.get("type", "")
+    type_code = _type_code(type_text, types) if type_text else None
+    if type_text and type_code is None:
+        result.messages.append(f"Partner type: “{type_text}” is not a partner type this app knows.")
+    ods = raw.get("ods_code", "").upper()
+    org_name = " ".join(raw.get("organisation", "").split())
+    if ods and ods in by_ods:
+        organisation_id = by_ods[ods]
+    elif org_name:
+        candidates = by_name.get(org_name.casefold(), [])
+        matching = [c for c in candidates if type_code is None or c[1] == type_code]
+        if matching:
+            organisation_id = matching[0][0]
+        elif type_code:
+            new_org = {"name": org_name, "type_code": type_code, "ods_code": ods or None}
+        elif not type_text:
+            result.messages.append(
+                f"Partner type: “{org_name}” is not in the directory yet; give its partner type to add it."
+            )
+    else:
+        result.messages.append("Organisation: is required.")
+    try:
+        values = contacts.clean(
+            {
+                **{k: raw.get(k, "") for k in ("name", "job_title", "phone", "mobile", "email", "notes")},
+                "phone": _phone_text(raw.get("phone", "")),
+                "mobile": _phone_text(raw.get("mobile", "")),
+                "organisation_id": organisation_id or 0,
+                "branch_id": branch_id,
+                "is_named_contact": True,
+            }
+        )
+        if new_org:
+            fields.text(new_org["name"], "Organisation")
+    except CRMError as error:
+        result.messages += [str(e) for e in getattr(error, "errors", [error])]
+        values = {}
+    if result.messages:
+        result.outcome = "error"
+        return result
+    values["organisation_id"] = organisation_id
+    result.values, result.new_organisation = values, new_org
+    org_key: object = organisation_id or ("new", org_name.casefold())
+    keys = _keys(values["name"], org_key, values["email"], values["phone"], values["mobile"])
+    earlier = next((seen[k] for k in keys if k in seen), None)
+    match = next((existing[k] for k in keys if k in existing), None)
+    if earlier is not None and on_duplicate != "import":
+        result.outcome = "skipped"
+        result.duplicate_of = earlier
+        result.messages.append(f"Same person as line {earlier} of this file.")
+    elif match is not None and on_duplicate == "skip":
+        result.outcome = "skipped"
+        result.messages.append("Already a contact of this branch (same email, phone, or name at the organisation).")
+    elif match is not None and on_duplicate == "update":
+        result.outcome = "updated"
+        result.existing_id = match
+        result.messages.append("Updates the existing contact with this row's values.")
+    for key in keys:
+        seen.setdefault(key, line)
+    return result
+
+
+def _phone_text(value: str) -> str:
+    # Excel drops the leading zero of a UK number typed into a number cell: 1134960123 was 0113 496 0123.
+    digits = value.strip()
+    return "0" + digits if digits.isdigit() and len(digits) == 10 and digits[0] in "1237" else digits
+
+
+# ---------------------------------------------------------------------------------------------------- writing
+
+
+def apply(db: Database, actor: Actor, plan: Plan, *, dry_run: bool = False) -> dict:
+    """Write a plan in one transaction (all or nothing) and return its report; ``dry_run`` writes nothing."""
+    if dry_run:
+        return plan.report()
+    now = clock.stamp()
+    with transaction(db):
+        require_branch(db, actor, plan.branch_id)
+        created_orgs: dict[tuple, int] = {}
+        for row in plan.rows:
+            if row.outcome not in ("imported", "updated"):
+                continue
+            values = dict(row.values)
+            if row.new_organisation:
+                key = (str(row.new_organisation["name"]).casefold(), row.new_organisation["type_code"])
+                if key not in created_orgs:
+                    org = {**row.new_organisation, "created_at": now, "created_by": actor.id, "updated_at": now}
+                    created_orgs[key] = insert(db, "organisations", org)
+                    audit.record(db, actor, "create", "organisations", created_orgs[key], row.new_organisation)
+                values["organisation_id"] = created_orgs[key]
+            if row.outcome == "updated" and row.existing_id is not None:
+                _update(db, actor, row.existing_id, values, now)
+            else:
+                contact = {
+                    **values,
+                    "created_at": now,
+                    "created_by": actor.id,
+                    "updated_at": now,
+                    "updated_by": actor.id,
+                }
+                contact_id = insert(db, "contacts", contact)
+                audit.record(db, actor, "create", "contacts", contact_id, values)
+        audit.record(db, actor, "import_contacts", "contacts", None, plan.summary())
+    return plan.report()
+
+
+def _update(db: Database, actor: Actor, contact_id: int, values: dict, now: str) -> None:
+    """Overwrite the existing contact's fields with the row's non-empty values."""
+    before = db.execute_returning_dicts("SELECT * FROM contacts WHERE id = ?", [contact_id])[0]
+    changes = {k: v for k, v in values.items() if v not in (None, "") and k != "is_named_contact"}
+    diff = audit.diff(before, changes)
+    if not diff:
+        return
+    db.execute(
+        f"UPDATE contacts SET {', '.join(f'{c} = ?' for c in changes)}, updated_at = ?, updated_by = ?, "
+        "version = version + 1 WHERE id = ?",
+        [*changes.values(), now, actor.id, contact_id],
+    )
+    audit.record(db, actor, "update", "contacts", contact_id, diff)
+
+
+def report_json(report: dict) -> str:
+    """The report as the CLI writes it."""
+    return json.dumps(report, ensure_ascii=False, indent=2)
