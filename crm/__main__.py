@@ -6,11 +6,12 @@ import os
 import sqlite3
 import sys
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 
 from sqlite_utils import Database
 
-from crm import access, branches, config, db, demo, directory, exports, imports, interactions, schema, users
+from crm import access, branches, config, coverage, db, demo, directory, exports, imports, interactions, schema, users
 from crm.access import COMMAND_LINE, ROLES, Actor
 from crm.errors import CRMError
 
@@ -84,6 +85,13 @@ def _parser() -> argparse.ArgumentParser:
     contacts_import.add_argument("--dry-run", action="store_true", help="report what would happen; write nothing")
     contacts_import.add_argument("--report", type=Path, metavar="FILE.json", help="write every row's outcome as JSON")
     contacts_import.set_defaults(handler=cmd_import_contacts)
+
+    cover = commands.add_parser("coverage", help="relationship coverage per branch and partner type")
+    _scope_options(cover)
+    cover.add_argument("--as-of", type=_iso_date, metavar="DATE", help="coverage as it stood on DATE (YYYY-MM-DD)")
+    cover.add_argument("--window-days", type=int, metavar="N", help="a touch within N days is warm (default: 90)")
+    cover.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    cover.set_defaults(handler=cmd_coverage)
 
     followups = commands.add_parser("followups", help="follow-ups due or overdue, and lapsed named contacts")
     _scope_options(followups)
@@ -237,6 +245,31 @@ def cmd_import_contacts(path: Path, args: argparse.Namespace) -> int:
             print(f"line {row['line']}: {row['outcome']}: {' '.join(row['messages'])}", file=sys.stderr)
     summary = report["summary"]
     print(("dry run, nothing written: " if args.dry_run else "") + ", ".join(f"{n} {k}" for k, n in summary.items()))
+    return 0
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"“{text}” is not a date in the form YYYY-MM-DD") from None
+
+
+def cmd_coverage(path: Path, args: argparse.Namespace) -> int:
+    database = _existing(path)
+    if args.branch and args.region:
+        raise CommandError("give --branch or --region, not both")
+    if args.window_days is not None and not 1 <= args.window_days <= 730:
+        raise CommandError("--window-days must be between 1 and 730")
+    rows, _ = coverage.report(
+        database,
+        COMMAND_LINE,
+        as_of=args.as_of,
+        window=args.window_days,
+        region_id=branches.region_id_by_name(database, args.region) if args.region else None,
+        branch_id=branches.branch_id_by_name(database, args.branch) if args.branch else None,
+    )
+    _write(rows, coverage.REPORT_COLUMNS, args.format)
     return 0
 
 

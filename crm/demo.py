@@ -157,6 +157,7 @@ def load(db: Database, admin: Actor, password: str) -> dict[str, int]:
                 directory.set_patch(db, admin, branch_id, demo_branch.postcode_district, "")
                 counts["organisations"] += orgs
                 counts["interactions"] += _load_interactions(db, admin, rng, branch_id, people, today)
+                _backdate_contacts(db, branch_id)
         counts["contacts"] = db.table("contacts").count
         settings.put(db, admin, "demo_loaded", "1")
     return counts
@@ -260,6 +261,20 @@ KINDS = [
 # Partners that send referrals; others rarely do.
 REFERRERS = {"GP_PRACTICE", "LA_SOCIAL_CARE", "HOSPITAL_DISCHARGE", "COMMUNITY_THERAPY", "COMMUNITY_NURSING", "ICB"}
 FOLLOW_UPS = ["Send availability update", "Arrange a visit", "Share the new leaflet", "Confirm start date"]
+
+
+def _backdate_contacts(db: Database, branch_id: int) -> None:
+    """Date each demo contact from a month before their first interaction, as if the branch had used the app
+    all year; otherwise coverage in past months would show nobody."""
+    db.execute(
+        """
+        UPDATE contacts SET created_at = strftime('%Y-%m-%dT09:00:00Z', coalesce(
+            (SELECT min(i.occurred_on) FROM interaction_contacts ic JOIN interactions i ON i.id = ic.interaction_id
+             WHERE ic.contact_id = contacts.id), date(substr(created_at, 1, 10))), '-30 days')
+        WHERE branch_id = ?
+        """,
+        [branch_id],
+    )
 
 
 def _load_interactions(

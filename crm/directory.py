@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlite_utils import Database
 
 from crm import audit, clock, fields, phones
-from crm.access import ADMIN, Actor, require_branch, require_role
+from crm.access import ADMIN, Actor, branch_clause, require_branch, require_role
 from crm.db import transaction
 from crm.errors import CRMError, InvalidPhone, ValidationError
 
@@ -292,6 +292,31 @@ def patch_coverage(db: Database, actor: Actor, branch_id: int) -> tuple[int, int
     """(practices with a named contact, active practices) in the branch's patch."""
     rows = patch_practices(db, actor, branch_id)
     return sum(r["has_named_contact"] for r in rows), len(rows)
+
+
+def patch_coverage_by_branch(db: Database, actor: Actor) -> dict[int, tuple[int, int]]:
+    """{branch_id: (practices with a named contact, active practices in the patch)} for every branch in scope
+    that has a patch, in one query."""
+    where, params = branch_clause(actor, "p.branch_id")
+    rows = db.execute(
+        f"""
+        WITH patch AS (
+            SELECT p.branch_id, o.id AS organisation_id
+            FROM branch_patch p JOIN organisations o ON o.postcode_district = p.value
+            WHERE p.kind = 'postcode_district' AND o.type_code = 'GP_PRACTICE' AND o.status = 'active' AND {where}
+            UNION
+            SELECT p.branch_id, o.id
+            FROM branch_patch p JOIN organisations o ON o.commissioner_code = p.value
+            WHERE p.kind = 'commissioner' AND o.type_code = 'GP_PRACTICE' AND o.status = 'active' AND {where}
+        )
+        SELECT patch.branch_id, count(*), sum(EXISTS (
+            SELECT 1 FROM contacts c WHERE c.organisation_id = patch.organisation_id AND c.branch_id = patch.branch_id
+            AND c.status = 'active' AND c.is_named_contact = 1))
+        FROM patch GROUP BY patch.branch_id
+        """,
+        [*params, *params],
+    ).fetchall()
+    return {branch: (covered, total) for branch, total, covered in rows}
 
 
 def coverage_text(covered: int, total: int) -> str:

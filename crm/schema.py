@@ -245,6 +245,27 @@ def gp_directory(db: Database) -> None:
     )
 
 
+# The partner types every branch should have a warm named contact at (DOMAIN.md: GP practices, OT teams,
+# social services first; discharge teams and district nurses close behind). Admins can change the list.
+REQUIRED_TYPES = ("GP_PRACTICE", "COMMUNITY_THERAPY", "LA_SOCIAL_CARE", "HOSPITAL_DISCHARGE", "COMMUNITY_NURSING")
+
+
+@migrations(name="0004_coverage")
+def coverage(db: Database) -> None:
+    _run(
+        db,
+        """
+        ALTER TABLE organisation_types ADD COLUMN required INTEGER NOT NULL DEFAULT 0 CHECK (required IN (0, 1));
+        CREATE INDEX idx_interactions_date ON interactions(occurred_on, branch_id);
+        CREATE INDEX idx_contacts_named ON contacts(branch_id, organisation_id, last_touched_on)
+            WHERE is_named_contact = 1
+        """,
+    )
+    marks = ", ".join("?" for _ in REQUIRED_TYPES)
+    db.execute(f"UPDATE organisation_types SET required = 1 WHERE code IN ({marks})", list(REQUIRED_TYPES))
+    db.execute("INSERT INTO settings (key, value) VALUES ('coverage_window_days', '90')")
+
+
 def upgrade(db: Database) -> None:
     """Apply every pending migration, all in one write transaction.
 

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 import streamlit as st
 
-from crm import branches, interactions, organisations
+from crm import branches, charts, exports, interactions, organisations
 from crm.errors import CRMError, InvalidFields, PossibleClientData
 
 T = TypeVar("T")
@@ -201,3 +201,42 @@ def _follow_up_text(row: dict) -> str:
         return ""
     done = f" (done {row['follow_up_done_on']})" if row["follow_up_done_on"] else ""
     return f"{row['follow_up_on']}: {row['follow_up_action']}{done}".strip()
+
+
+def chart_with_data(chart, rows: list[dict], columns: dict[str, str], name: str, key: str, **chart_options):
+    """A chart, its data as a table under it, and downloads: the data as CSV, the chart as PNG and SVG.
+
+    ``columns`` maps row keys to the headings shown. The images are rendered only when a download is clicked.
+    Returns what st.altair_chart returns (the selection, when ``on_select`` is passed).
+    """
+    event = st.altair_chart(chart, key=key, **chart_options)
+    table = [{heading: row.get(column) for column, heading in columns.items()} for row in rows]
+    with st.expander(f"{name}: data as a table", expanded=False):
+        st.dataframe(table, hide_index=True, width="stretch")
+    left, middle, right, _ = st.columns([1, 1, 1, 3])
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    left.download_button(
+        "Data (CSV)",
+        "\ufeff" + exports.to_csv(table, list(columns.values())),
+        file_name=f"{slug}.csv",
+        mime="text/csv",
+        key=f"{key}_csv",
+        on_click="ignore",
+    )
+    middle.download_button(
+        "Chart (PNG)",
+        lambda: charts.to_png(chart),
+        file_name=f"{slug}.png",
+        mime="image/png",
+        key=f"{key}_png",
+        on_click="ignore",
+    )
+    right.download_button(
+        "Chart (SVG)",
+        lambda: charts.to_svg(chart),
+        file_name=f"{slug}.svg",
+        mime="image/svg+xml",
+        key=f"{key}_svg",
+        on_click="ignore",
+    )
+    return event

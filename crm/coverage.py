@@ -1,0 +1,299 @@
+"""Relationship coverage: for each branch and partner type, is there a warm named contact?
+
+covered: at least one active named contact at an organisation of that type was touched within the window;
+lapsing: there are named contacts, none touched within the window; gap: no named contact at all.
+A branch's score is the share of the required partner types it has covered.
+
+Today's coverage reads each contact's stored last_touched_on. Coverage "as of" a past date is rebuilt from the
+interaction history: the contacts that existed and had not left by then, and the interactions in the window
+before it (is_named_contact is taken as it is now: changes to that flag are not historised).
+"""
+
+import calendar
+import statistics
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlite_utils import Database
+
+from crm import audit, clock, settings
+from crm.access import ADMIN, Actor, branch_clause, require_role
+from crm.db import transaction
+from crm.errors import ValidationError
+
+STATUSES = {"covered": "Covered", "lapsing": "Lapsing", "gap": "Gap"}
+DEFAULT_WINDOW_DAYS = 90
+WINDOW_SETTING = "coverage_window_days"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The actor's branches, optionally narrowed to one region or branch (both still limited by the actor)."""
+
+    actor: Actor
+    region_id: int | None = None
+    branch_id: int | None = None
+
+    def clause(self, column: str) -> tuple[str, list]:
+        where, params = branch_clause(self.actor, column)
+        if self.region_id is not None:
+            where += f" AND {column} IN (SELECT id FROM branches WHERE region_id = ?)"
+            params = [*params, self.region_id]
+        if self.branch_id is not None:
+            where += f" AND {column} = ?"
+            params = [*params, self.branch_id]
+        return where, params
+
+
+def window_days(db: Database) -> int:
+    """The coverage window in days (how recent a touch must be for a contact to count as warm)."""
+    return int(settings.get(db, WINDOW_SETTING, str(DEFAULT_WINDOW_DAYS)))
+
+
+def set_window_days(db: Database, actor: Actor, days: int) -> None:
+    """Change the default coverage window (administrators)."""
+    require_role(actor, ADMIN)
+    if not 1 <= int(days) <= 730:
+        raise ValidationError("Coverage window", "must be between 1 and 730 days.")
+    settings.put(db, actor, WINDOW_SETTING, str(int(days)))
+
+
+def set_required_types(db: Database, actor: Actor, codes: list[str]) -> None:
+    """Choose the partner types every branch should cover (administrators)."""
+    require_role(actor, ADMIN)
+    if not codes:
+        raise ValidationError("Required partner types", "choose at least one.")
+    with transaction(db):
+        before = sorted(r[0] for r in db.execute("SELECT code FROM organisation_types WHERE required = 1"))
+        marks = ", ".join("?" for _ in codes)
+        known = db.execute(f"SELECT count(*) FROM organisation_types WHERE code IN ({marks})", codes).fetchone()[0]
+        if known != len(set(codes)):
+            raise ValidationError("Required partner types", "one of them is not a partner type.")
+        db.execute(f"UPDATE organisation_types SET required = (code IN ({marks}))", codes)
+        audit.record(db, actor, "update", "organisation_types", None, {"required": [before, sorted(codes)]})
+
+
+def _branches(db: Database, scope: Scope) -> list[tuple[int, str, str]]:
+    where, params = scope.clause("b.id")
+    return db.execute(
+        f"SELECT b.id, b.name, r.name FROM branches b JOIN regions r ON r.id = b.region_id WHERE {where} "
+        "ORDER BY r.name, b.name",
+        params,
+    ).fetchall()
+
+
+def _counts_today(db: Database, scope: Scope, cutoff: str) -> list[tuple]:
+    where, params = scope.clause("c.branch_id")
+    return db.execute(
+        f"""
+        SELECT c.branch_id, o.type_code, count(*), sum(c.last_touched_on >= ?), max(c.last_touched_on)
+        FROM contacts c JOIN organisations o ON o.id = c.organisation_id
+        WHERE c.is_named_contact = 1 AND c.status = 'active' AND {where}
+        GROUP BY c.branch_id, o.type_code
+        """,
+        [cutoff, *params],
+    ).fetchall()
+
+
+def _counts_as_of(db: Database, scope: Scope, as_of: date, cutoff: str) -> list[tuple]:
+    where_c, params_c = scope.clause("c.branch_id")
+    where_i, params_i = scope.clause("i.branch_id")
+    end_of_day = f"{as_of.isoformat()}T23:59:59Z"
+    return db.execute(
+        f"""
+        WITH warm AS (
+            SELECT ic.contact_id, max(i.occurred_on) AS last_touched
+            FROM interactions i JOIN interaction_contacts ic ON ic.interaction_id = i.id
+            WHERE i.occurred_on >= ? AND i.occurred_on <= ? AND {where_i}
+            GROUP BY ic.contact_id
+        )
+        SELECT c.branch_id, o.type_code, count(*), count(w.contact_id), max(w.last_touched)
+        FROM contacts c
+        JOIN organisations o ON o.id = c.organisation_id
+        LEFT JOIN warm w ON w.contact_id = c.id
+        WHERE c.is_named_contact = 1 AND c.created_at <= ? AND (c.left_on IS NULL OR c.left_on > ?) AND {where_c}
+        GROUP BY c.branch_id, o.type_code
+        """,
+        [cutoff, as_of.isoformat(), *params_i, end_of_day, as_of.isoformat(), *params_c],
+    ).fetchall()
+
+
+def coverage(
+    db: Database,
+    actor: Actor,
+    *,
+    as_of: date | None = None,
+    window: int | None = None,
+    region_id: int | None = None,
+    branch_id: int | None = None,
+) -> list[dict]:
+    """One row per branch in scope and partner type: named and warm named contacts, last touch, status."""
+    today = clock.now().date()
+    window = window or window_days(db)
+    as_of = as_of or today
+    # A touch on the cutoff day itself is inside the window: day 0 is as_of, day `window` the cutoff.
+    cutoff = (as_of - timedelta(days=window)).isoformat()
+    scope = Scope(actor, region_id, branch_id)
+    counts = _counts_as_of(db, scope, as_of, cutoff) if as_of < today else _counts_today(db, scope, cutoff)
+    found = {(b, t): (named, warm, last) for b, t, named, warm, last in counts}
+    types = db.execute("SELECT code, label, required FROM organisation_types ORDER BY sort_order, label").fetchall()
+    rows = []
+    for branch, branch_name, region in _branches(db, scope):
+        for code, label, required in types:
+            named, warm, last = found.get((branch, code), (0, 0, None))
+            status = "covered" if warm else "lapsing" if named else "gap"
+            rows.append(
+                {
+                    "branch_id": branch,
+                    "branch": branch_name,
+                    "region": region,
+                    "type_code": code,
+                    "partner_type": label,
+                    "required": bool(required),
+                    "named_contacts": named,
+                    "warm_named_contacts": warm or 0,
+                    "last_touched": last,
+                    "status": status,
+                }
+            )
+    return rows
+
+
+def scores(rows: list[dict], patch: dict[int, tuple[int, int]] | None = None) -> list[dict]:
+    """Each branch's score from coverage rows: covered required types / required types (0 to 1), plus its GP
+    patch coverage where ``patch`` ({branch_id: (practices with a named contact, practices)}) knows it."""
+    out: dict[int, dict] = {}
+    for row in rows:
+        branch = out.setdefault(
+            row["branch_id"],
+            {
+                "branch_id": row["branch_id"],
+                "branch": row["branch"],
+                "region": row["region"],
+                "covered": 0,
+                "required": 0,
+                "gaps": [],
+            },
+        )
+        if row["required"]:
+            branch["required"] += 1
+            branch["covered"] += row["status"] == "covered"
+            if row["status"] != "covered":
+                branch["gaps"].append(row["partner_type"])
+    for branch in out.values():
+        branch["score"] = branch["covered"] / branch["required"] if branch["required"] else 0.0
+        covered, total = (patch or {}).get(branch["branch_id"], (0, 0))
+        branch["gp_patch_practices"] = total
+        branch["gp_patch_with_named_contact"] = covered
+        branch["gp_patch_share"] = covered / total if total else None
+    return list(out.values())
+
+
+def median_score(branch_scores: list[dict]) -> float | None:
+    """The median branch score (None when there are no branches)."""
+    return statistics.median(b["score"] for b in branch_scores) if branch_scores else None
+
+
+def month_ends(today: date, months: int = 12) -> list[date]:
+    """The last day of each of the past ``months`` months, oldest first, the current month counted as today."""
+    ends = [today]
+    year, month = today.year, today.month
+    for _ in range(months - 1):
+        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
+        ends.append(date(year, month, calendar.monthrange(year, month)[1]))
+    return ends[::-1]
+
+
+def trend(
+    db: Database,
+    actor: Actor,
+    *,
+    months: int = 12,
+    window: int | None = None,
+    region_id: int | None = None,
+    branch_id: int | None = None,
+) -> list[dict]:
+    """Per month: the mean branch score at the month's end and the interactions logged in the month."""
+    today = clock.now().date()
+    ends = month_ends(today, months)
+    activity = dict(_interactions_by_month(db, Scope(actor, region_id, branch_id), ends[0].replace(day=1), today))
+    out = []
+    for end in ends:
+        rows = coverage(db, actor, as_of=end, window=window, region_id=region_id, branch_id=branch_id)
+        branch_scores = scores(rows)
+        mean = statistics.fmean(b["score"] for b in branch_scores) if branch_scores else 0.0
+        out.append(
+            {"month": end.strftime("%Y-%m"), "score": mean, "interactions": activity.get(end.strftime("%Y-%m"), 0)}
+        )
+    return out
+
+
+def _interactions_by_month(db: Database, scope: Scope, since: date, until: date) -> list[tuple[str, int]]:
+    where, params = scope.clause("i.branch_id")
+    return db.execute(
+        f"""
+        SELECT substr(i.occurred_on, 1, 7), count(*) FROM interactions i
+        WHERE i.occurred_on BETWEEN ? AND ? AND {where} GROUP BY 1
+        """,
+        [since.isoformat(), until.isoformat(), *params],
+    ).fetchall()
+
+
+def referrals_by_month(
+    db: Database, actor: Actor, *, months: int = 12, region_id: int | None = None, branch_id: int | None = None
+) -> list[dict]:
+    """Referrals received per month and partner type over the past ``months`` months."""
+    today = clock.now().date()
+    since = month_ends(today, months)[0].replace(day=1)
+    where, params = Scope(actor, region_id, branch_id).clause("i.branch_id")
+    return db.execute_returning_dicts(
+        f"""
+        SELECT substr(i.occurred_on, 1, 7) AS month, coalesce(t.label, 'No organisation') AS partner_type,
+               count(*) AS referrals
+        FROM interactions i
+        LEFT JOIN organisations o ON o.id = i.organisation_id
+        LEFT JOIN organisation_types t ON t.code = o.type_code
+        WHERE i.kind_code = 'REFERRAL_RECEIVED' AND i.occurred_on BETWEEN ? AND ? AND {where}
+        GROUP BY 1, 2 ORDER BY 1, 2
+        """,
+        [since.isoformat(), today.isoformat(), *params],
+    )
+
+
+REPORT_COLUMNS = [
+    "region",
+    "branch",
+    "partner_type",
+    "required",
+    "named_contacts",
+    "warm_named_contacts",
+    "last_touched",
+    "status",
+    "branch_score",
+    "gp_patch",
+]
+
+
+def report(
+    db: Database,
+    actor: Actor,
+    *,
+    as_of: date | None = None,
+    window: int | None = None,
+    region_id: int | None = None,
+    branch_id: int | None = None,
+) -> tuple[list[dict], list[dict]]:
+    """Coverage rows (one per branch and partner type, each with its branch's score) and branch scores:
+    what the Coverage page and ``python -m crm coverage`` both show."""
+    from crm import directory  # directory imports nothing from here; local to keep module start-up light
+
+    rows = coverage(db, actor, as_of=as_of, window=window, region_id=region_id, branch_id=branch_id)
+    patch = directory.patch_coverage_by_branch(db, actor) if as_of is None or as_of >= clock.now().date() else {}
+    branch_scores = scores(rows, patch)
+    by_branch = {b["branch_id"]: b for b in branch_scores}
+    for row in rows:
+        branch = by_branch[row["branch_id"]]
+        row["branch_score"] = f"{branch['covered']}/{branch['required']}"
+        total = branch["gp_patch_practices"]
+        row["gp_patch"] = f"{branch['gp_patch_with_named_contact']}/{total}" if total else ""
+    return rows, branch_scores

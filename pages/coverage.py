@@ -1,0 +1,168 @@
+"""Coverage: does each branch have a warm named contact at every kind of partner that matters?"""
+
+import streamlit as st
+
+from crm import branches, charts, clock, contacts, coverage
+from crm.access import ADMIN, BRANCH_MANAGER
+from crm.ui import session
+from crm.ui.widgets import chart_with_data, choice, day, md
+
+database, actor = session.require(__file__)
+today = clock.now().date()
+
+st.title("Coverage")
+st.caption(
+    "Covered: a named contact there was touched within the window. Lapsing: named contacts, none touched within "
+    "the window. Gap: no named contact. The score is the share of required partner types covered."
+)
+
+# Filters: what the actor may see, narrowed by region and branch.
+columns = st.columns(4)
+region_id = branch_id = None
+if actor.role == ADMIN:
+    with columns[0]:
+        region_id = choice("Region", branches.regions(database, actor), key="coverage_region", blank="All regions")
+in_scope = [b for b in branches.branches(database, actor) if region_id is None or b["region_id"] == region_id]
+if actor.role == BRANCH_MANAGER:
+    branch_id = actor.branch_id
+else:
+    with columns[1]:
+        branch_id = choice("Branch", in_scope, key="coverage_branch", blank="All branches")
+window = columns[2].number_input(
+    "Window (days)", min_value=1, max_value=730, value=coverage.window_days(database), key="coverage_window"
+)
+month_ends = coverage.month_ends(today)
+with columns[3]:
+    as_of = st.selectbox(
+        "As of",
+        month_ends[::-1],
+        format_func=lambda d: "Today" if d == today else f"End of {d:%B %Y}",
+        key="coverage_as_of",
+    )
+if not in_scope:
+    st.info("There are no branches to show.")
+    st.stop()
+
+rows, branch_scores = coverage.report(
+    database, actor, as_of=as_of, window=window, region_id=region_id, branch_id=branch_id
+)
+median = coverage.median_score(branch_scores)
+fully = sum(b["score"] == 1 for b in branch_scores)
+left, middle, right = st.columns(3)
+left.metric("Branches", len(branch_scores))
+middle.metric("Fully covered", f"{fully} of {len(branch_scores)}")
+right.metric("Median score", f"{round(100 * median)}%" if median is not None else "n/a")
+patched = [b for b in branch_scores if b["gp_patch_practices"]]
+if len(branch_scores) == 1 and patched:
+    b = patched[0]
+    st.write(
+        f"GP patch coverage: {b['gp_patch_with_named_contact']} of {b['gp_patch_practices']} practices "
+        f"({round(100 * b['gp_patch_share'])}%)"
+    )
+
+type_order = [
+    t["label"]
+    for t in database.execute_returning_dicts("SELECT label FROM organisation_types ORDER BY sort_order, label")
+]
+st.subheader("Heatmap")
+st.caption("Click a cell to see that branch's named contacts of that type, or pick them below.")
+event = chart_with_data(
+    charts.heatmap(rows, type_order),
+    rows,
+    {
+        "region": "Region",
+        "branch": "Branch",
+        "partner_type": "Partner type",
+        "required": "Required",
+        "named_contacts": "Named contacts",
+        "warm_named_contacts": "Warm named contacts",
+        "last_touched": "Last touched",
+        "status": "Status",
+    },
+    "Coverage heatmap",
+    "coverage_heatmap",
+    on_select="rerun",
+    selection_mode=charts.CELL_SELECTION,
+)
+picked = (event.selection.get(charts.CELL_SELECTION) or [None])[0] if event else None
+
+st.subheader("Who to call")
+left, right = st.columns(2)
+with left:
+    drill_branch = choice(
+        "Branch",
+        [{"id": b["branch_id"], "name": b["branch"]} for b in branch_scores],
+        key="coverage_drill_branch",
+        index_of=picked["branch_id"] if picked else None,
+    )
+with right:
+    drill_type = st.selectbox(
+        "Partner type",
+        [r["type_code"] for r in rows[: len(type_order)]],
+        format_func=dict(zip([r["type_code"] for r in rows], [r["partner_type"] for r in rows], strict=False)).get,
+        index=[r["type_code"] for r in rows[: len(type_order)]].index(picked["type_code"]) if picked else 0,
+        key="coverage_drill_type",
+    )
+people = [
+    p for p in contacts.search(database, actor, branch_id=drill_branch, type_code=drill_type) if p["is_named_contact"]
+]
+if not people:
+    st.warning("A gap: no named contact of this type. Find one on the Organisations page.")
+else:
+    st.dataframe(
+        [
+            {
+                "Status": contacts.RELATIONSHIPS[p["relationship"]],
+                "Name": p["name"],
+                "Job title": p["job_title"],
+                "Organisation": p["organisation"],
+                "Last touched": day(p["last_touched_on"]) or "Never",
+                "Phone": p["phone_display"],
+                "Email": p["email"] or "",
+            }
+            for p in sorted(people, key=lambda p: p["last_touched_on"] or "")
+        ],
+        hide_index=True,
+        width="stretch",
+    )
+
+if len(branch_scores) > 1:
+    st.subheader("Branch league")
+    chart_with_data(
+        charts.league(branch_scores, median),
+        sorted(branch_scores, key=lambda b: -b["score"]),
+        {
+            "region": "Region",
+            "branch": "Branch",
+            "covered": "Required types covered",
+            "required": "Required types",
+            "gp_patch_with_named_contact": "GP practices with a named contact",
+            "gp_patch_practices": "GP practices",
+        },
+        "Branch league",
+        "coverage_league",
+    )
+
+st.subheader("Trend")
+trend_rows = coverage.trend(database, actor, window=window, region_id=region_id, branch_id=branch_id)
+chart_with_data(
+    charts.trend(trend_rows),
+    trend_rows,
+    {"month": "Month", "score": "Mean coverage score (0 to 1)", "interactions": "Interactions logged"},
+    "Coverage trend",
+    "coverage_trend",
+)
+
+st.subheader("Referrals received")
+referral_rows = coverage.referrals_by_month(database, actor, region_id=region_id, branch_id=branch_id)
+if referral_rows:
+    chart_with_data(
+        charts.referrals(referral_rows),
+        referral_rows,
+        {"month": "Month", "partner_type": "Partner type", "referrals": "Referrals"},
+        "Referrals by partner type",
+        "coverage_referrals",
+    )
+else:
+    st.info("No referrals logged in the last 12 months.")
+st.caption(f"Scope: {md(branches.scope_label(database, actor))}. Window {window} days.")
