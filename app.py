@@ -23,8 +23,12 @@ if actor is None:
         position="hidden",
     )
 else:
+    landing = pages.landing_for(actor)
     navigation = st.navigation(
-        [st.Page(page.path, title=page.title, icon=page.icon) for page in pages.for_actor(actor)]
+        [
+            st.Page(page.path, title=page.title, icon=page.icon, default=page.path == landing)
+            for page in pages.for_actor(actor)
+        ]
     )
     with st.sidebar:
         st.markdown(f"**{md(settings.get(database, 'provider_name', 'Partner CRM'))}**")

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from crm import branches, charts, clock, contacts, coverage
+from crm import branches, charts, clock, contacts, coverage, organisations
 from crm.access import ADMIN, BRANCH_MANAGER
 from crm.ui import session
 from crm.ui.widgets import chart_with_data, choice, day, md
@@ -60,10 +60,8 @@ if len(branch_scores) == 1 and patched:
         f"({round(100 * b['gp_patch_share'])}%)"
     )
 
-type_order = [
-    t["label"]
-    for t in database.execute_returning_dicts("SELECT label FROM organisation_types ORDER BY sort_order, label")
-]
+partner_types = organisations.types(database)
+type_order = [t["label"] for t in partner_types]
 st.subheader("Heatmap")
 st.caption("Click a cell to see that branch's named contacts of that type, or pick them below.")
 event = chart_with_data(
@@ -96,12 +94,13 @@ with left:
         index_of=picked["branch_id"] if picked else None,
     )
 with right:
-    drill_type = st.selectbox(
+    drill_type = choice(
         "Partner type",
-        [r["type_code"] for r in rows[: len(type_order)]],
-        format_func=dict(zip([r["type_code"] for r in rows], [r["partner_type"] for r in rows], strict=False)).get,
-        index=[r["type_code"] for r in rows[: len(type_order)]].index(picked["type_code"]) if picked else 0,
+        partner_types,
         key="coverage_drill_type",
+        value="code",
+        text="label",
+        index_of=picked["type_code"] if picked else None,
     )
 people = [
     p for p in contacts.search(database, actor, branch_id=drill_branch, type_code=drill_type) if p["is_named_contact"]

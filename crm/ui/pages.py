@@ -37,6 +37,15 @@ PAGES = [
 ]
 
 
+# Where each role lands after sign-in (the first page of the menu otherwise).
+LANDING = {REGIONAL_LEAD: "pages/coverage.py"}
+
+
+def landing_for(actor: Actor) -> str:
+    """The page a user of this role starts on."""
+    return LANDING.get(actor.role, for_actor(actor)[0].path)
+
+
 def for_actor(actor: Actor) -> list[PageSpec]:
     """The pages this user's role may open, in menu order."""
     return [page for page in PAGES if actor.role in page.roles]
