@@ -34,7 +34,12 @@ def heatmap(rows: list[dict], type_order: list[str]) -> alt.LayerChart:
     branches = list(dict.fromkeys(r["branch"] for r in data))
     selection = alt.selection_point(name=CELL_SELECTION, fields=["branch_id", "type_code"], on="click")
     base = alt.Chart(alt.Data(values=data)).encode(
-        x=alt.X("partner_type:N", sort=type_order, title=None, axis=alt.Axis(labelAngle=-40, labelLimit=220)),
+        x=alt.X(
+            "partner_type:N",
+            sort=type_order,
+            title=None,
+            axis=alt.Axis(orient="top", labelAngle=-35, labelLimit=220, labelOverlap=False),
+        ),
         y=alt.Y("branch:N", sort=branches, title=None),
     )
     cells = (
@@ -57,7 +62,7 @@ def heatmap(rows: list[dict], type_order: list[str]) -> alt.LayerChart:
         text="label:N",
         color=alt.condition(alt.datum.status == STATUSES["lapsing"], alt.value("black"), alt.value("white")),
     )
-    return (cells + labels).properties(height=max(60, 22 * len(branches)), title="Coverage by branch and partner type")
+    return (cells + labels).properties(height=alt.Step(24), title="Coverage by branch and partner type")
 
 
 def league(branch_scores: list[dict], median: float | None) -> alt.LayerChart:
@@ -94,7 +99,7 @@ def league(branch_scores: list[dict], median: float | None) -> alt.LayerChart:
             text="label:N", y=alt.value(0)
         )
         chart = chart + rule + rule_text
-    return chart.properties(height=max(60, 20 * len(data)), title="Branch league")
+    return chart.properties(height=alt.Step(22), title="Branch league")
 
 
 def trend(rows: list[dict]) -> alt.LayerChart:
@@ -130,7 +135,12 @@ def referrals(rows: list[dict]) -> alt.Chart:
         .encode(
             x=alt.X("month:O", title=None, axis=alt.Axis(labelAngle=0)),
             y=alt.Y("sum(referrals):Q", title="Referrals received"),
-            color=alt.Color("partner_type:N", title="Partner type", scale=scale),
+            color=alt.Color(
+                "partner_type:N",
+                title="Partner type",
+                scale=scale,
+                legend=alt.Legend(orient="right", labelLimit=320),
+            ),
             tooltip=[
                 alt.Tooltip("month:O", title="Month"),
                 alt.Tooltip("partner_type:N", title="Partner type"),
