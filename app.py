@@ -15,11 +15,13 @@ session.send_cookie()
 if actor is None:
     # Signed out: every page's address leads to the gate (no menu, no page content), and after sign-in the
     # rerun lands on the page that was asked for.
+    def gate() -> None:
+        session.gate(database)
+
+    # The root address gets its own gate page, so signing in there lands on the role's start page.
     navigation = st.navigation(
-        [
-            st.Page(lambda: session.gate(database), title="Sign in", url_path=page.url_path, default=i == 0)
-            for i, page in enumerate(pages.PAGES)
-        ],
+        [st.Page(gate, title="Sign in", url_path="sign-in", default=True)]
+        + [st.Page(gate, title="Sign in", url_path=page.url_path) for page in pages.PAGES],
         position="hidden",
     )
 else:

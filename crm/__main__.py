@@ -16,6 +16,7 @@ from crm.access import COMMAND_LINE, ROLES, Actor
 from crm.errors import CRMError
 
 PASSWORD_ENV = "CRM_ADMIN_PASSWORD"
+DEFAULT_EPRACCUR = Path(__file__).resolve().parents[2] / "shared" / "data" / "epraccur.csv"
 
 
 class CommandError(Exception):
@@ -93,6 +94,18 @@ def _parser() -> argparse.ArgumentParser:
     cover.add_argument("--format", choices=["table", "csv", "json"], default="table")
     cover.set_defaults(handler=cmd_coverage)
 
+    bench_cmd = commands.add_parser("bench", help="build a large provider's database and time the pages")
+    bench_cmd.add_argument("--runs", type=int, default=5, help="timed runs per measurement (median reported)")
+    bench_cmd.add_argument("--keep", type=Path, metavar="PATH", help="keep the built database at PATH")
+    bench_cmd.add_argument(
+        "--epraccur",
+        type=Path,
+        default=DEFAULT_EPRACCUR,
+        metavar="FILE",
+        help="NHS GP practice file to time the directory import with",
+    )
+    bench_cmd.set_defaults(handler=cmd_bench)
+
     followups = commands.add_parser("followups", help="follow-ups due or overdue, and lapsed named contacts")
     _scope_options(followups)
     followups.add_argument("--format", choices=["table", "csv", "json"], default="table")
@@ -163,7 +176,7 @@ def cmd_init(path: Path, args: argparse.Namespace) -> int:
 
 
 def cmd_users_add(path: Path, args: argparse.Namespace) -> int:
-    database = db.connect(path)
+    database = _existing(path)
     region_id = branches.region_id_by_name(database, args.region) if args.region else None
     branch_id = branches.branch_id_by_name(database, args.branch) if args.branch else None
     user = users.add_user(
@@ -174,7 +187,7 @@ def cmd_users_add(path: Path, args: argparse.Namespace) -> int:
 
 
 def cmd_users_list(path: Path, args: argparse.Namespace) -> int:
-    rows = users.list_users(db.connect(path), COMMAND_LINE)
+    rows = users.list_users(_existing(path), COMMAND_LINE)
     table = [
         [
             r["username"],
@@ -191,14 +204,13 @@ def cmd_users_list(path: Path, args: argparse.Namespace) -> int:
 
 
 def cmd_users_disable(path: Path, args: argparse.Namespace) -> int:
-    users.set_disabled(db.connect(path), COMMAND_LINE, args.name, args.disabled)
+    users.set_disabled(_existing(path), COMMAND_LINE, args.name, args.disabled)
     print(f"{'disabled' if args.disabled else 'enabled'} {args.name}")
     return 0
 
 
 def cmd_check(path: Path, args: argparse.Namespace) -> int:
-    if not path.exists():
-        raise CommandError(f"{path} does not exist; create it with: python -m crm init --admin NAME")
+    _must_exist(path)
     database = db.connect(path, migrate=False)
     problems = _check(database)
     for table in ("regions", "branches", "organisations", "contacts", "users", "audit_log"):
@@ -222,7 +234,7 @@ def cmd_import_gp_practices(path: Path, args: argparse.Namespace) -> int:
         data = args.file.read_bytes()
     except OSError as error:
         raise CommandError(f"cannot read {args.file}: {error.strerror}") from None
-    summary = directory.import_gp_practices(db.connect(path), COMMAND_LINE, data)
+    summary = directory.import_gp_practices(_existing(path), COMMAND_LINE, data)
     print(", ".join(f"{count} {name.replace('_', ' ')}" for name, count in summary.as_dict().items()))
     return 0
 
@@ -273,10 +285,20 @@ def cmd_coverage(path: Path, args: argparse.Namespace) -> int:
     return 0
 
 
-def _existing(path: Path) -> Database:
-    """Open a database that must already exist (reporting commands never create one by accident)."""
+def cmd_bench(path: Path, args: argparse.Namespace) -> int:
+    from crm import bench  # pulls in Streamlit's test harness: only load it for this command
+
+    return bench.run(runs=args.runs, keep=args.keep, epraccur=args.epraccur)
+
+
+def _must_exist(path: Path) -> None:
     if not path.exists():
         raise CommandError(f"{path} does not exist; create it with: python -m crm init --admin NAME")
+
+
+def _existing(path: Path) -> Database:
+    """Open a database that must already exist: only init creates one, so a mistyped --db is caught."""
+    _must_exist(path)
     return db.connect(path)
 
 

@@ -97,10 +97,9 @@ def _require_organisation(db: Database, org_id: int) -> None:
 
 
 def similar(db: Database, actor: Actor, values: dict, exclude_id: int | None = None) -> list[dict]:
-    """Contacts of the same branch that look like ``values`` (cleaned): same email, same phone or mobile,
-    or the same name at the same organisation."""
+    """Contacts of the same branch that look like ``values`` (cleaned): same email, same phone number (with the
+    same extension, if any), or the same name at the same organisation."""
     where, params = branch_clause(actor, "c.branch_id")
-    numbers = [n for n in (values.get("phone"), values.get("mobile")) if n]
     conditions, match_params = (
         ["(c.name = ? COLLATE NOCASE AND c.organisation_id = ?)"],
         [
@@ -111,10 +110,17 @@ def similar(db: Database, actor: Actor, values: dict, exclude_id: int | None = N
     if values.get("email"):
         conditions.append("c.email = ? COLLATE NOCASE")
         match_params.append(values["email"])
-    if numbers:
-        marks = ", ".join("?" for _ in numbers)
-        conditions.append(f"(c.phone IN ({marks}) OR c.mobile IN ({marks}))")
-        match_params += numbers + numbers
+    # A number without an extension is the same whether it was typed as phone or mobile; a switchboard
+    # number with different extensions belongs to different people.
+    for number, extension in ((values.get("phone"), values.get("phone_ext")), (values.get("mobile"), None)):
+        if not number:
+            continue
+        if extension:
+            conditions.append("(c.phone = ? AND c.phone_ext = ?)")
+            match_params += [number, extension]
+        else:
+            conditions.append("((c.phone = ? AND c.phone_ext IS NULL) OR c.mobile = ?)")
+            match_params += [number, number]
     rows = db.execute_returning_dicts(
         f"{_SELECT} WHERE c.branch_id = ? AND c.id IS NOT ? AND {where} AND ({' OR '.join(conditions)}) "
         "ORDER BY c.status, c.name LIMIT 10",
@@ -201,7 +207,8 @@ def set_successor(db: Database, actor: Actor, contact_id: int, successor_id: int
         raise ValidationError("Successor", "cannot be the same person.")
     with transaction(db):
         before = get(db, actor, contact_id)
-        get(db, actor, successor_id)
+        if get(db, actor, successor_id)["branch_id"] != before["branch_id"]:
+            raise ValidationError("Successor", "must be a contact of the same branch.")
         db.execute("UPDATE contacts SET successor_id = ? WHERE id = ?", [successor_id, contact_id])
         audit.record(
             db, actor, "update", "contacts", contact_id, {"successor_id": [before["successor_id"], successor_id]}

@@ -18,6 +18,9 @@ _MULTI_LINE_BAD = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 # Ten digits, optionally spaced 3-3-4 as NHS numbers are printed, not part of a longer number. NHS numbers
 # never start with 0, which keeps UK phone numbers (0113 496 0123) out.
 _NHS_NUMBER = re.compile(r"(?<![\d+])([1-9]\d{2})[ -]?(\d{3})[ -]?(\d{4})(?!\d)")
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*:", re.IGNORECASE)
+_WEB_ADDRESS = re.compile(r"^https?://[^\s/?#:@]+\.[^\s/?#:@]+(:\d+)?([/?#]\S*)?$", re.IGNORECASE)
+_INTERNATIONAL_PHONE = re.compile(r"\+\d[\d ()-]{7,}\d")
 _POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?) ?([0-9][A-Z]{2})$")
 
 
@@ -79,14 +82,13 @@ def postcode(value: str | None, field: str = "Postcode") -> str:
 
 def website(value: str | None, field: str = "Website") -> str:
     """An http(s) address; a bare domain gets https:// in front. Other schemes (javascript:, data:) refused."""
-    raw = text(value, field, max_length=500)
-    if not raw:
+    typed = text(value, field, max_length=500)
+    if not typed:
         return ""
-    if "://" not in raw:
-        raw = "https://" + raw
-    if not re.match(r"^https?://[^\s/?#]+\.[^\s/?#]+", raw, re.IGNORECASE):
-        raise ValidationError(field, f"“{raw}” is not a web address (for example https://example.nhs.uk).")
-    return raw
+    address = typed if _SCHEME.match(typed) else "https://" + typed
+    if not _WEB_ADDRESS.match(address):
+        raise ValidationError(field, f"“{typed}” is not a web address (for example https://example.nhs.uk).")
+    return address
 
 
 def like_escape(value: str) -> str:
@@ -130,7 +132,9 @@ def is_nhs_number(digits: str) -> bool:
 
 def nhs_numbers(text: str) -> list[str]:
     """The NHS numbers (valid check digit) written anywhere in ``text``."""
-    found = ("".join(match.groups()) for match in _NHS_NUMBER.finditer(text or ""))
+    # International phone numbers (+44 113 496 0123) are taken out first: after "+44" the rest can look like one.
+    text = _INTERNATIONAL_PHONE.sub(" ", text or "")
+    found = ("".join(match.groups()) for match in _NHS_NUMBER.finditer(text))
     return [digits for digits in found if is_nhs_number(digits)]
 
 

@@ -321,20 +321,26 @@ def plan(
 def _existing_keys(db: Database, branch_id: int) -> dict[tuple, int]:
     """Duplicate-detection keys of the branch's contacts (as contacts.similar defines a duplicate)."""
     keys: dict[tuple, int] = {}
-    for contact_id, name, org_id, email, phone, mobile in db.execute(
-        "SELECT id, name, organisation_id, email, phone, mobile FROM contacts WHERE branch_id = ? ORDER BY id DESC",
+    for contact_id, name, org_id, email, phone, phone_ext, mobile in db.execute(
+        "SELECT id, name, organisation_id, email, phone, phone_ext, mobile FROM contacts WHERE branch_id = ? "
+        "ORDER BY id DESC",
         [branch_id],
     ):
-        for key in _keys(name, org_id, email, phone, mobile):
+        for key in _keys(name, org_id, email, phone, phone_ext, mobile):
             keys[key] = contact_id
     return keys
 
 
-def _keys(name: str, org: object, email: str | None, phone: str | None, mobile: str | None) -> list[tuple]:
+def _keys(
+    name: str, org: object, email: str | None, phone: str | None, phone_ext: str | None, mobile: str | None
+) -> list[tuple]:
+    """The same tests as contacts.similar: name at the organisation, email, phone with extension, mobile."""
     keys: list[tuple] = [("name", name.casefold(), org)]
     if email:
         keys.append(("email", email.casefold()))
-    keys += [("phone", number) for number in (phone, mobile) if number]
+    keys += [
+        ("number", number, extension or "") for number, extension in ((phone, phone_ext), (mobile, None)) if number
+    ]
     return keys
 
 
@@ -395,7 +401,7 @@ def _plan_row(
     values["organisation_id"] = organisation_id
     result.values, result.new_organisation = values, new_org
     org_key: object = organisation_id or ("new", org_name.casefold())
-    keys = _keys(values["name"], org_key, values["email"], values["phone"], values["mobile"])
+    keys = _keys(values["name"], org_key, values["email"], values["phone"], values["phone_ext"], values["mobile"])
     earlier = next((seen[k] for k in keys if k in seen), None)
     match = next((existing[k] for k in keys if k in existing), None)
     if earlier is not None and on_duplicate != "import":

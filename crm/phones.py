@@ -44,9 +44,10 @@ def national(e164: str | None, extension: str | None = None) -> str:
     if not e164:
         return ""
     number = phonenumbers.parse(e164, DEFAULT_REGION)
+    # +44 covers Guernsey, Jersey and the Isle of Man too: all dialled from the UK like UK numbers.
     style = (
         phonenumbers.PhoneNumberFormat.NATIONAL
-        if phonenumbers.region_code_for_number(number) == DEFAULT_REGION
+        if number.country_code == 44
         else phonenumbers.PhoneNumberFormat.INTERNATIONAL
     )
     text = phonenumbers.format_number(number, style)

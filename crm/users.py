@@ -87,6 +87,10 @@ def _insert_user(
         region_id = None
     if role != BRANCH_MANAGER:
         branch_id = None
+    if region_id is not None and not db.execute("SELECT 1 FROM regions WHERE id = ?", [region_id]).fetchone():
+        raise ValidationError("Region", "does not exist.")
+    if branch_id is not None and not db.execute("SELECT 1 FROM branches WHERE id = ?", [branch_id]).fetchone():
+        raise ValidationError("Branch", "does not exist.")
     if db.execute("SELECT 1 FROM users WHERE username = ?", [username]).fetchone():
         raise AlreadyExists(f"User name “{username}” is already taken.")
     values = {
@@ -150,10 +154,15 @@ def get(db: Database, user_id: int) -> Actor:
     return _actor(rows[0])
 
 
+def _typed_name(username: str | None) -> str:
+    # Stored names are NFC (fields.text); a name typed in decomposed form must still match.
+    return unicodedata.normalize("NFC", (username or "").strip())
+
+
 def _row_by_name(db: Database, username: str) -> dict:
-    rows = db.execute_returning_dicts("SELECT * FROM users WHERE username = ?", [username.strip()])
+    rows = db.execute_returning_dicts("SELECT * FROM users WHERE username = ?", [_typed_name(username)])
     if not rows:
-        raise NotFound(f"No user called “{username.strip()}”.")
+        raise NotFound(f"No user called “{_typed_name(username)}”.")
     return rows[0]
 
 
@@ -164,7 +173,7 @@ def sign_in(db: Database, username: str, password: str, now: datetime | None = N
     """
     now = now or clock.now()
     password = _normalise_password(password or "")
-    rows = db.execute_returning_dicts("SELECT * FROM users WHERE username = ?", [(username or "").strip()])
+    rows = db.execute_returning_dicts("SELECT * FROM users WHERE username = ?", [_typed_name(username)])
     if not rows or len(password) > MAX_PASSWORD_LENGTH:
         _verify(_DUMMY_HASH, password)
         raise SignInFailed(WRONG_CREDENTIALS)
@@ -227,6 +236,11 @@ def start_session(db: Database, actor: Actor, now: datetime | None = None) -> st
     token = secrets.token_urlsafe(32)
     stamp = clock.stamp(now)
     with transaction(db):
+        # Sessions nobody came back to: gone once they could no longer be resumed anyway.
+        db.execute(
+            "DELETE FROM sessions WHERE created_at < ?",
+            [clock.stamp((now or clock.now()) - timedelta(hours=SESSION_HOURS))],
+        )
         db.execute(
             "INSERT INTO sessions (token_hash, user_id, session_version, created_at, last_seen_at) "
             "VALUES (?, ?, ?, ?, ?)",
@@ -301,12 +315,12 @@ def set_disabled(db: Database, actor: Actor, username: str, disabled: bool = Tru
             "locked_until = NULL WHERE id = ?",
             [int(disabled), row["id"]],
         )
-        db.execute("DELETE FROM sessions WHERE user_id = ?", [row["id"]])
         audit.record(db, actor, "update", "users", row["id"], {"disabled": [bool(row["disabled"]), disabled]})
 
 
 def set_password(db: Database, actor: Actor, username: str, password: str) -> None:
-    """Set a new password (administrators, or users for themselves); other sessions of that user end."""
+    """Set a new password (administrators, or users for themselves); every open session of that user ends
+    (their next action tells them why)."""
     row = _row_by_name(db, username)
     if actor.role != ADMIN and actor.id != row["id"]:
         raise PermissionDenied("You can only change your own password.")
@@ -318,5 +332,4 @@ def set_password(db: Database, actor: Actor, username: str, password: str) -> No
             "locked_until = NULL WHERE id = ?",
             [password_hash, row["id"]],
         )
-        db.execute("DELETE FROM sessions WHERE user_id = ?", [row["id"]])
         audit.record(db, actor, "password_changed", "users", row["id"])

@@ -6,7 +6,18 @@ from crm import branches, contacts, interactions, organisations
 from crm.access import BRANCH_MANAGER
 from crm.errors import CRMError, DuplicateContact, PossibleClientData
 from crm.ui import session
-from crm.ui.widgets import choice, flash, guarded_save, md, organisation_picker, quick_log, show_error, timeline
+from crm.ui.widgets import (
+    choice,
+    edit_version,
+    end_edit,
+    flash,
+    guarded_save,
+    md,
+    organisation_picker,
+    quick_log,
+    show_error,
+    timeline,
+)
 
 database, actor = session.require(__file__)
 visible_branches = branches.branches(database, actor)
@@ -55,15 +66,16 @@ def contact_fields(prefix: str, record: dict | None = None) -> dict:
     return values
 
 
-def back_to_list() -> None:
+def back_to_list(contact_id: int) -> None:
     if st.button("← Back to the list", key="contacts_back"):
+        end_edit(f"contacts_edit_{contact_id}")
         del st.query_params["contact"]
         st.session_state.pop("contacts_table", None)  # else the old row selection reopens the contact
         st.rerun()
 
 
 def show_contact(contact_id: int) -> None:
-    back_to_list()
+    back_to_list(contact_id)
     try:
         contact = contacts.get(database, actor, contact_id)
     except CRMError as error:
@@ -102,13 +114,12 @@ def show_contact(contact_id: int) -> None:
     st.subheader("History")
     timeline(interactions.search(database, actor, contact_id=contact_id), show_contacts=False)
 
-    version_key = f"contacts_edit_version_{contact_id}"
-    # The version the user started editing from: a save against a newer one is refused, never merged.
-    st.session_state.setdefault(version_key, contact["version"])
+    prefix = f"contacts_edit_{contact_id}"
+    version = edit_version(prefix, contact["version"])
     st.subheader("Edit")
     organisation_id = organisation_picker(database, f"contacts_edit_org_{contact_id}", contact["organisation_id"])
     with st.form(f"contacts_edit_form_{contact_id}"):
-        values = contact_fields(f"contacts_edit_{contact_id}", contact)
+        values = contact_fields(prefix, contact)
         branch_id = contact["branch_id"]
         if actor.role != BRANCH_MANAGER:
             branch_id = choice(
@@ -117,37 +128,29 @@ def show_contact(contact_id: int) -> None:
         saved = st.form_submit_button("Save changes", type="primary")
     values.update(organisation_id=organisation_id, branch_id=branch_id)
     updated = guarded_save(
-        f"contacts_edit_{contact_id}",
+        prefix,
         saved,
-        lambda confirmed: (
-            contacts.update(database, actor, contact_id, values, st.session_state[version_key], confirmed=confirmed)
-            or True
-        ),
+        lambda confirmed: contacts.update(database, actor, contact_id, values, version, confirmed=confirmed) or True,
     )
     if updated:
-        del st.session_state[version_key]
+        end_edit(prefix)
         flash(f"Saved changes to {contact['name']}.")
-        st.rerun()
-    if st.session_state[version_key] != contact["version"] and st.button("Reload", key="contacts_reload"):
-        for key in [k for k in st.session_state if str(k).startswith(f"contacts_edit_{contact_id}_")]:
-            del st.session_state[key]
-        del st.session_state[version_key]
         st.rerun()
 
     st.subheader("Status")
     try:
         if contact["status"] == "active":
             if st.button("Mark as left the organisation", key="contacts_mark_left"):
-                contacts.mark_left(database, actor, contact_id, st.session_state[version_key])
-                del st.session_state[version_key]
+                contacts.mark_left(database, actor, contact_id, version)
+                end_edit(prefix)
                 flash(
                     f"{contact['name']} is marked as left. Their history stays on file. "
                     f"Who took over at {contact['organisation']}? Add them below."
                 )
                 st.rerun()
         elif st.button("Reinstate as active", key="contacts_reinstate"):
-            contacts.reinstate(database, actor, contact_id, st.session_state[version_key])
-            del st.session_state[version_key]
+            contacts.reinstate(database, actor, contact_id, version)
+            end_edit(prefix)
             flash(f"{contact['name']} is active again.")
             st.rerun()
     except CRMError as error:
@@ -159,8 +162,12 @@ def show_contact(contact_id: int) -> None:
 def successor_form(contact: dict) -> None:
     """After someone leaves: record who took over, so the relationship survives the move."""
     if contact["successor_id"]:
-        successor = contacts.get(database, actor, contact["successor_id"])
-        st.write(f"Succeeded by **{md(successor['name'])}**, {md(successor['job_title'])}.")
+        try:
+            successor = contacts.get(database, actor, contact["successor_id"])
+        except CRMError:
+            st.write("Succeeded by a contact of another branch.")
+        else:
+            st.write(f"Succeeded by **{md(successor['name'])}**, {md(successor['job_title'])}.")
         return
     st.subheader(f"Who took over at {md(contact['organisation'])}?")
     prefix = f"contacts_successor_{contact['id']}"

@@ -8,7 +8,7 @@ from crm import branches, clock, contacts, interactions
 from crm.access import BRANCH_MANAGER
 from crm.errors import CRMError
 from crm.ui import session
-from crm.ui.widgets import choice, flash, guarded_save, md, organisation_picker, show_error
+from crm.ui.widgets import choice, edit_version, end_edit, flash, guarded_save, md, organisation_picker, show_error
 
 database, actor = session.require(__file__)
 visible_branches = branches.branches(database, actor)
@@ -70,6 +70,9 @@ def who(prefix: str, branch_id: int, record: dict | None = None) -> tuple[list[i
     people = contacts.search(
         database, actor, branch_id=branch_id, organisation_id=organisation_id, status=None, limit=1000
     )
+    # The people already on the record stay choosable even if they have since moved organisation.
+    listed = {p["id"] for p in people}
+    people += [contacts.get(database, actor, c) for c in record.get("contact_ids", []) if c not in listed]
     labels = {p["id"]: f"{p['name']} ({p['organisation']})" for p in people}
     chosen = st.multiselect(
         "Contacts",
@@ -107,6 +110,7 @@ def log_form() -> None:
 
 def show_interaction(interaction_id: int) -> None:
     if st.button("← Back to the list", key="interactions_back"):
+        end_edit(f"interactions_edit_{interaction_id}")
         del st.query_params["interaction"]
         st.session_state.pop("interactions_table", None)
         st.rerun()
@@ -121,9 +125,8 @@ def show_interaction(interaction_id: int) -> None:
         f"{record['kind']} on {record['occurred_on']}, {md(record['branch'])} branch. Logged by "
         f"{md(record['logged_by'])}."
     )
-    version_key = f"interactions_edit_version_{interaction_id}"
-    st.session_state.setdefault(version_key, record["version"])
     prefix = f"interactions_edit_{interaction_id}"
+    version = edit_version(prefix, record["version"])
     contact_ids, organisation_id = who(prefix, record["branch_id"], record)
     with st.form(f"{prefix}_form"):
         values = interaction_fields(prefix, record)
@@ -133,25 +136,22 @@ def show_interaction(interaction_id: int) -> None:
         prefix,
         submitted,
         lambda confirmed: (
-            interactions.update(
-                database, actor, interaction_id, values, st.session_state[version_key], confirmed=confirmed
-            )
-            or True
+            interactions.update(database, actor, interaction_id, values, version, confirmed=confirmed) or True
         ),
     )
     if saved:
-        del st.session_state[version_key]
+        end_edit(prefix)
         flash("Saved changes.")
         st.rerun()
     with st.expander("Delete this interaction"):
         st.write("Deleting removes it from every timeline and recalculates when its contacts were last touched.")
         if st.button("Delete", key="interactions_delete", type="primary"):
             try:
-                interactions.delete(database, actor, interaction_id, st.session_state[version_key])
+                interactions.delete(database, actor, interaction_id, version)
             except CRMError as error:
                 show_error(error)
             else:
-                del st.session_state[version_key]
+                end_edit(prefix)
                 del st.query_params["interaction"]
                 flash("Interaction deleted.")
                 st.rerun()

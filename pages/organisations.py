@@ -5,7 +5,7 @@ import streamlit as st
 from crm import contacts, interactions, organisations
 from crm.errors import CRMError
 from crm.ui import session
-from crm.ui.widgets import choice, flash, md, quick_log, show_error, timeline
+from crm.ui.widgets import choice, edit_version, end_edit, flash, md, quick_log, show_error, timeline
 
 database, actor = session.require(__file__)
 partner_types = organisations.types(database)
@@ -42,6 +42,7 @@ def organisation_fields(prefix: str, record: dict | None = None) -> dict:
 
 def show_organisation(org_id: int) -> None:
     if st.button("← Back to the directory", key="organisations_back"):
+        end_edit(f"organisations_edit_{org_id}")
         del st.query_params["organisation"]
         st.session_state.pop("organisations_table", None)
         st.rerun()
@@ -89,18 +90,18 @@ def show_organisation(org_id: int) -> None:
         st.caption("Administrators and regional leads keep the directory up to date.")
         return
     st.subheader("Edit")
-    version_key = f"organisations_edit_version_{org_id}"
-    st.session_state.setdefault(version_key, organisation["version"])
+    prefix = f"organisations_edit_{org_id}"
+    version = edit_version(prefix, organisation["version"])
     with st.form(f"organisations_edit_form_{org_id}"):
-        values = organisation_fields(f"organisations_edit_{org_id}", organisation)
+        values = organisation_fields(prefix, organisation)
         saved = st.form_submit_button("Save changes", type="primary")
     if saved:
         try:
-            organisations.update(database, actor, org_id, values, expected_version=st.session_state[version_key])
+            organisations.update(database, actor, org_id, values, expected_version=version)
         except CRMError as error:
             show_error(error)
         else:
-            del st.session_state[version_key]
+            end_edit(prefix)
             flash(f"Saved changes to {values['name']}.")
             st.rerun()
 

@@ -382,11 +382,7 @@ def test_mark_left_and_reinstate(world):
     contacts.mark_left(world.db, world.manager_leeds, contact_id, expected_version=1, left_on=date(2026, 2, 27))
 
     record = contacts.get(world.db, world.admin, contact_id)
-    assert _project(record, {"status": "", "left_on": "", "version": 0}) == {
-        "status": "left",
-        "left_on": "2026-02-27",
-        "version": 2,
-    }
+    assert (record["status"], record["left_on"], record["version"]) == ("left", "2026-02-27", 2)
     assert contacts.search(world.db, world.admin) == []
     assert [c["id"] for c in contacts.search(world.db, world.admin, status="left")] == [contact_id]
 
@@ -394,10 +390,11 @@ def test_mark_left_and_reinstate(world):
 
     record = contacts.get(world.db, world.admin, contact_id)
     assert (record["status"], record["left_on"], record["version"]) == ("active", None, 3)
-    assert [(e["action"], e["changes"]) for e in audit.entries(world.db, "contacts", contact_id)] == [
-        ("update", {"status": ["left", "active"], "left_on": ["2026-02-27", None]}),
-        ("update", {"status": ["active", "left"], "left_on": [None, "2026-02-27"]}),
-        ("create", audit.entries(world.db, "contacts", contact_id)[-1]["changes"]),
+    entries = audit.entries(world.db, "contacts", contact_id)
+    assert [e["action"] for e in entries] == ["update", "update", "create"]
+    assert [(e["username"], e["changes"]) for e in entries[:2]] == [
+        ("manager.leeds", {"status": ["left", "active"], "left_on": ["2026-02-27", None]}),
+        ("manager.leeds", {"status": ["active", "left"], "left_on": [None, "2026-02-27"]}),
     ]
 
 
@@ -430,7 +427,8 @@ def test_create_audit_entry(world):
     contact_id = contacts.add(world.db, world.manager_leeds, _values(world, phone="0113 496 0123", notes="Hi"))
 
     [entry] = audit.entries(world.db, "contacts", contact_id)
-    assert _project(entry, {"at": "", "user_id": 0, "username": "", "action": "", "table_name": "", "row_id": 0}) == {
+    header = {key: entry[key] for key in ("at", "user_id", "username", "action", "table_name", "row_id")}
+    assert header == {
         "at": STAMP,
         "user_id": world.manager_leeds.id,
         "username": "manager.leeds",

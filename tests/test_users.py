@@ -377,6 +377,9 @@ def test_disabled_user_refused_and_session_ended(database, admin, manager):
 
     with pytest.raises(SessionEnded) as caught:
         users.resume_session(database, token, IDLE)
+    assert str(caught.value) == "This account has been disabled. Ask an administrator."
+    with pytest.raises(SessionEnded) as caught:  # the ended session is gone for good
+        users.resume_session(database, token, IDLE)
     assert str(caught.value) == SIGNED_OUT
     with pytest.raises(SignInFailed) as caught:
         users.sign_in(database, "manager.leeds", PASSWORD)
@@ -435,7 +438,7 @@ def test_set_password_ends_sessions(database, admin, manager):
     for token in tokens:
         with pytest.raises(SessionEnded) as caught:
             users.resume_session(database, token, IDLE)
-        assert str(caught.value) == SIGNED_OUT
+        assert str(caught.value) == "Your password or account was changed, so you were signed out. Sign in again."
     with pytest.raises(SignInFailed):
         users.sign_in(database, "manager.leeds", PASSWORD)
     assert users.sign_in(database, "manager.leeds", "a brand new password").session_version == 2

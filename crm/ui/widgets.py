@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 import streamlit as st
 
-from crm import branches, charts, exports, interactions, organisations
+from crm import branches, charts, clock, exports, interactions, organisations
 from crm.errors import CRMError, InvalidFields, PossibleClientData
 
 T = TypeVar("T")
@@ -137,9 +137,8 @@ def quick_log(
         with st.form(f"{key}_form", clear_on_submit=False):
             kinds = interactions.kinds(database)
             kind = choice("Kind", kinds, key=f"{key}_kind", value="code", text="label", index_of="PHONE_CALL")
-            occurred_on = st.date_input(
-                "Date", value="today", key=f"{key}_date", format="DD/MM/YYYY", max_value="today"
-            )
+            today = clock.now().date()  # the same "today" crm checks dates against
+            occurred_on = st.date_input("Date", value=today, key=f"{key}_date", format="DD/MM/YYYY", max_value=today)
             if branch_id is None:
                 branch_id = choice("Branch", branches.branches(database, actor), key=f"{key}_branch")
             summary = st.text_input(
@@ -240,3 +239,25 @@ def chart_with_data(chart, rows: list[dict], columns: dict[str, str], name: str,
         on_click="ignore",
     )
     return event
+
+
+def edit_version(prefix: str, current: int) -> int:
+    """The version of a record this user started editing from (kept until ``end_edit``).
+
+    Saving sends it back, so a save over someone else's newer change is refused instead of overwriting it.
+    When the record has changed since, the user is offered the latest version.
+    """
+    key = f"{prefix}_version"
+    st.session_state.setdefault(key, current)
+    if st.session_state[key] != current:
+        st.info("Someone has changed this record since you opened it.")
+        if st.button("Reload", key=f"{prefix}_reload", help="Show their changes; yours are discarded"):
+            end_edit(prefix)
+            st.rerun()
+    return st.session_state[key]
+
+
+def end_edit(prefix: str) -> None:
+    """Forget an edit in progress: its version and the form's values (the next view reads the record afresh)."""
+    for key in [k for k in st.session_state if str(k).startswith(f"{prefix}_")]:
+        del st.session_state[key]
