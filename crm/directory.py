@@ -319,8 +319,11 @@ def patch_coverage_by_branch(db: Database, actor: Actor) -> dict[int, tuple[int,
     return {branch: (covered, total) for branch, total, covered in rows}
 
 
-def coverage_text(covered: int, total: int) -> str:
-    """ "GP patch coverage: 23 of 41 practices (56%)" """
+def coverage_text(covered: int, total: int, patch_set: bool = True) -> str:
+    """ "GP patch coverage: 23 of 41 practices (56%)"; 100% only when every practice is covered."""
+    if not patch_set:
+        return "GP patch coverage: no patch set (an administrator sets it under Regions and branches)"
     if not total:
-        return "GP patch coverage: no patch set (an administrator sets it under Regions and branches)."
-    return f"GP patch coverage: {covered} of {total} practices ({round(100 * covered / total)}%)"
+        return "GP patch coverage: no active GP practices in the patch (is the NHS GP directory imported?)"
+    percent = min(round(100 * covered / total), 99 if covered < total else 100)
+    return f"GP patch coverage: {covered} of {total} practices ({percent}%)"

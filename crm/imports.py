@@ -136,7 +136,9 @@ def read_table(data: bytes, file_name: str = "") -> Table:
     :raises FileRefused: for a file too big, not text, ragged, or with an unterminated quote, naming the line.
     """
     if len(data) > MAX_BYTES:
-        raise FileRefused(f"The file is {len(data) / 1024 / 1024:.1f} MB; the limit is {MAX_BYTES // 1024 // 1024} MB.")
+        raise FileRefused(
+            f"The file is larger than the {MAX_BYTES // 1024 // 1024} MB limit; split it into smaller files."
+        )
     if not data.strip():
         raise FileRefused("The file is empty.")
     if data[:4] == b"PK\x03\x04" or file_name.lower().endswith(".xlsx"):
@@ -172,17 +174,19 @@ def _delimiter(text: str) -> str:
 def _read_csv(text: str) -> list[list[str]]:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text), strict=True)
     rows: list[list[str]] = []
-    started = 1
+    filled = 0
     try:
         for row in reader:
             rows.append(row)
-            started = reader.line_num + 1
-            if len(rows) > MAX_ROWS + 1:
+            filled += any(cell.strip() for cell in row)  # blank rows Excel leaves at the end don't count
+            if filled > MAX_ROWS + 1:
                 raise FileRefused(f"The file has more than {MAX_ROWS:,} rows; split it into smaller files.")
     except csv.Error as error:
+        # Lines are counted as spreadsheet rows (the header is line 1), as everywhere else in the report.
+        line = len(rows) + 1
         if "unexpected end of data" in str(error) or "EOF" in str(error):
-            raise FileRefused(f'Line {started}: a quoted field is never closed (a " is missing).') from None
-        raise FileRefused(f"Line {started}: the file is not valid CSV ({error}).") from None
+            raise FileRefused(f'Line {line}: a quoted field is never closed (a " is missing).') from None
+        raise FileRefused(f"Line {line}: the file is not valid CSV ({error}).") from None
     return rows
 
 
@@ -375,7 +379,7 @@ def _plan_row(
             new_org = {"name": org_name, "type_code": type_code, "ods_code": ods or None}
         elif not type_text:
             result.messages.append(
-                f"Partner type: “{org_name}” is not in the directory yet; give its partner type to add it."
+                f"Organisation: “{org_name}” is not in the directory yet; give its partner type so it can be added."
             )
     else:
         result.messages.append("Organisation: is required.")
@@ -385,11 +389,12 @@ def _plan_row(
                 **{k: raw.get(k, "") for k in ("name", "job_title", "phone", "mobile", "email", "notes")},
                 "phone": _phone_text(raw.get("phone", "")),
                 "mobile": _phone_text(raw.get("mobile", "")),
-                "organisation_id": organisation_id or 0,
+                "organisation_id": organisation_id or 0,  # a placeholder while the organisation is still to add
                 "branch_id": branch_id,
                 "is_named_contact": True,
             }
         )
+        fields.refuse_nhs_numbers(values, contacts.NOTES_FIELDS)
         if new_org:
             fields.text(new_org["name"], "Organisation")
     except CRMError as error:
@@ -468,6 +473,8 @@ def _update(db: Database, actor: Actor, contact_id: int, values: dict, now: str)
     """Overwrite the existing contact's fields with the row's non-empty values."""
     before = db.execute_returning_dicts("SELECT * FROM contacts WHERE id = ?", [contact_id])[0]
     changes = {k: v for k, v in values.items() if v not in (None, "") and k != "is_named_contact"}
+    if "phone" in changes:
+        changes["phone_ext"] = values["phone_ext"]  # a new number must not keep the old number's extension
     diff = audit.diff(before, changes)
     if not diff:
         return

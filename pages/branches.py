@@ -80,5 +80,6 @@ if all_branches:
                 show_error(error)
             else:
                 covered, total = directory.patch_coverage(database, actor, branch_id)
-                flash(f"Saved the patch. {directory.coverage_text(covered, total)}.")
+                patch_set = bool(districts.strip() or commissioners.strip())
+                flash(f"Saved the patch. {directory.coverage_text(covered, total, patch_set)}.")
                 st.rerun()

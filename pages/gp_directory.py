@@ -36,7 +36,9 @@ if upload is not None and st.button("Import", key="gp_directory_import", type="p
             f"{summary.skipped:,} skipped (not GP practices)."
         )
         if summary.invalid_phones:
+            count = len(summary.invalid_phones)
             st.warning(
-                f"{len(summary.invalid_phones)} practices have a phone number that is not valid; it is kept as "
+                f"{count} {'practice has' if count == 1 else 'practices have'} a phone number that is not valid; "
+                "it is kept as "
                 f"published and flagged: {', '.join(summary.invalid_phones)}."
             )

@@ -17,8 +17,9 @@ if not visible:
 branch_id = actor.branch_id if actor.role == BRANCH_MANAGER else choice("Branch", visible, key="gp_patch_branch")
 practices = directory.patch_practices(database, actor, branch_id)
 covered = sum(p["has_named_contact"] for p in practices)
-st.subheader(directory.coverage_text(covered, len(practices)))
 patch = directory.patch_of(database, branch_id)
+patch_set = bool(patch["postcode_district"] or patch["commissioner"])
+st.subheader(directory.coverage_text(covered, len(practices), patch_set))
 if practices:
     st.caption(
         f"Patch: {md(patch['postcode_district'] or 'no postcode districts')}; "
