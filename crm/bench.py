@@ -101,7 +101,7 @@ def build(
     )
     contacts: list[tuple] = []
     interactions: list[tuple] = []
-    links: list[tuple[int, int]] = []
+    links: list[tuple[int, int, str, int]] = []
     created = f"{three_years_ago.isoformat()}T09:00:00Z"
     for b in range(1, branches + 1):
         # Each branch has its own habits: how many partner types it neglects, so coverage varies.
@@ -143,7 +143,7 @@ def build(
                     stamp,
                 )
             )
-            links.append((len(interactions), contact[0]))
+            links.append((len(interactions), contact[0], interactions[-1][3], b))
     conn.executemany(
         "INSERT INTO contacts (id, branch_id, organisation_id, name, phone, is_named_contact, status, left_on, "
         "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -154,11 +154,13 @@ def build(
         "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         interactions,
     )
-    conn.executemany("INSERT INTO interaction_contacts (interaction_id, contact_id) VALUES (?, ?)", links)
+    conn.executemany(
+        "INSERT INTO interaction_contacts (interaction_id, contact_id, occurred_on, branch_id) VALUES (?, ?, ?, ?)",
+        links,
+    )
     conn.execute(
         """UPDATE contacts SET last_touched_on = (
-               SELECT max(i.occurred_on) FROM interaction_contacts ic JOIN interactions i ON i.id = ic.interaction_id
-               WHERE ic.contact_id = contacts.id)"""
+               SELECT max(occurred_on) FROM interaction_contacts WHERE contact_id = contacts.id)"""
     )
     conn.execute("COMMIT")
     conn.execute("ANALYZE")

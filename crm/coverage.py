@@ -95,46 +95,49 @@ def _counts_today(db: Database, scope: Scope, cutoff: str) -> list[tuple]:
     ).fetchall()
 
 
-def _counts_as_of(db: Database, scope: Scope, as_of: date, cutoff: str) -> list[tuple]:
-    where_c, params_c = scope.clause("c.branch_id")
-    where_i, params_i = scope.clause("i.branch_id")
-    end_of_day = f"{as_of.isoformat()}T23:59:59Z"
-    return db.execute(
+def _counts_as_of(db: Database, scope: Scope, ends: list[date], window: int) -> dict[date, list[tuple]]:
+    """Counts per branch and partner type as they stood at the end of each day in ``ends``, in one query.
+
+    One pass over the links in the whole span finds, per contact and per end date, the latest touch within that
+    end's window; the contacts that existed and had not left by each end are then counted per branch and type.
+    """
+    link_where, link_params = scope.clause("l.branch_id")
+    where, params = scope.clause("c.branch_id")
+    cutoffs = [(end - timedelta(days=window)).isoformat() for end in ends]
+    days = [end.isoformat() for end in ends]
+    latest = ", ".join(
+        f"max(CASE WHEN l.occurred_on BETWEEN ? AND ? THEN l.occurred_on END) AS t{k}" for k in range(len(ends))
+    )
+    eligible = "(c.created_at <= ? AND (c.left_on IS NULL OR c.left_on > ?))"
+    counts = ", ".join(
+        f"sum({eligible}), count(CASE WHEN {eligible} THEN w.t{k} END), max(CASE WHEN {eligible} THEN w.t{k} END)"
+        for k in range(len(ends))
+    )
+    args: list = [value for k in range(len(ends)) for value in (cutoffs[k], days[k])]
+    args += [min(cutoffs), max(days), *link_params]
+    for day in days:
+        args += [f"{day}T23:59:59Z", day] * 3
+    rows = db.execute(
         f"""
-        WITH warm AS (
-            SELECT ic.contact_id, max(i.occurred_on) AS last_touched
-            FROM interactions i JOIN interaction_contacts ic ON ic.interaction_id = i.id
-            WHERE i.occurred_on >= ? AND i.occurred_on <= ? AND {where_i}
-            GROUP BY ic.contact_id
+        WITH w AS (
+            SELECT l.contact_id, {latest}
+            FROM interaction_contacts l
+            WHERE l.occurred_on BETWEEN ? AND ? AND {link_where}
+            GROUP BY l.contact_id
         )
-        SELECT c.branch_id, o.type_code, count(*), count(w.contact_id), max(w.last_touched)
+        SELECT c.branch_id, o.type_code, {counts}
         FROM contacts c
         JOIN organisations o ON o.id = c.organisation_id
-        LEFT JOIN warm w ON w.contact_id = c.id
-        WHERE c.is_named_contact = 1 AND c.created_at <= ? AND (c.left_on IS NULL OR c.left_on > ?) AND {where_c}
+        LEFT JOIN w ON w.contact_id = c.id
+        WHERE c.is_named_contact = 1 AND {where}
         GROUP BY c.branch_id, o.type_code
         """,
-        [cutoff, as_of.isoformat(), *params_i, end_of_day, as_of.isoformat(), *params_c],
+        [*args, *params],
     ).fetchall()
+    return {end: [(row[0], row[1], *row[2 + 3 * k : 5 + 3 * k]) for row in rows] for k, end in enumerate(ends)}
 
 
-def coverage(
-    db: Database,
-    actor: Actor,
-    *,
-    as_of: date | None = None,
-    window: int | None = None,
-    region_id: int | None = None,
-    branch_id: int | None = None,
-) -> list[dict]:
-    """One row per branch in scope and partner type: named and warm named contacts, last touch, status."""
-    today = clock.now().date()
-    window = window or window_days(db)
-    as_of = as_of or today
-    # A touch on the cutoff day itself is inside the window: day 0 is as_of, day `window` the cutoff.
-    cutoff = (as_of - timedelta(days=window)).isoformat()
-    scope = Scope(actor, region_id, branch_id)
-    counts = _counts_as_of(db, scope, as_of, cutoff) if as_of < today else _counts_today(db, scope, cutoff)
+def _rows(db: Database, scope: Scope, counts: list[tuple]) -> list[dict]:
     found = {(b, t): (named, warm, last) for b, t, named, warm, last in counts}
     types = db.execute("SELECT code, label, required FROM organisation_types ORDER BY sort_order, label").fetchall()
     rows = []
@@ -157,6 +160,42 @@ def coverage(
                 }
             )
     return rows
+
+
+def coverage(
+    db: Database,
+    actor: Actor,
+    *,
+    as_of: date | None = None,
+    window: int | None = None,
+    region_id: int | None = None,
+    branch_id: int | None = None,
+) -> list[dict]:
+    """One row per branch in scope and partner type: named and warm named contacts, last touch, status."""
+    return history(
+        db, actor, [as_of] if as_of else [clock.now().date()], window=window, region_id=region_id, branch_id=branch_id
+    )[0]
+
+
+def history(
+    db: Database,
+    actor: Actor,
+    ends: list[date],
+    *,
+    window: int | None = None,
+    region_id: int | None = None,
+    branch_id: int | None = None,
+) -> list[list[dict]]:
+    """Coverage rows as they stood at each date in ``ends`` (today's from the stored last touches)."""
+    today = clock.now().date()
+    window = window or window_days(db)
+    scope = Scope(actor, region_id, branch_id)
+    past = [end for end in ends if end < today]
+    by_end = _counts_as_of(db, scope, past, window) if past else {}
+    if any(end >= today for end in ends):
+        # A touch on the cutoff day itself is inside the window: day 0 is today, day `window` the cutoff.
+        by_end[today] = _counts_today(db, scope, (today - timedelta(days=window)).isoformat())
+    return [_rows(db, scope, by_end[min(end, today)]) for end in ends]
 
 
 def scores(rows: list[dict], patch: dict[int, tuple[int, int]] | None = None) -> list[dict]:
@@ -218,8 +257,9 @@ def trend(
     ends = month_ends(today, months)
     activity = dict(_interactions_by_month(db, Scope(actor, region_id, branch_id), ends[0].replace(day=1), today))
     out = []
-    for end in ends:
-        rows = coverage(db, actor, as_of=end, window=window, region_id=region_id, branch_id=branch_id)
+    for end, rows in zip(
+        ends, history(db, actor, ends, window=window, region_id=region_id, branch_id=branch_id), strict=True
+    ):
         branch_scores = scores(rows)
         mean = statistics.fmean(b["score"] for b in branch_scores) if branch_scores else 0.0
         out.append(

@@ -269,8 +269,8 @@ def _backdate_contacts(db: Database, branch_id: int) -> None:
     db.execute(
         """
         UPDATE contacts SET created_at = strftime('%Y-%m-%dT09:00:00Z', coalesce(
-            (SELECT min(i.occurred_on) FROM interaction_contacts ic JOIN interactions i ON i.id = ic.interaction_id
-             WHERE ic.contact_id = contacts.id), date(substr(created_at, 1, 10))), '-30 days')
+            (SELECT min(occurred_on) FROM interaction_contacts WHERE contact_id = contacts.id),
+            date(substr(created_at, 1, 10))), '-30 days')
         WHERE branch_id = ?
         """,
         [branch_id],

@@ -4,7 +4,7 @@ import streamlit as st
 
 from crm import branches, charts, clock, contacts, coverage, organisations
 from crm.access import ADMIN, BRANCH_MANAGER
-from crm.ui import session
+from crm.ui import cached, session
 from crm.ui.widgets import chart_with_data, choice, day, md
 
 database, actor = session.require(__file__)
@@ -43,7 +43,7 @@ if not in_scope:
     st.info("There are no branches to show.")
     st.stop()
 
-rows, branch_scores = coverage.report(
+rows, branch_scores = cached.report(
     database, actor, as_of=as_of, window=window, region_id=region_id, branch_id=branch_id
 )
 median = coverage.median_score(branch_scores)
@@ -143,7 +143,7 @@ if len(branch_scores) > 1:
     )
 
 st.subheader("Trend")
-trend_rows = coverage.trend(database, actor, window=window, region_id=region_id, branch_id=branch_id)
+trend_rows = cached.trend(database, actor, window=window, region_id=region_id, branch_id=branch_id)
 chart_with_data(
     charts.trend(trend_rows),
     trend_rows,
@@ -153,7 +153,7 @@ chart_with_data(
 )
 
 st.subheader("Referrals received")
-referral_rows = coverage.referrals_by_month(database, actor, region_id=region_id, branch_id=branch_id)
+referral_rows = cached.referrals(database, actor, region_id=region_id, branch_id=branch_id)
 if referral_rows:
     chart_with_data(
         charts.referrals(referral_rows),

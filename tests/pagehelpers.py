@@ -6,11 +6,13 @@ from streamlit.proto.TextInput_pb2 import TextInput as TextInputProto
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Button
 
+from crm.ui.pages import PAGES
 from tests.conftest import PASSWORD
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "app.py"
-PAGE_FILES = sorted((ROOT / "pages").glob("*.py"))
+PAGES_DIR = ROOT / Path(PAGES[0].path).parent
+PAGE_FILES = sorted(PAGES_DIR.glob("*.py"))
 TIMEOUT = 30  # seconds per script run: generous, argon2 hashing and demo loading are slow on purpose
 
 SIGN_IN_TITLE = "Partner CRM"
@@ -54,10 +56,17 @@ def sign_in(at: AppTest, username: str, password: str = PASSWORD) -> AppTest:
     return at
 
 
-def open_page(username: str, page: str) -> AppTest:
-    """A new tab, signed in as ``username``, on ``page`` (e.g. "pages/contacts.py")."""
+def page_path(name: str) -> str:
+    """The path (as PAGES lists it) of the page in ``<name>.py``."""
+    paths = [page.path for page in PAGES if Path(page.path).stem == name]
+    assert paths, f"no page {name}.py in crm.ui.pages.PAGES"
+    return paths[0]
+
+
+def open_page(username: str, name: str) -> AppTest:
+    """A new tab, signed in as ``username``, on the page in ``<name>.py`` (e.g. "contacts")."""
     at = sign_in(new_app(), username)
-    at.switch_page(page).run()
+    at.switch_page(page_path(name)).run()
     assert not at.exception, at.exception
     return at
 

@@ -3,15 +3,15 @@ page for every role, and behaviour tests that drive a page and check both the sc
 
 import ast
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
-import streamlit.runtime.context
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from crm import audit, clock, contacts, demo, users
 from crm.access import ADMIN, BRANCH_MANAGER, REGIONAL_LEAD
-from crm.ui.pages import PAGES, for_actor
+from crm.ui.pages import PAGES, for_actor, landing_for
 from tests.conftest import PASSWORD
 from tests.pagehelpers import (
     NOT_FOR_YOUR_ROLE,
@@ -25,6 +25,7 @@ from tests.pagehelpers import (
     leaf_types,
     new_app,
     open_page,
+    page_path,
     rendered_text,
     sign_in,
     submit_sign_in,
@@ -39,14 +40,12 @@ def app_env(monkeypatch, db_path):
     """Every test's app runs on the test's own database file, with the default idle limit."""
     monkeypatch.setenv("CRM_DB", str(db_path))
     monkeypatch.delenv("CRM_IDLE_MINUTES", raising=False)
-    # AppTest's mock runtime has no browser behind it, so st.context.cookies would read a MagicMock (truthy, and
-    # not a string). A browser opening the app for the first time sends no cookies: give the app exactly that.
-    monkeypatch.setattr(streamlit.runtime.context, "_get_client_context", lambda: None)
     # AppTest forgets before every run that app.py uses st.navigation, and with a pages/ folder present falls back
     # to Streamlit's old folder-based multipage mode: from the second run on it would run pages/<page>.py on its
     # own, without app.py (no menu, no sidebar). A real server forgets nothing once app.py has called
-    # st.navigation, so keep the folder mode off, as it is in production. (Pages run on their own, as on a
-    # server's very first request, are tested by running the page files directly.)
+    # st.navigation, so keep the folder mode off, as it is once app.py has run. (Pages run on their own, as on
+    # a new server before anyone has opened its root address, are tested by running the page files directly;
+    # the menu that folder mode shows is tested in test_browser.py.)
     real_init = PagesManager.__init__
 
     def init_without_folder_mode(self, *args, **kwargs):
@@ -106,8 +105,8 @@ def contact_rows(database) -> list[dict]:
 
 
 def test_that_every_page_file_is_listed_in_pages():
-    """Test that pages/ and crm.ui.pages.PAGES list the same files (an unlisted page has no roles at all)."""
-    assert sorted(f"pages/{path.name}" for path in PAGE_FILES) == sorted(page.path for page in PAGES)
+    """Test that the pages folder and crm.ui.pages.PAGES list the same files (an unlisted page has no roles at all)."""
+    assert sorted(path.relative_to(ROOT).as_posix() for path in PAGE_FILES) == sorted(page.path for page in PAGES)
 
 
 def _first_statement_after_imports(tree: ast.Module) -> ast.stmt:
@@ -258,13 +257,16 @@ def test_that_five_failed_sign_ins_lock_the_account_even_for_a_new_session(world
     assert database["users"].get(world.manager_leeds.id)["locked_until"] is not None
 
 
-def test_that_signing_out_returns_to_the_sign_in_form(world):
-    """Test that the sidebar's Sign out button ends the session and says so."""
+def test_that_signing_out_returns_to_the_sign_in_form(world, database):
+    """Test that the sidebar's Sign out button ends the session (in the database too) and says so."""
+    open_sessions = "SELECT count(*) FROM sessions WHERE user_id = ?"
     at = sign_in(new_app(), "manager.leeds")
+    assert database.execute(open_sessions, [world.manager_leeds.id]).fetchone() == (1,)
     at.sidebar.button(key="app_sign_out").click().run()
     assert not at.exception, at.exception
     assert is_sign_in_form(at)
     assert values(at.info) == ["You have signed out."]
+    assert database.execute(open_sessions, [world.manager_leeds.id]).fetchone() == (0,)
     at.run()
     assert is_sign_in_form(at)
 
@@ -272,24 +274,26 @@ def test_that_signing_out_returns_to_the_sign_in_form(world):
 # Smoke test: every page for every role.
 
 
-ADMIN_ONLY = ["pages/users.py", "pages/branches.py"]
+# Pages that manage the whole provider: never offered to a regional lead or a branch manager.
+ADMIN_ONLY = {"users.py", "branches.py", "partner_types.py", "gp_directory.py"}
 
 
-@pytest.mark.parametrize(
-    ("role", "expected"),
-    [
-        (ADMIN, [page.path for page in PAGES]),
-        (REGIONAL_LEAD, [page.path for page in PAGES if page.path not in ADMIN_ONLY]),
-        (BRANCH_MANAGER, [page.path for page in PAGES if page.path not in ADMIN_ONLY]),
-    ],
-)
-def test_that_each_role_gets_its_pages_in_the_menu(world, role, expected):
-    """Test that each role's menu holds exactly its pages (only administrators get Users and Regions and
-    branches), and that the app's navigation lets the role open those pages and no other."""
+def test_that_the_administrators_pages_are_for_administrators_only():
+    """Test that every page managing the whole provider is listed for administrators and nobody else."""
+    roles = {Path(page.path).name: page.roles for page in PAGES}
+    assert {name: roles.get(name) for name in ADMIN_ONLY} == {name: (ADMIN,) for name in ADMIN_ONLY}
+
+
+@pytest.mark.parametrize("role", [ADMIN, REGIONAL_LEAD, BRANCH_MANAGER])
+def test_that_each_role_gets_its_pages_in_the_menu(world, role):
+    """Test that an administrator's menu holds every page, a lead's or manager's every page except those for
+    administrators only, in PAGES order; and that the app's navigation opens those pages and no other."""
+    expected = [page.path for page in PAGES if role == ADMIN or page.roles != (ADMIN,)]
+    if role != ADMIN:
+        assert ADMIN_ONLY.isdisjoint(Path(path).name for path in expected)
     actor = users.sign_in(world.db, ROLE_USERS[role], PASSWORD)
     assert [page.path for page in for_actor(actor)] == expected
     at = sign_in(new_app(), ROLE_USERS[role])
-    assert values(at.title) == [PAGES[0].title]  # the first page of the menu opens after sign-in
     for page in PAGES:
         if page.path in expected:
             at.switch_page(page.path).run()
@@ -300,13 +304,23 @@ def test_that_each_role_gets_its_pages_in_the_menu(world, role, expected):
                 at.switch_page(page.path)
 
 
+@pytest.mark.parametrize("role", [ADMIN, REGIONAL_LEAD, BRANCH_MANAGER])
+def test_that_signing_in_at_the_root_address_opens_the_roles_start_page(world, role):
+    """Test that a user who signs in on the app's root address lands on their role's start page
+    (crm.ui.pages.landing_for: Coverage for a regional lead, the first page of the menu otherwise)."""
+    actor = users.sign_in(world.db, ROLE_USERS[role], PASSWORD)
+    landing = next(page for page in PAGES if page.path == landing_for(actor))
+    at = sign_in(new_app(), ROLE_USERS[role])
+    assert values(at.title) == [landing.title]
+
+
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: page.title)
 @pytest.mark.parametrize("role", [ADMIN, REGIONAL_LEAD, BRANCH_MANAGER])
 def test_smoke_every_page_for_every_role(seeded, role, page):
     """Test that a page its role may open renders without an exception under its title, and that a page it may
     not open (reached by running the file directly) shows only the refusal."""
     if role in page.roles:
-        at = open_page(ROLE_USERS[role], page.path)
+        at = open_page(ROLE_USERS[role], Path(page.path).stem)
         assert values(at.title) == [page.title]
         assert not at.error, values(at.error)
     else:
@@ -336,7 +350,7 @@ def _add_contact(at: AppTest, **fields: object) -> AppTest:
 def test_that_a_branch_manager_adds_a_contact_with_a_messy_phone_number(world, database):
     """Test that a contact added on the Contacts page is stored in the manager's own branch, with the phone
     number in E.164 plus extension, audited, and then shown with the number in national format."""
-    at = open_page("manager.leeds", "pages/contacts.py")
+    at = open_page("manager.leeds", "contacts")
     assert [e.label for e in at.expander] == ["Add a contact", "Organisation not listed? Add it to the directory"]
     assert not at.selectbox(key="contacts_add_org_choice").disabled
     _pick_organisation(at, "Hyde", world.gp)
@@ -408,7 +422,7 @@ def test_that_a_branch_manager_adds_a_contact_with_a_messy_phone_number(world, d
 )
 def test_that_an_invalid_contact_shows_each_problem_and_writes_nothing(world, database, fields, messages):
     """Test that bad input on the add form names each refused field, quotes the input, and writes no row."""
-    at = open_page("manager.leeds", "pages/contacts.py")
+    at = open_page("manager.leeds", "contacts")
     _pick_organisation(at, "Hyde", world.gp)
     _add_contact(at, **fields)
     assert not at.exception, at.exception
@@ -421,7 +435,7 @@ def test_that_a_duplicate_contact_is_only_saved_when_the_user_insists(world, dat
     """Test that a contact with the same email as one the branch has shows the duplicate warning and writes
     nothing, until "Save as a new contact anyway" is clicked."""
     existing = world.contact(world.leeds, "Pat Existing", email="pat@hydepark.example")
-    at = open_page("manager.leeds", "pages/contacts.py")
+    at = open_page("manager.leeds", "contacts")
     _pick_organisation(at, "Hyde", world.gp)
     _add_contact(at, name="Patricia New", email="PAT@hydepark.example")
     assert not at.exception, at.exception
@@ -449,7 +463,7 @@ def test_that_a_duplicate_contact_is_only_saved_when_the_user_insists(world, dat
 
 def _open_contact(username: str, contact_id: int) -> AppTest:
     at = sign_in(new_app(), username)
-    at.switch_page("pages/contacts.py")
+    at.switch_page(page_path("contacts"))
     at.query_params["contact"] = str(contact_id)
     at.run()
     assert not at.exception, at.exception
@@ -486,7 +500,7 @@ def test_that_editing_a_contact_saves_the_changes_and_bumps_the_version(world, d
 
 def test_that_a_contact_changed_by_someone_else_while_editing_is_not_overwritten(world, database):
     """Test that saving an edit form opened before someone else's save shows the conflict message and keeps the
-    other change; after Reload the form shows their values and a save goes through."""
+    other change; after reloading, the form shows their values and a save goes through."""
     contact_id = world.contact(world.leeds, "Quentin Quarry")
     at = _open_contact("manager.leeds", contact_id)
     prefix = f"contacts_edit_{contact_id}"
@@ -507,7 +521,7 @@ def test_that_a_contact_changed_by_someone_else_while_editing_is_not_overwritten
     row = database["contacts"].get(contact_id)
     assert (row["name"], row["job_title"], row["version"]) == ("Quentin Quarry-Smith", "", 2)
 
-    button(at, "Reload").click().run()
+    at.button(key=f"{prefix}_reload").click().run()  # "Show their changes; yours are discarded"
     assert not at.exception, at.exception
     assert at.text_input(key=f"{prefix}_name").value == "Quentin Quarry-Smith"
     assert at.text_input(key=f"{prefix}_job_title").value == ""
@@ -548,7 +562,7 @@ def test_that_a_disabled_users_open_session_ends_on_the_next_rerun(world, databa
 def test_that_a_password_reset_ends_the_users_open_session(world, database):
     """Test that an administrator setting a new password for a signed-in user sends their open tab to the
     sign-in form with the reason (resume_session's "password or account was changed")."""
-    at = open_page("manager.leeds", "pages/contacts.py")
+    at = open_page("manager.leeds", "contacts")
     users.set_password(database, world.admin, "manager.leeds", "a brand new password")
     at.run()
     assert not at.exception, at.exception
@@ -565,7 +579,7 @@ def _later(monkeypatch, minutes: int) -> None:
 def test_that_an_idle_session_is_signed_out(world, monkeypatch):
     """Test that a rerun after more than the idle limit (CRM_IDLE_MINUTES) signs the user out with the reason."""
     monkeypatch.setenv("CRM_IDLE_MINUTES", "5")
-    at = open_page("manager.leeds", "pages/contacts.py")
+    at = open_page("manager.leeds", "contacts")
     _later(monkeypatch, 6)
     at.run()
     assert not at.exception, at.exception
@@ -578,7 +592,7 @@ def test_that_an_idle_session_is_signed_out(world, monkeypatch):
 def test_that_activity_within_the_idle_limit_keeps_the_session_open(world, monkeypatch):
     """Test that each rerun counts as activity: two gaps each shorter than the idle limit do not sign out."""
     monkeypatch.setenv("CRM_IDLE_MINUTES", "5")
-    at = open_page("manager.leeds", "pages/contacts.py")
+    at = open_page("manager.leeds", "contacts")
     real_now = clock.now
     monkeypatch.setattr(clock, "now", lambda: real_now() + timedelta(minutes=4))
     at.run()
@@ -599,7 +613,7 @@ def test_that_activity_within_the_idle_limit_keeps_the_session_open(world, monke
 def test_that_an_administrator_adds_a_user(world, database, role, place_key, expected_place):
     """Test that the Users page adds an account with its role and its branch or region."""
     place_id = getattr(world, expected_place)
-    at = open_page("ada", "pages/users.py")
+    at = open_page("ada", "users")
     at.selectbox(key="users_add_role").select(role).run()
     assert not at.exception, at.exception
     fill(
@@ -630,7 +644,7 @@ def test_that_an_administrator_adds_a_user(world, database, role, place_key, exp
 
 def test_that_adding_a_user_with_mismatched_passwords_creates_nothing(world, database):
     """Test that the Users page refuses two different passwords with the exact message and adds no account."""
-    at = open_page("ada", "pages/users.py")
+    at = open_page("ada", "users")
     at.selectbox(key="users_add_role").select(BRANCH_MANAGER).run()
     fill(
         at,
@@ -647,7 +661,7 @@ def test_that_adding_a_user_with_mismatched_passwords_creates_nothing(world, dat
 
 def test_that_an_administrator_adds_a_region_and_a_branch(world, database):
     """Test that the Regions and branches page adds a region, then a branch in it."""
-    at = open_page("ada", "pages/branches.py")
+    at = open_page("ada", "branches")
     fill(at, branches_region_name="Wales")
     button(at, "Add region").click().run()
     assert not at.exception, at.exception
@@ -667,7 +681,7 @@ def test_that_an_administrator_adds_a_region_and_a_branch(world, database):
 
 def test_that_adding_a_branch_with_a_taken_name_shows_why(world, database):
     """Test that a branch name already in use is refused with the exact message and adds nothing."""
-    at = open_page("ada", "pages/branches.py")
+    at = open_page("ada", "branches")
     fill(at, branches_branch_name="leeds", branches_branch_region=world.south)
     button(at, "Add branch").click().run()
     assert values(at.error) == ["A branch called “leeds” already exists."]

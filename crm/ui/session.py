@@ -6,6 +6,7 @@ itself: with no valid session it renders the sign-in form (or the set-up screen)
 
 import streamlit as st
 from sqlite_utils import Database
+from streamlit.errors import StreamlitAPIException
 
 from crm import config, db, demo, settings, users
 from crm.access import Actor
@@ -86,6 +87,10 @@ def require(page_file: str) -> tuple[Database, Actor]:
     actor = current_actor(database)
     send_cookie()
     if actor is None:
+        # Only reached when the page runs without app.py: before app.py has first run on a new server, Streamlit
+        # serves pages/ on their own (listing them all in its menu). Go through app.py, which sets up the
+        # navigation for good and shows its gate; a page tested on its own shows the gate right here.
+        _enter_app()
         gate(database)
         st.stop()
     if actor.role not in roles:
@@ -100,6 +105,17 @@ def gate(database: Database) -> None:
         setup_form(database)
     else:
         sign_in_form(database)
+
+
+def _enter_app() -> None:
+    """Run app.py, which draws the navigation for the signed-in user's role (or the gate).
+
+    When the running script is a page file on its own (AppTest's page tests), there is no app.py to go to.
+    """
+    try:
+        st.switch_page("app.py")
+    except StreamlitAPIException:
+        return
 
 
 def _start_session(database: Database, actor: Actor) -> None:
@@ -127,6 +143,7 @@ def sign_in_form(database: Database) -> None:
             show_error(error)
         else:
             _start_session(database, actor)
+            _enter_app()
             st.rerun()
     if settings.get(database, "demo_loaded") == "1":
         with st.expander("Demo accounts", expanded=True):
@@ -168,4 +185,5 @@ def setup_form(database: Database) -> None:
         show_error(error)
         return
     _start_session(database, actor)
+    _enter_app()
     st.rerun()

@@ -1,0 +1,60 @@
+"""Coverage figures cached between reruns, for as long as the data they come from is unchanged.
+
+Every write in the app adds an audit entry, so the newest audit id is a version of the whole database: a cached
+result keyed on it can never be stale. A regional lead changing filters or coming back to the page is served
+from memory; the first view after anyone's change recomputes.
+"""
+
+from datetime import date
+
+import streamlit as st
+from sqlite_utils import Database
+
+from crm import clock, coverage, db
+from crm.access import Actor
+
+
+def _version(database: Database) -> tuple[str, int, date]:
+    path = database.execute("PRAGMA database_list").fetchone()[2]
+    newest = database.execute("SELECT coalesce(max(id), 0) FROM audit_log").fetchone()[0]
+    return path, newest, clock.now().date()  # the date too: "today" moves the window at midnight
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _report(version: tuple, actor: Actor, as_of, window, region_id, branch_id):  # type: ignore[no-untyped-def]
+    with db.connect(version[0]) as database:
+        return coverage.report(database, actor, as_of=as_of, window=window, region_id=region_id, branch_id=branch_id)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _trend(version: tuple, actor: Actor, window, region_id, branch_id):  # type: ignore[no-untyped-def]
+    with db.connect(version[0]) as database:
+        return coverage.trend(database, actor, window=window, region_id=region_id, branch_id=branch_id)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _referrals(version: tuple, actor: Actor, region_id, branch_id):  # type: ignore[no-untyped-def]
+    with db.connect(version[0]) as database:
+        return coverage.referrals_by_month(database, actor, region_id=region_id, branch_id=branch_id)
+
+
+def report(database: Database, actor: Actor, **filters) -> tuple[list[dict], list[dict]]:
+    """coverage.report, cached while the data is unchanged."""
+    return _report(
+        _version(database),
+        actor,
+        filters.get("as_of"),
+        filters.get("window"),
+        filters.get("region_id"),
+        filters.get("branch_id"),
+    )
+
+
+def trend(database: Database, actor: Actor, **filters) -> list[dict]:
+    """coverage.trend, cached while the data is unchanged."""
+    return _trend(_version(database), actor, filters.get("window"), filters.get("region_id"), filters.get("branch_id"))
+
+
+def referrals(database: Database, actor: Actor, **filters) -> list[dict]:
+    """coverage.referrals_by_month, cached while the data is unchanged."""
+    return _referrals(_version(database), actor, filters.get("region_id"), filters.get("branch_id"))
