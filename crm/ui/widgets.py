@@ -216,7 +216,7 @@ def chart_with_data(chart, rows: list[dict], columns: dict[str, str], name: str,
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
     left.download_button(
         "Data (CSV)",
-        "\ufeff" + exports.to_csv(table, list(columns.values())),
+        lambda: "\ufeff" + exports.to_csv(table, list(columns.values())),
         file_name=f"{slug}.csv",
         mime="text/csv",
         key=f"{key}_csv",
