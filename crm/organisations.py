@@ -15,9 +15,10 @@ EDITABLE = ("name", "type_code", "address", "postcode", "phone", "email", "websi
 
 
 def types(db: Database) -> list[dict]:
-    """Partner organisation types (reference data), in display order, with their keep-in-touch interval."""
+    """Partner organisation types (reference data), in display order, with their keep-in-touch interval and
+    whether coverage requires them."""
     return db.execute_returning_dicts(
-        "SELECT code, label, keep_in_touch_days FROM organisation_types ORDER BY sort_order, label"
+        "SELECT code, label, keep_in_touch_days, required FROM organisation_types ORDER BY sort_order, label"
     )
 
 

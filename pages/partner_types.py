@@ -3,7 +3,7 @@ keep in touch with each."""
 
 import streamlit as st
 
-from crm import organisations
+from crm import coverage, organisations
 from crm.errors import CRMError
 from crm.ui import session
 from crm.ui.widgets import choice, flash, show_error
@@ -61,4 +61,34 @@ with st.form("partner_types_add_form", clear_on_submit=True):
             show_error(error)
         else:
             flash(f"Added {new_label}.")
+            st.rerun()
+
+st.subheader("Coverage")
+st.write(
+    "A branch covers a partner type when one of its named contacts there was touched within the coverage window. "
+    "Its score is the share of the required partner types it covers."
+)
+with st.form("partner_types_coverage_form"):
+    window = st.number_input(
+        "Coverage window (days)",
+        min_value=1,
+        max_value=730,
+        value=coverage.window_days(database),
+        key="partner_types_window",
+    )
+    required = st.multiselect(
+        "Required partner types",
+        [t["code"] for t in partner_types],
+        default=[t["code"] for t in partner_types if t["required"]],
+        format_func={t["code"]: t["label"] for t in partner_types}.get,
+        key="partner_types_required",
+    )
+    if st.form_submit_button("Save coverage settings"):
+        try:
+            coverage.set_window_days(database, actor, window)
+            coverage.set_required_types(database, actor, required)
+        except CRMError as error:
+            show_error(error)
+        else:
+            flash("Saved the coverage settings.")
             st.rerun()

@@ -774,8 +774,8 @@ def test_add_type(world):
     organisations.add_type(world.db, world.admin, "DAY_CENTRE", "Day centre")
 
     assert organisations.types(world.db)[-2:] == [
-        {"code": "CARE_HOME", "label": "Care home", "keep_in_touch_days": 60},
-        {"code": "DAY_CENTRE", "label": "Day centre", "keep_in_touch_days": 90},
+        {"code": "CARE_HOME", "label": "Care home", "keep_in_touch_days": 60, "required": 0},
+        {"code": "DAY_CENTRE", "label": "Day centre", "keep_in_touch_days": 90, "required": 0},
     ]
     entry = audit.entries(world.db, "organisation_types")[1]
     assert (entry["username"], entry["action"], entry["changes"]) == (
@@ -855,7 +855,7 @@ def test_update_type(world):
     organisations.update_type(world.db, world.admin, "PHARMACY", "Community pharmacy", 180)
 
     assert [t for t in organisations.types(world.db) if t["code"] == "PHARMACY"] == [
-        {"code": "PHARMACY", "label": "Community pharmacy", "keep_in_touch_days": 180}
+        {"code": "PHARMACY", "label": "Community pharmacy", "keep_in_touch_days": 180, "required": 0}
     ]
     entry = audit.entries(world.db, "organisation_types")[0]
     assert (entry["action"], entry["changes"]) == (
