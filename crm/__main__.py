@@ -11,7 +11,21 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from crm import access, branches, config, coverage, db, demo, directory, exports, imports, interactions, schema, users
+from crm import (
+    access,
+    backups,
+    branches,
+    config,
+    coverage,
+    db,
+    demo,
+    directory,
+    exports,
+    imports,
+    interactions,
+    schema,
+    users,
+)
 from crm.access import COMMAND_LINE, ROLES, Actor
 from crm.errors import CRMError
 
@@ -105,6 +119,13 @@ def _parser() -> argparse.ArgumentParser:
         help="NHS GP practice file to time the directory import with",
     )
     bench_cmd.set_defaults(handler=cmd_bench)
+
+    backup_cmd = commands.add_parser("backup", help="write a consistent copy of the database, safe while in use")
+    backup_cmd.add_argument("file", metavar="FILE", type=Path)
+    backup_cmd.set_defaults(handler=cmd_backup)
+    restore_cmd = commands.add_parser("restore", help="replace the database with a backup (the old one is kept)")
+    restore_cmd.add_argument("file", metavar="FILE", type=Path)
+    restore_cmd.set_defaults(handler=cmd_restore)
 
     followups = commands.add_parser("followups", help="follow-ups due or overdue, and lapsed named contacts")
     _scope_options(followups)
@@ -289,6 +310,20 @@ def cmd_bench(path: Path, args: argparse.Namespace) -> int:
     from crm import bench  # pulls in Streamlit's test harness: only load it for this command
 
     return bench.run(runs=args.runs, keep=args.keep, epraccur=args.epraccur)
+
+
+def cmd_backup(path: Path, args: argparse.Namespace) -> int:
+    target = backups.backup(_existing(path), COMMAND_LINE, args.file)
+    print(f"backed up {path} to {target}")
+    return 0
+
+
+def cmd_restore(path: Path, args: argparse.Namespace) -> int:
+    _must_exist(path)
+    kept = backups.restore(path, args.file)
+    db.connect(path).close()  # upgrades a backup taken by an older version of the app
+    print(f"restored {path} from {args.file}; the database it replaced is kept as {kept}")
+    return 0
 
 
 def _must_exist(path: Path) -> None:

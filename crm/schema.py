@@ -286,16 +286,25 @@ def coverage_history(db: Database) -> None:
 
 
 def upgrade(db: Database) -> None:
-    """Apply every pending migration, all in one write transaction.
+    """Apply every pending migration, all in one write transaction, after keeping a copy of the database.
 
     Holding the write lock (BEGIN IMMEDIATE) while checking what is pending means two processes opening a
     new database at once cannot both try to create the tables; Migrations.apply() nests its own steps
     inside as savepoints, so a failing step still leaves the database as it was.
     """
-    if not migrations.pending(db):
+    pending_steps = migrations.pending(db)
+    if not pending_steps:
         return
+    from crm import backups  # backups reads this module's migration list
+
+    backups.before_upgrade(db, [m.name for m in pending_steps])
     with transaction(db):
         migrations.apply(db)
+
+
+def step_names() -> list[str]:
+    """Every schema step this version of the app knows, in order."""
+    return [m.name for m in migrations._migrations]
 
 
 def pending(db: Database) -> list[str]:

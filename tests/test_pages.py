@@ -275,7 +275,7 @@ def test_that_signing_out_returns_to_the_sign_in_form(world, database):
 
 
 # Pages that manage the whole provider: never offered to a regional lead or a branch manager.
-ADMIN_ONLY = {"users.py", "branches.py", "partner_types.py", "gp_directory.py"}
+ADMIN_ONLY = {"users.py", "branches.py", "partner_types.py", "gp_directory.py", "backups.py"}
 
 
 def test_that_the_administrators_pages_are_for_administrators_only():

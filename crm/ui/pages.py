@@ -33,6 +33,7 @@ PAGES = [
     PageSpec("pages/branches.py", "Regions and branches", ":material/account_tree:", (ADMIN,)),
     PageSpec("pages/partner_types.py", "Partner types", ":material/category:", (ADMIN,)),
     PageSpec("pages/gp_directory.py", "GP directory import", ":material/upload_file:", (ADMIN,)),
+    PageSpec("pages/backups.py", "Backups", ":material/backup:", (ADMIN,)),
     PageSpec("pages/account.py", "My account", ":material/person:", EVERYONE),
 ]
 

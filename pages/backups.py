@@ -1,0 +1,35 @@
+"""Backups (administrators only): download a consistent copy of the whole database."""
+
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+
+from crm import backups, clock
+from crm.ui import session
+
+database, actor = session.require(__file__)
+
+st.title("Backups")
+st.write(
+    "Download a complete, consistent copy of the database, safe to take while people are working. Keep it "
+    "somewhere secure: it holds every contact's details. To restore one, stop the app and run "
+    "`python -m crm restore FILE` on the server (the database it replaces is kept beside it)."
+)
+
+
+def snapshot() -> bytes:
+    with tempfile.TemporaryDirectory() as folder:
+        target = backups.backup(database, actor, Path(folder) / "backup.db")
+        return target.read_bytes()
+
+
+st.download_button(
+    "Download a backup",
+    snapshot,
+    file_name=f"partner-crm-{clock.now():%Y-%m-%d-%H%M}.db",
+    mime="application/vnd.sqlite3",
+    key="backups_download",
+    on_click="ignore",
+    type="primary",
+)
