@@ -16,6 +16,7 @@ from crm import (
     backups,
     branches,
     config,
+    contacts,
     coverage,
     db,
     demo,
@@ -23,6 +24,7 @@ from crm import (
     exports,
     imports,
     interactions,
+    privacy,
     schema,
     users,
 )
@@ -126,6 +128,15 @@ def _parser() -> argparse.ArgumentParser:
     restore_cmd = commands.add_parser("restore", help="replace the database with a backup (the old one is kept)")
     restore_cmd.add_argument("file", metavar="FILE", type=Path)
     restore_cmd.set_defaults(handler=cmd_restore)
+
+    export_person = commands.add_parser("export-person", help="everything held about one contact")
+    export_person.add_argument("contact_id", metavar="CONTACT_ID", type=int)
+    export_person.add_argument("--out", required=True, type=Path, metavar="FILE", help="FILE.json, or .txt to read")
+    export_person.set_defaults(handler=cmd_export_person)
+    erase = commands.add_parser("erase-contact", help="erase a contact's personal data (interactions stay)")
+    erase.add_argument("contact_id", metavar="CONTACT_ID", type=int)
+    erase.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    erase.set_defaults(handler=cmd_erase_contact)
 
     followups = commands.add_parser("followups", help="follow-ups due or overdue, and lapsed named contacts")
     _scope_options(followups)
@@ -323,6 +334,27 @@ def cmd_restore(path: Path, args: argparse.Namespace) -> int:
     kept = backups.restore(path, args.file)
     db.connect(path).close()  # upgrades a backup taken by an older version of the app
     print(f"restored {path} from {args.file}; the database it replaced is kept as {kept}")
+    return 0
+
+
+def cmd_export_person(path: Path, args: argparse.Namespace) -> int:
+    data = privacy.export_person(_existing(path), COMMAND_LINE, args.contact_id)
+    text = privacy.export_text(data) if args.out.suffix.lower() == ".txt" else privacy.to_json(data)
+    args.out.write_text(text, encoding="utf-8")
+    print(f"wrote everything held about contact {args.contact_id} to {args.out}")
+    return 0
+
+
+def cmd_erase_contact(path: Path, args: argparse.Namespace) -> int:
+    database = _existing(path)
+    contact = contacts.get(database, COMMAND_LINE, args.contact_id)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise CommandError("add --yes to erase without being asked")
+        if input(f"Erase {contact['name']} for good? Type yes: ").strip().lower() != "yes":
+            raise CommandError("not erased")
+    privacy.erase(database, COMMAND_LINE, args.contact_id)
+    print(f"erased contact {args.contact_id}")
     return 0
 
 

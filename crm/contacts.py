@@ -4,7 +4,7 @@ from datetime import date
 
 from sqlite_utils import Database
 
-from crm import audit, clock, fields, phones
+from crm import audit, clock, fields, phones, suppressions
 from crm.access import Actor, branch_clause, require_branch
 from crm.db import insert, transaction
 from crm.errors import Conflict, DuplicateContact, NotFound, ValidationError
@@ -22,7 +22,7 @@ _SELECT = """
            c.notes, c.is_named_contact, c.status, c.left_on, c.created_at, c.updated_at, c.version,
            c.keep_in_touch_days, t.keep_in_touch_days AS type_keep_in_touch_days,
            coalesce(c.keep_in_touch_days, t.keep_in_touch_days) AS interval_days, c.last_touched_on,
-           c.successor_id
+           c.successor_id, c.lawful_basis, c.privacy_info_sent_on, c.do_not_contact, c.erased_at
     FROM contacts c
     JOIN organisations o ON o.id = c.organisation_id
     JOIN organisation_types t ON t.code = o.type_code
@@ -53,13 +53,32 @@ def clean(values: dict) -> dict:
             "email": lambda: fields.email(values.get("email")),
             "notes": lambda: fields.long_text(values.get("notes"), "Notes"),
             "keep_in_touch_days": lambda: _interval(values.get("keep_in_touch_days")),
+            "lawful_basis": lambda: _lawful_basis(values.get("lawful_basis")),
+            "privacy_info_sent_on": lambda: _iso(
+                fields.date_value(values.get("privacy_info_sent_on"), "Privacy information sent on")
+            ),
         }
     )
+    out["do_not_contact"] = int(bool(values.get("do_not_contact", False)))
     phone = out.pop("phone")
     out["phone"] = phone.e164 if phone else None
     out["phone_ext"] = phone.extension if phone else None
     out["is_named_contact"] = int(bool(values.get("is_named_contact", True)))
     return out
+
+
+LAWFUL_BASES = ("legitimate interests", "consent", "contract", "legal obligation", "public task", "vital interests")
+
+
+def _lawful_basis(value: object) -> str:
+    basis = str(value or LAWFUL_BASES[0]).strip().lower()
+    if basis not in LAWFUL_BASES:
+        raise ValidationError("Lawful basis", f"must be one of: {', '.join(LAWFUL_BASES)}.")
+    return basis
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None
 
 
 def _interval(value: object) -> int | None:
@@ -141,6 +160,7 @@ def add(db: Database, actor: Actor, values: dict, *, allow_duplicate: bool = Fal
         fields.refuse_nhs_numbers(cleaned, NOTES_FIELDS)
     with transaction(db):
         require_branch(db, actor, cleaned["branch_id"])
+        suppressions.refuse(db, cleaned)
         _require_organisation(db, cleaned["organisation_id"])
         if not allow_duplicate:
             matches = similar(db, actor, cleaned)
@@ -225,7 +245,8 @@ def lapsing(db: Database, actor: Actor, *, today: date | None = None, branch_id:
     where, params = branch_clause(actor, "c.branch_id")
     rows = db.execute_returning_dicts(
         f"""{_SELECT}
-        WHERE c.status = 'active' AND c.is_named_contact = 1 AND {where} AND (? IS NULL OR c.branch_id = ?)
+        WHERE c.status = 'active' AND c.is_named_contact = 1 AND c.do_not_contact = 0 AND {where}
+          AND (? IS NULL OR c.branch_id = ?)
           AND (c.last_touched_on IS NULL OR julianday(?) - julianday(c.last_touched_on)
                >= coalesce(c.keep_in_touch_days, t.keep_in_touch_days) - ?)
         """,

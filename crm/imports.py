@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from sqlite_utils import Database
 
-from crm import audit, clock, contacts, fields
+from crm import audit, clock, contacts, fields, suppressions
 from crm.access import Actor, require_branch
 from crm.db import insert, transaction
 from crm.errors import CRMError, ValidationError
@@ -316,7 +316,16 @@ def plan(
         raw = {name: row[index].strip() for name, index in columns.items()}
         plans.append(
             _plan_row(
-                line, raw, branch_id, types, organisations_by_name, organisations_by_ods, existing, seen, on_duplicate
+                db,
+                line,
+                raw,
+                branch_id,
+                types,
+                organisations_by_name,
+                organisations_by_ods,
+                existing,
+                seen,
+                on_duplicate,
             )
         )
     return Plan(branch_id=branch_id, rows=plans)
@@ -349,6 +358,7 @@ def _keys(
 
 
 def _plan_row(
+    db: Database,
     line: int,
     raw: dict,
     branch_id: int,
@@ -395,6 +405,7 @@ def _plan_row(
             }
         )
         fields.refuse_nhs_numbers(values, contacts.NOTES_FIELDS)
+        suppressions.refuse(db, {**values, "organisation_id": organisation_id})
         if new_org:
             fields.text(new_org["name"], "Organisation")
     except CRMError as error:

@@ -285,6 +285,26 @@ def coverage_history(db: Database) -> None:
     )
 
 
+@migrations(name="0006_data_protection")
+def data_protection(db: Database) -> None:
+    _run(
+        db,
+        """
+        ALTER TABLE contacts ADD COLUMN lawful_basis TEXT NOT NULL DEFAULT 'legitimate interests';
+        ALTER TABLE contacts ADD COLUMN privacy_info_sent_on TEXT;
+        ALTER TABLE contacts ADD COLUMN do_not_contact INTEGER NOT NULL DEFAULT 0 CHECK (do_not_contact IN (0, 1));
+        ALTER TABLE contacts ADD COLUMN erased_at TEXT;
+        CREATE TABLE suppressions (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('email', 'phone', 'name_at_organisation')),
+            digest TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            UNIQUE (kind, digest)
+        )
+        """,
+    )
+
+
 def upgrade(db: Database) -> None:
     """Apply every pending migration, all in one write transaction, after keeping a copy of the database.
 

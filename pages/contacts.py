@@ -1,13 +1,16 @@
 """Contacts: find, add and edit the named contacts of the branches in the user's scope."""
 
+from datetime import date
+
 import streamlit as st
 
-from crm import branches, contacts, interactions, organisations
+from crm import branches, contacts, interactions, organisations, privacy
 from crm.access import BRANCH_MANAGER
 from crm.errors import CRMError, DuplicateContact, PossibleClientData
 from crm.ui import session
 from crm.ui.widgets import (
     choice,
+    day,
     edit_version,
     end_edit,
     flash,
@@ -63,6 +66,28 @@ def contact_fields(prefix: str, record: dict | None = None) -> dict:
         placeholder=f"the partner type's default ({record.get('type_keep_in_touch_days', 90)})",
         help="Leave blank to use the default for this partner type.",
     )
+    with st.expander("Data protection"):
+        left, middle, right = st.columns(3)
+        values["lawful_basis"] = left.selectbox(
+            "Lawful basis",
+            contacts.LAWFUL_BASES,
+            index=contacts.LAWFUL_BASES.index(record.get("lawful_basis") or contacts.LAWFUL_BASES[0]),
+            format_func=str.capitalize,
+            key=f"{prefix}_lawful_basis",
+        )
+        sent = record.get("privacy_info_sent_on")
+        values["privacy_info_sent_on"] = middle.date_input(
+            "Privacy information sent on",
+            value=date.fromisoformat(sent) if sent else None,
+            format="DD/MM/YYYY",
+            key=f"{prefix}_privacy_sent",
+        )
+        values["do_not_contact"] = right.checkbox(
+            "Do not contact",
+            value=bool(record.get("do_not_contact")),
+            key=f"{prefix}_do_not_contact",
+            help="Left out of call lists and mailing exports.",
+        )
     return values
 
 
@@ -87,6 +112,11 @@ def show_contact(contact_id: int) -> None:
         f"{md(contact['job_title']) or 'No job title'} at **{md(contact['organisation'])}** "
         f"({contact['type_label']}), {md(contact['branch'])} branch"
     )
+    if contact["erased_at"]:
+        st.info(f"This person's details were erased on {day(contact['erased_at'][:10])} at their request.")
+        return
+    if contact["do_not_contact"]:
+        st.warning("Do not contact: this person asked not to be contacted.")
     if contact["status"] == "left":
         st.warning(f"Left this organisation on {contact['left_on']}.")
     else:
@@ -137,6 +167,7 @@ def show_contact(contact_id: int) -> None:
         flash(f"Saved changes to {contact['name']}.")
         st.rerun()
 
+    personal_data(contact)
     st.subheader("Status")
     try:
         if contact["status"] == "active":
@@ -157,6 +188,43 @@ def show_contact(contact_id: int) -> None:
         show_error(error)
     if contact["status"] == "left":
         successor_form(contact)
+
+
+def personal_data(contact: dict) -> None:
+    """A person's rights: everything held about them, and erasure."""
+    with st.expander("Everything we hold about this person, and erasing it"):
+        st.write("Export what the app holds about them (for a subject access request), or erase them.")
+        left, right = st.columns(2)
+        left.download_button(
+            "Export (readable text)",
+            lambda: privacy.export_text(privacy.export_person(database, actor, contact["id"])),
+            file_name=f"contact-{contact['id']}.txt",
+            mime="text/plain",
+            key="contacts_export_text",
+            on_click="ignore",
+        )
+        right.download_button(
+            "Export (JSON)",
+            lambda: privacy.to_json(privacy.export_person(database, actor, contact["id"])),
+            file_name=f"contact-{contact['id']}.json",
+            mime="application/json",
+            key="contacts_export_json",
+            on_click="ignore",
+        )
+        st.warning(
+            "Erasing removes their name, numbers, email and notes everywhere in this branch's records, including "
+            "interaction notes that name them. Interactions keep their date and kind. This cannot be undone."
+        )
+        typed = st.text_input(f"Type their name ({contact['name']}) to confirm", key="contacts_erase_confirm")
+        if st.button("Erase this person", key="contacts_erase", disabled=typed.strip() != contact["name"]):
+            try:
+                privacy.erase(database, actor, contact["id"])
+            except CRMError as error:
+                show_error(error)
+            else:
+                end_edit(f"contacts_edit_{contact['id']}")
+                flash("Erased. The contact's interactions remain, without their details.")
+                st.rerun()
 
 
 def successor_form(contact: dict) -> None:
@@ -298,6 +366,7 @@ def list_contacts() -> None:
                 "Mobile": r["mobile_display"],
                 "Email": r["email"] or "",
                 "Named contact": bool(r["is_named_contact"]),
+                "Do not contact": bool(r["do_not_contact"]),
             }
             for r in rows
         ],
