@@ -26,6 +26,8 @@ from crm import (
     interactions,
     privacy,
     schema,
+    settings,
+    testimonials,
     users,
 )
 from crm.access import COMMAND_LINE, ROLES, Actor
@@ -137,6 +139,15 @@ def _parser() -> argparse.ArgumentParser:
     erase.add_argument("contact_id", metavar="CONTACT_ID", type=int)
     erase.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     erase.set_defaults(handler=cmd_erase_contact)
+
+    export_t = commands.add_parser("export-testimonials", help="testimonials as CSV, XLSX, DOCX or Markdown")
+    export_t.add_argument("--format", required=True, choices=["csv", "xlsx", "docx", "md"])
+    export_t.add_argument("--out", required=True, type=Path, metavar="FILE")
+    _scope_options(export_t)
+    export_t.add_argument("--for", dest="audience", choices=["internal", "cqc", "public"], default="internal")
+    export_t.add_argument("--since", type=_iso_date, metavar="DATE")
+    export_t.add_argument("--until", type=_iso_date, metavar="DATE")
+    export_t.set_defaults(handler=cmd_export_testimonials)
 
     followups = commands.add_parser("followups", help="follow-ups due or overdue, and lapsed named contacts")
     _scope_options(followups)
@@ -355,6 +366,30 @@ def cmd_erase_contact(path: Path, args: argparse.Namespace) -> int:
             raise CommandError("not erased")
     privacy.erase(database, COMMAND_LINE, args.contact_id)
     print(f"erased contact {args.contact_id}")
+    return 0
+
+
+def cmd_export_testimonials(path: Path, args: argparse.Namespace) -> int:
+    database = _existing(path)
+    if args.branch and args.region:
+        raise CommandError("give --branch or --region, not both")
+    region_id = branches.region_id_by_name(database, args.region) if args.region else None
+    branch_id = branches.branch_id_by_name(database, args.branch) if args.branch else None
+    scope_label = args.branch or (f"{args.region} region" if args.region else "All branches")
+    content, _ = testimonials.export(
+        database,
+        COMMAND_LINE,
+        args.format,
+        args.audience,
+        provider=settings.get(database, "provider_name", ""),
+        scope_label=scope_label,
+        region_id=region_id,
+        branch_id=branch_id,
+        since=args.since,
+        until=args.until,
+    )
+    args.out.write_bytes(content)
+    print(f"wrote {args.out}")
     return 0
 
 

@@ -12,7 +12,7 @@ from datetime import date, timedelta
 
 from sqlite_utils import Database
 
-from crm import branches, clock, contacts, directory, interactions, organisations, settings, users
+from crm import branches, clock, contacts, directory, interactions, organisations, settings, testimonials, users
 from crm.access import BRANCH_MANAGER, REGIONAL_LEAD, Actor
 from crm.db import transaction
 
@@ -131,7 +131,15 @@ def demo_accounts() -> list[tuple[str, str, str]]:
 def load(db: Database, admin: Actor, password: str) -> dict[str, int]:
     """Load the demo provider in one transaction; demo accounts use ``password``. Returns row counts."""
     rng = random.Random(SEED)
-    counts = {"regions": 0, "branches": 0, "organisations": 0, "contacts": 0, "interactions": 0, "users": 0}
+    counts = {
+        "regions": 0,
+        "branches": 0,
+        "organisations": 0,
+        "contacts": 0,
+        "interactions": 0,
+        "testimonials": 0,
+        "users": 0,
+    }
     today = clock.now().date()
     with transaction(db):
         settings.put(db, admin, "provider_name", PROVIDER)
@@ -158,6 +166,7 @@ def load(db: Database, admin: Actor, password: str) -> dict[str, int]:
                 counts["organisations"] += orgs
                 counts["interactions"] += _load_interactions(db, admin, rng, branch_id, people, today)
                 _backdate_contacts(db, branch_id)
+                counts["testimonials"] += _load_testimonials(db, admin, rng, branch_id, people, today)
         counts["contacts"] = db.table("contacts").count
         settings.put(db, admin, "demo_loaded", "1")
     return counts
@@ -261,6 +270,72 @@ KINDS = [
 # Partners that send referrals; others rarely do.
 REFERRERS = {"GP_PRACTICE", "LA_SOCIAL_CARE", "HOSPITAL_DISCHARGE", "COMMUNITY_THERAPY", "COMMUNITY_NURSING", "ICB"}
 FOLLOW_UPS = ["Send availability update", "Arrange a visit", "Share the new leaflet", "Confirm start date"]
+
+
+QUOTES = [
+    "The carers have made a real difference to people's independence, and communication with us has been excellent.",
+    "Thank you for picking up a complex package at such short notice and keeping us informed every step of the way.",
+    "Your team followed the moving and handling plan carefully; the reablement goals were met two weeks early.",
+    "Thanks to your quick start, a patient was able to go home the same day instead of waiting over the weekend.",
+    "We always know who to call at the branch, and we always get a call back the same day.",
+    "The co-ordinator joined our multidisciplinary meeting and made sure everyone left with a clear plan.",
+    "Families tell us the carers are kind, punctual and treat people with dignity.",
+    "Your early warning about changes in someone's health meant we could act before a crisis.",
+    "A pleasure to work with: reliable, flexible and genuinely person-centred.",
+    "The team went above and beyond over the holidays when other providers could not help.",
+]
+THEMES = [
+    "communication",
+    "responsiveness",
+    "dignity",
+    "reablement",
+    "hospital discharge",
+    "reliability",
+    "joint working",
+    "end of life care",
+]
+# (consent scope, attribution, withdrawn) with weights: most partners agree to be quoted, some not publicly.
+CONSENTS = [
+    (("public", "named", False), 25),
+    (("public", "role", False), 20),
+    (("cqc", "role", False), 20),
+    (("cqc", "anonymous", False), 10),
+    (("internal", "named", False), 10),
+    (("none", "anonymous", False), 10),
+    (("public", "role", True), 5),
+]
+
+
+def _load_testimonials(
+    db: Database, admin: Actor, rng: random.Random, branch_id: int, people: list[tuple[int, str, str]], today: date
+) -> int:
+    """About a dozen testimonials per branch, from its contacts, with a realistic mix of consent."""
+    codes = [row[0] for row in db.execute("SELECT code FROM cqc_statements ORDER BY sort_order")]
+    count = 0
+    for contact_id, _, _ in rng.sample(people, min(len(people), rng.randint(10, 15))):
+        (scope, attribution, withdrawn), _ = rng.choices(CONSENTS, weights=[w for _, w in CONSENTS])[0]
+        received = today - timedelta(days=rng.randint(5, 360))
+        testimonial_id = testimonials.add(
+            db,
+            admin,
+            {
+                "branch_id": branch_id,
+                "quote": rng.choice(QUOTES),
+                "contact_id": contact_id,
+                "received_on": received,
+                "source": rng.choice(list(testimonials.SOURCES)),
+                "themes": ", ".join(rng.sample(THEMES, rng.randint(1, 3))),
+                "statements": rng.sample(codes, rng.randint(1, 2)),
+                "consent_scope": scope,
+                "attribution": attribution,
+                "consent_given_on": received if scope != "none" else None,
+                "consent_how": "Replied to our email asking permission" if scope != "none" else "",
+            },
+        )
+        if withdrawn:
+            testimonials.withdraw_consent(db, admin, testimonial_id, on=today)
+        count += 1
+    return count
 
 
 def _backdate_contacts(db: Database, branch_id: int) -> None:

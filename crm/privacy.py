@@ -11,7 +11,7 @@ import re
 
 from sqlite_utils import Database
 
-from crm import audit, clock, contacts, interactions, phones, suppressions
+from crm import audit, clock, contacts, interactions, phones, suppressions, testimonials
 from crm.access import Actor
 from crm.db import transaction
 from crm.errors import ValidationError
@@ -25,6 +25,7 @@ def export_person(db: Database, actor: Actor, contact_id: int) -> dict:
     contact = contacts.get(db, actor, contact_id)
     history = interactions.search(db, actor, contact_id=contact_id, limit=100_000)
     trail = audit.entries(db, "contacts", contact_id, limit=100_000)
+    given = [t for t in testimonials.search(db, actor, branch_id=contact["branch_id"]) if t["contact_id"] == contact_id]
     with transaction(db):
         audit.record(db, actor, "export_person", "contacts", contact_id)
     keep = (
@@ -68,6 +69,21 @@ def export_person(db: Database, actor: Actor, contact_id: int) -> dict:
             }
             for r in history
         ],
+        "testimonials": [
+            {
+                k: t[k]
+                for k in (
+                    "received_on",
+                    "quote",
+                    "source",
+                    "consent_scope",
+                    "attribution",
+                    "consent_given_on",
+                    "consent_withdrawn_on",
+                )
+            }
+            for t in given
+        ],
         "changes": [{k: e[k] for k in ("at", "username", "action", "changes")} for e in trail],
     }
 
@@ -85,6 +101,8 @@ def export_text(data: dict) -> str:
         f"- {r['occurred_on']} {r['kind']}: {r['summary']}" + (f" ({r['notes']})" if r["notes"] else "")
         for r in data["interactions"]
     ]
+    lines += ["", f"Testimonials given ({len(data['testimonials'])})"]
+    lines += [f"- {t['received_on']}: {t['quote']} (consent: {t['consent_scope']})" for t in data["testimonials"]]
     lines += ["", f"Changes to the record ({len(data['changes'])})"]
     lines += [
         f"- {e['at']} {e['username']} {e['action']}: {json.dumps(e['changes'], ensure_ascii=False)}"
@@ -114,8 +132,16 @@ def erase(db: Database, actor: Actor, contact_id: int) -> None:
             [ERASED_NAME, clock.stamp(), contact_id],
         )
         db.execute("UPDATE audit_log SET changes = '{}' WHERE table_name = 'contacts' AND row_id = ?", [contact_id])
+        # Testimonials they gave go entirely (the quote is theirs); other text that names them is scrubbed.
+        for (testimonial_id,) in db.execute(
+            "SELECT id FROM testimonials WHERE contact_id = ? OR (branch_id = ? AND giver_name = ?)",
+            [contact_id, contact["branch_id"], contact["name"]],
+        ).fetchall():
+            testimonials.delete(db, actor, testimonial_id)
         for value in identifiers:
             _scrub(db, contact["branch_id"], value)
+        # Rebuild the search index, so no copy of a deleted or scrubbed word stays in its segments.
+        db.execute("INSERT INTO testimonials_fts (testimonials_fts) VALUES ('rebuild')")
         audit.record(db, actor, "erase", "contacts", contact_id, {"erased": True})
 
 
@@ -137,12 +163,18 @@ def _scrub(db: Database, branch_id: int, value: str) -> None:
     """Replace ``value`` (any case, as a whole word) with [erased] in the branch's free text and the audit log."""
     pattern = "%" + value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     word = re.compile(rf"(?<!\w){re.escape(value)}(?!\w)", re.IGNORECASE)
-    for column in ("summary", "notes", "follow_up_action"):
+    for table, column in (
+        ("interactions", "summary"),
+        ("interactions", "notes"),
+        ("interactions", "follow_up_action"),
+        ("testimonials", "quote"),
+        ("testimonials", "giver_name"),
+    ):
         for row_id, text in db.execute(
-            f"SELECT id, {column} FROM interactions WHERE branch_id = ? AND {column} LIKE ? ESCAPE '\\'",
+            f"SELECT id, {column} FROM {table} WHERE branch_id = ? AND {column} LIKE ? ESCAPE '\\'",
             [branch_id, pattern],
         ).fetchall():
-            db.execute(f"UPDATE interactions SET {column} = ? WHERE id = ?", [word.sub(ERASED, text), row_id])
+            db.execute(f"UPDATE {table} SET {column} = ? WHERE id = ?", [word.sub(ERASED, text), row_id])
     for row_id, text in db.execute(
         "SELECT id, notes FROM contacts WHERE branch_id = ? AND notes LIKE ? ESCAPE '\\'", [branch_id, pattern]
     ).fetchall():

@@ -305,6 +305,74 @@ def data_protection(db: Database) -> None:
     )
 
 
+# CQC single assessment framework quality statements that partner feedback evidences (DOMAIN.md). Kept as
+# reference data: the framework is being revised, and an administrator can change this list without a release.
+CQC_STATEMENTS = [
+    ("W6", "Partnerships and communities"),
+    ("E3", "How staff, teams and services work together"),
+    ("S2", "Safe systems, pathways and transitions"),
+    ("R2", "Care provision, integration and continuity"),
+    ("R4", "Listening to and involving people"),
+]
+
+
+@migrations(name="0007_testimonials")
+def testimonials(db: Database) -> None:
+    _run(
+        db,
+        """
+        CREATE TABLE cqc_statements (
+            code TEXT PRIMARY KEY,
+            label TEXT NOT NULL,
+            sort_order INTEGER NOT NULL DEFAULT 100
+        );
+        CREATE TABLE testimonials (
+            id INTEGER PRIMARY KEY,
+            branch_id INTEGER NOT NULL REFERENCES branches(id),
+            quote TEXT NOT NULL,
+            contact_id INTEGER REFERENCES contacts(id),
+            giver_name TEXT NOT NULL DEFAULT '',
+            giver_role TEXT NOT NULL DEFAULT '',
+            organisation_id INTEGER REFERENCES organisations(id),
+            organisation_name TEXT NOT NULL DEFAULT '',
+            type_code TEXT NOT NULL REFERENCES organisation_types(code),
+            received_on TEXT NOT NULL,
+            source TEXT NOT NULL CHECK (source IN ('email', 'card', 'letter', 'verbal', 'survey', 'online_review')),
+            interaction_id INTEGER REFERENCES interactions(id) ON DELETE SET NULL,
+            themes TEXT NOT NULL DEFAULT '',
+            evidence_file TEXT,
+            evidence_name TEXT,
+            evidence_type TEXT,
+            consent_scope TEXT NOT NULL DEFAULT 'none'
+                CHECK (consent_scope IN ('none', 'internal', 'cqc', 'public')),
+            attribution TEXT NOT NULL DEFAULT 'anonymous' CHECK (attribution IN ('named', 'role', 'anonymous')),
+            consent_given_on TEXT,
+            consent_how TEXT NOT NULL DEFAULT '',
+            consent_withdrawn_on TEXT,
+            created_at TEXT NOT NULL,
+            created_by INTEGER REFERENCES users(id),
+            updated_at TEXT NOT NULL,
+            updated_by INTEGER REFERENCES users(id),
+            version INTEGER NOT NULL DEFAULT 1
+        );
+        CREATE INDEX idx_testimonials_branch ON testimonials(branch_id, received_on);
+        CREATE INDEX idx_testimonials_contact ON testimonials(contact_id);
+        CREATE TABLE testimonial_statements (
+            testimonial_id INTEGER NOT NULL REFERENCES testimonials(id) ON DELETE CASCADE,
+            statement_code TEXT NOT NULL REFERENCES cqc_statements(code),
+            PRIMARY KEY (testimonial_id, statement_code)
+        ) WITHOUT ROWID
+        """,
+    )
+    db.table("cqc_statements").insert_all(
+        [{"code": code, "label": label, "sort_order": i * 10} for i, (code, label) in enumerate(CQC_STATEMENTS, 1)]
+    )
+    # Full-text search over the words people search for, kept in step with every insert, edit and delete.
+    db.table("testimonials").enable_fts(
+        ["quote", "giver_name", "giver_role", "organisation_name", "themes"], create_triggers=True, tokenize="porter"
+    )
+
+
 def upgrade(db: Database) -> None:
     """Apply every pending migration, all in one write transaction, after keeping a copy of the database.
 

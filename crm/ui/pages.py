@@ -26,6 +26,7 @@ PAGES = [
     PageSpec("pages/contacts.py", "Contacts", ":material/contacts:", EVERYONE),
     PageSpec("pages/interactions.py", "Interactions", ":material/forum:", EVERYONE),
     PageSpec("pages/organisations.py", "Organisations", ":material/domain:", EVERYONE),
+    PageSpec("pages/testimonials.py", "Testimonials", ":material/format_quote:", EVERYONE),
     PageSpec("pages/coverage.py", "Coverage", ":material/grid_view:", EVERYONE),
     PageSpec("pages/gp_patch.py", "GP patch", ":material/local_hospital:", EVERYONE),
     PageSpec("pages/import_contacts.py", "Import contacts", ":material/upload:", EVERYONE),
