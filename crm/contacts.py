@@ -6,7 +6,7 @@ from sqlite_utils import Database
 
 from crm import audit, clock, fields, phones, suppressions
 from crm.access import Actor, branch_clause, require_branch
-from crm.db import insert, transaction
+from crm.db import insert, transaction, update_row
 from crm.errors import Conflict, DuplicateContact, NotFound, ValidationError
 
 STATUSES = {"active": "Active", "left": "Left"}
@@ -198,11 +198,7 @@ def _save(db: Database, actor: Actor, contact_id: int, expected_version: int, ch
     changes = audit.diff(before, changes_to)
     if not changes:
         return
-    db.execute(
-        f"UPDATE contacts SET {', '.join(f'{c} = ?' for c in changes_to)}, updated_at = ?, updated_by = ?, "
-        "version = version + 1 WHERE id = ?",
-        [*changes_to.values(), clock.stamp(), actor.id, contact_id],
-    )
+    update_row(db, "contacts", contact_id, {**changes_to, "updated_by": actor.id})
     audit.record(db, actor, "update", "contacts", contact_id, changes)
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
+from crm import clock
+
 BUSY_TIMEOUT_SECONDS = 10
 
 
@@ -70,3 +72,13 @@ def insert(db: Database, table: str, row: dict) -> int:
     cursor = db.conn.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(row.values()))
     assert cursor.lastrowid is not None
     return cursor.lastrowid
+
+
+def update_row(db: Database, table: str, row_id: int, values: dict) -> None:
+    """Set ``values`` on one row, stamp updated_at and bump its version, the number a later save must still
+    match. ``table`` and the keys of ``values`` come from crm's own code, never from user input."""
+    assignments = {**values, "updated_at": clock.stamp()}
+    db.execute(
+        f"UPDATE {table} SET {', '.join(f'{c} = ?' for c in assignments)}, version = version + 1 WHERE id = ?",
+        [*assignments.values(), row_id],
+    )

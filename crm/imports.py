@@ -18,7 +18,7 @@ from sqlite_utils import Database
 
 from crm import audit, clock, contacts, fields, suppressions
 from crm.access import Actor, require_branch
-from crm.db import insert, transaction
+from crm.db import insert, transaction, update_row
 from crm.errors import CRMError, ValidationError
 
 MAX_BYTES = 5 * 1024 * 1024
@@ -465,7 +465,7 @@ def apply(db: Database, actor: Actor, plan: Plan, *, dry_run: bool = False) -> d
                     audit.record(db, actor, "create", "organisations", created_orgs[key], row.new_organisation)
                 values["organisation_id"] = created_orgs[key]
             if row.outcome == "updated" and row.existing_id is not None:
-                _update(db, actor, row.existing_id, values, now)
+                _update(db, actor, row.existing_id, values)
             else:
                 contact = {
                     **values,
@@ -480,7 +480,7 @@ def apply(db: Database, actor: Actor, plan: Plan, *, dry_run: bool = False) -> d
     return plan.report()
 
 
-def _update(db: Database, actor: Actor, contact_id: int, values: dict, now: str) -> None:
+def _update(db: Database, actor: Actor, contact_id: int, values: dict) -> None:
     """Overwrite the existing contact's fields with the row's non-empty values."""
     before = db.execute_returning_dicts("SELECT * FROM contacts WHERE id = ?", [contact_id])[0]
     changes = {k: v for k, v in values.items() if v not in (None, "") and k != "is_named_contact"}
@@ -489,11 +489,7 @@ def _update(db: Database, actor: Actor, contact_id: int, values: dict, now: str)
     diff = audit.diff(before, changes)
     if not diff:
         return
-    db.execute(
-        f"UPDATE contacts SET {', '.join(f'{c} = ?' for c in changes)}, updated_at = ?, updated_by = ?, "
-        "version = version + 1 WHERE id = ?",
-        [*changes.values(), now, actor.id, contact_id],
-    )
+    update_row(db, "contacts", contact_id, {**changes, "updated_by": actor.id})
     audit.record(db, actor, "update", "contacts", contact_id, diff)
 
 

@@ -6,7 +6,7 @@ from sqlite_utils import Database
 
 from crm import audit, clock, contacts, fields
 from crm.access import Actor, branch_clause, require_branch
-from crm.db import insert, transaction
+from crm.db import insert, transaction, update_row
 from crm.errors import Conflict, NotFound, ValidationError
 
 SUMMARY_MAX = 200
@@ -195,11 +195,7 @@ def update(
         changes = audit.diff(before, {**cleaned, "contact_ids": contact_ids})
         if not changes:
             return
-        db.execute(
-            f"UPDATE interactions SET {', '.join(f'{c} = ?' for c in cleaned)}, updated_at = ?, updated_by = ?, "
-            "version = version + 1 WHERE id = ?",
-            [*cleaned.values(), clock.stamp(), actor.id, interaction_id],
-        )
+        update_row(db, "interactions", interaction_id, {**cleaned, "updated_by": actor.id})
         _link_contacts(db, interaction_id, contact_ids, cleaned)
         _refresh_last_touched(db, sorted(set(contact_ids) | set(before["contact_ids"])))
         audit.record(db, actor, "update", "interactions", interaction_id, changes)

@@ -6,7 +6,7 @@ from sqlite_utils import Database
 
 from crm import audit, clock, fields, phones
 from crm.access import ADMIN, REGIONAL_LEAD, Actor, require_role
-from crm.db import insert, transaction
+from crm.db import insert, transaction, update_row
 from crm.errors import AlreadyExists, Conflict, NotFound, PermissionDenied, ValidationError
 
 _ODS_CODE = re.compile(r"^[A-Z0-9]{3,10}$")
@@ -177,11 +177,7 @@ def update(db: Database, actor: Actor, org_id: int, values: dict, expected_versi
         changes = audit.diff(before, cleaned)
         if not changes:
             return
-        db.execute(
-            f"UPDATE organisations SET {', '.join(f'{c} = ?' for c in cleaned)}, updated_at = ?, "
-            "version = version + 1 WHERE id = ?",
-            [*cleaned.values(), clock.stamp(), org_id],
-        )
+        update_row(db, "organisations", org_id, cleaned)
         audit.record(db, actor, "update", "organisations", org_id, changes)
 
 

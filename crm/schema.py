@@ -25,6 +25,13 @@ ORGANISATION_TYPES = [
 ]
 
 
+def _reference(db: Database, table: str, pairs: list[tuple[str, str]]) -> None:
+    """Fill a reference table of (code, label) pairs, in the given order."""
+    db.table(table).insert_all(
+        [{"code": code, "label": label, "sort_order": i * 10} for i, (code, label) in enumerate(pairs, start=1)]
+    )
+
+
 def _run(db: Database, statements: str) -> None:
     # executescript() would commit the migration's transaction; run the statements one by one instead.
     for statement in statements.split(";"):
@@ -143,12 +150,7 @@ def foundation(db: Database) -> None:
         CREATE INDEX idx_audit_user ON audit_log(user_id, at)
         """,
     )
-    db.table("organisation_types").insert_all(
-        [
-            {"code": code, "label": label, "sort_order": i * 10}
-            for i, (code, label) in enumerate(ORGANISATION_TYPES, start=1)
-        ]
-    )
+    _reference(db, "organisation_types", ORGANISATION_TYPES)
 
 
 INTERACTION_KINDS = [
@@ -211,12 +213,7 @@ def interactions(db: Database) -> None:
         CREATE INDEX idx_contacts_last_touched ON contacts(branch_id, last_touched_on)
         """,
     )
-    db.table("interaction_kinds").insert_all(
-        [
-            {"code": code, "label": label, "sort_order": i * 10}
-            for i, (code, label) in enumerate(INTERACTION_KINDS, start=1)
-        ]
-    )
+    _reference(db, "interaction_kinds", INTERACTION_KINDS)
 
 
 @migrations(name="0003_gp_directory")
@@ -364,9 +361,7 @@ def testimonials(db: Database) -> None:
         ) WITHOUT ROWID
         """,
     )
-    db.table("cqc_statements").insert_all(
-        [{"code": code, "label": label, "sort_order": i * 10} for i, (code, label) in enumerate(CQC_STATEMENTS, 1)]
-    )
+    _reference(db, "cqc_statements", CQC_STATEMENTS)
     # Full-text search over the words people search for, kept in step with every insert, edit and delete.
     db.table("testimonials").enable_fts(
         ["quote", "giver_name", "giver_role", "organisation_name", "themes"], create_triggers=True, tokenize="porter"

@@ -13,7 +13,7 @@ from sqlite_utils import Database
 
 from crm import audit, clock, fields
 from crm.access import Actor, branch_clause, require_branch
-from crm.db import insert, transaction
+from crm.db import insert, transaction, update_row
 from crm.errors import Conflict, NotFound, ValidationError
 
 SOURCES = {
@@ -241,11 +241,7 @@ def update(
         changes = audit.diff(before, {**cleaned, "statements": chosen})
         if not changes:
             return
-        db.execute(
-            f"UPDATE testimonials SET {', '.join(f'{c} = ?' for c in cleaned)}, updated_at = ?, updated_by = ?, "
-            "version = version + 1 WHERE id = ?",
-            [*cleaned.values(), clock.stamp(), actor.id, testimonial_id],
-        )
+        update_row(db, "testimonials", testimonial_id, {**cleaned, "updated_by": actor.id})
         db.execute("DELETE FROM testimonial_statements WHERE testimonial_id = ?", [testimonial_id])
         for code in chosen:
             db.execute("INSERT INTO testimonial_statements VALUES (?, ?)", [testimonial_id, code])

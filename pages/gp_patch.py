@@ -30,7 +30,7 @@ if practices:
             {
                 "Named contact": "Yes" if p["has_named_contact"] else "No",
                 "Practice": p["name"],
-                "ODS code": p["ods_code"],
+                "ODS code": p["ods_code"] or "",
                 "Postcode": p["postcode"],
                 "Phone": p["phone_display"],
             }

@@ -367,7 +367,9 @@ def test_delete_is_audited_and_removes_the_links(world):
     with pytest.raises(NotFound) as caught:
         interactions.get(world.db, world.admin, interaction_id)
     assert str(caught.value) == INTERACTION_NOT_FOUND
-    assert list(world.db["interaction_contacts"].rows) == [{"interaction_id": kept, "contact_id": priya}]
+    assert list(world.db["interaction_contacts"].rows) == [
+        {"interaction_id": kept, "contact_id": priya, "occurred_on": "2026-02-10", "branch_id": world.leeds}
+    ]
     assert world.db["contacts"].get(priya)["last_touched_on"] == "2026-02-10"
     deleted = [e for e in audit.entries(world.db, "interactions", interaction_id) if e["action"] == "delete"]
     assert [(e["user_id"], e["username"], e["at"], e["changes"]) for e in deleted] == [
