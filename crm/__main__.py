@@ -149,6 +149,12 @@ def _parser() -> argparse.ArgumentParser:
     export_t.add_argument("--until", type=_iso_date, metavar="DATE")
     export_t.set_defaults(handler=cmd_export_testimonials)
 
+    mailing = commands.add_parser("mailing-list", help="active contacts who may be contacted, as CSV or vCard")
+    mailing.add_argument("--format", required=True, choices=["csv", "vcf"])
+    mailing.add_argument("--out", required=True, type=Path, metavar="FILE")
+    _scope_options(mailing)
+    mailing.set_defaults(handler=cmd_mailing_list)
+
     followups = commands.add_parser("followups", help="follow-ups due or overdue, and lapsed named contacts")
     _scope_options(followups)
     followups.add_argument("--format", choices=["table", "csv", "json"], default="table")
@@ -390,6 +396,24 @@ def cmd_export_testimonials(path: Path, args: argparse.Namespace) -> int:
     )
     args.out.write_bytes(content)
     print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_mailing_list(path: Path, args: argparse.Namespace) -> int:
+    database = _existing(path)
+    if args.branch and args.region:
+        raise CommandError("give --branch or --region, not both")
+    people = contacts.mailing_list(
+        database,
+        COMMAND_LINE,
+        region_id=branches.region_id_by_name(database, args.region) if args.region else None,
+        branch_id=branches.branch_id_by_name(database, args.branch) if args.branch else None,
+    )
+    if args.format == "vcf":
+        args.out.write_text(exports.to_vcards(people), encoding="utf-8")
+    else:
+        args.out.write_text("\ufeff" + exports.to_csv(people, contacts.MAILING_COLUMNS), encoding="utf-8")
+    print(f"wrote {len(people)} contacts to {args.out}")
     return 0
 
 

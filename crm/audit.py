@@ -5,7 +5,7 @@ import json
 from sqlite_utils import Database
 
 from crm import clock
-from crm.access import Actor
+from crm.access import ADMIN, REGIONAL_LEAD, Actor, branch_clause, require_role
 
 # Never copied into the log, whatever table they appear in.
 SECRET_COLUMNS = {"password_hash"}
@@ -40,6 +40,49 @@ def entries(db: Database, table: str | None = None, row_id: int | None = None, l
         params.append(row_id)
     sql = f"SELECT * FROM audit_log WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?"
     rows = db.execute_returning_dicts(sql, [*params, limit])
+    for row in rows:
+        row["changes"] = json.loads(row["changes"])
+    return rows
+
+
+# The branch an entry belongs to: from its record, or (for a deleted record) from what the entry itself kept.
+_BRANCH_OF_ENTRY = """coalesce(
+    (SELECT branch_id FROM contacts WHERE a.table_name = 'contacts' AND id = a.row_id),
+    (SELECT branch_id FROM interactions WHERE a.table_name = 'interactions' AND id = a.row_id),
+    (SELECT branch_id FROM testimonials WHERE a.table_name = 'testimonials' AND id = a.row_id),
+    CASE WHEN a.table_name = 'branches' THEN a.row_id END,
+    json_extract(a.changes, '$.branch_id'))"""
+
+
+def search(
+    db: Database,
+    actor: Actor,
+    *,
+    username: str = "",
+    table: str | None = None,
+    row_id: int | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    limit: int = 1000,
+) -> list[dict]:
+    """Audit entries the actor may see, newest first: administrators every entry, regional leads those about
+    their region's branches. Filters: user name, record (table and id), dates (YYYY-MM-DD, inclusive)."""
+    require_role(actor, ADMIN, REGIONAL_LEAD)
+    where, params = branch_clause(actor, _BRANCH_OF_ENTRY)
+    conditions, values = [where], list(params)
+    for condition, value in (
+        ("a.username = ?", username.strip() or None),
+        ("a.table_name = ?", table),
+        ("a.row_id = ?", row_id),
+        ("a.at >= ?", since),
+        ("a.at < date(?, '+1 day')", until),
+    ):
+        if value is not None:
+            conditions.append(condition)
+            values.append(value)
+    rows = db.execute_returning_dicts(
+        f"SELECT a.* FROM audit_log a WHERE {' AND '.join(conditions)} ORDER BY a.id DESC LIMIT ?", [*values, limit]
+    )
     for row in rows:
         row["changes"] = json.loads(row["changes"])
     return rows

@@ -110,6 +110,20 @@ def _with_display(row: dict, today: date | None = None) -> dict:
     return row
 
 
+def query(
+    db: Database,
+    conditions: str,
+    params: list,
+    *,
+    order_by: str = "c.name COLLATE NOCASE, c.id",
+    today: date | None = None,
+) -> list[dict]:
+    """Contacts matching an SQL condition over ``c`` (contacts), ``o``, ``t`` and ``b``, with display fields.
+    Callers put the actor's branch_clause in ``conditions``."""
+    rows = db.execute_returning_dicts(f"{_SELECT} WHERE {conditions} ORDER BY {order_by}", params)
+    return [_with_display(r, today) for r in rows]
+
+
 def _require_organisation(db: Database, org_id: int) -> None:
     if not db.execute("SELECT 1 FROM organisations WHERE id = ?", [org_id]).fetchone():
         raise ValidationError("Organisation", "does not exist; pick one from the directory or add it.")
@@ -302,6 +316,43 @@ def search(
         [*values, limit],
     )
     return [_with_display(r) for r in rows]
+
+
+MAILING_COLUMNS = ["Name", "Job title", "Organisation", "Partner type", "Branch", "Email", "Phone"]
+
+
+def mailing_list(
+    db: Database, actor: Actor, *, region_id: int | None = None, branch_id: int | None = None
+) -> list[dict]:
+    """Active contacts in scope who may be contacted: never do-not-contact, left or erased ones."""
+    where, params = branch_clause(actor, "c.branch_id")
+    rows = db.execute_returning_dicts(
+        f"""{_SELECT}
+        WHERE c.status = 'active' AND c.do_not_contact = 0 AND c.erased_at IS NULL AND {where}
+          AND (? IS NULL OR b.region_id = ?) AND (? IS NULL OR c.branch_id = ?)
+        ORDER BY b.name, c.name COLLATE NOCASE
+        """,
+        [*params, region_id, region_id, branch_id, branch_id],
+    )
+    return [
+        {
+            "Name": r["name"],
+            "Job title": r["job_title"],
+            "Organisation": r["organisation"],
+            "Partner type": r["type_label"],
+            "Branch": r["branch"],
+            "Email": r["email"] or "",
+            "Phone": phones.national(r["phone"], r["phone_ext"]),
+            # raw fields for vCards
+            "name": r["name"],
+            "job_title": r["job_title"],
+            "organisation": r["organisation"],
+            "email": r["email"],
+            "phone": r["phone"],
+            "mobile": r["mobile"],
+        }
+        for r in rows
+    ]
 
 
 def named_matrix(db: Database, actor: Actor) -> list[dict]:

@@ -168,3 +168,28 @@ def evidence_pack(rows: list[dict], flat: list[dict], statements: list[dict], me
     buffer = io.BytesIO()
     document.save(buffer)
     return buffer.getvalue()
+
+
+def to_vcards(people: list[dict]) -> str:
+    """vCard 3.0 cards (one per person) for address books and mailing tools."""
+
+    def escape(value: object) -> str:
+        text = str(value or "")
+        return text.replace("\\", "\\\\").replace(",", "\\,").replace(";", "\\;").replace("\n", "\\n")
+
+    cards = []
+    for person in people:
+        lines = ["BEGIN:VCARD", "VERSION:3.0", f"FN:{escape(person['name'])}", f"N:{escape(person['name'])};;;;"]
+        if person.get("organisation"):
+            lines.append(f"ORG:{escape(person['organisation'])}")
+        if person.get("job_title"):
+            lines.append(f"TITLE:{escape(person['job_title'])}")
+        if person.get("email"):
+            lines.append(f"EMAIL;TYPE=INTERNET:{escape(person['email'])}")
+        if person.get("phone"):
+            lines.append(f"TEL;TYPE=WORK,VOICE:{escape(person['phone'])}")
+        if person.get("mobile"):
+            lines.append(f"TEL;TYPE=CELL:{escape(person['mobile'])}")
+        lines.append("END:VCARD")
+        cards.append("\r\n".join(lines))
+    return "\r\n".join(cards) + ("\r\n" if cards else "")

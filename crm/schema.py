@@ -368,6 +368,18 @@ def testimonials(db: Database) -> None:
     )
 
 
+@migrations(name="0008_retention")
+def retention(db: Database) -> None:
+    _run(
+        db,
+        """
+        ALTER TABLE contacts ADD COLUMN retention_review_on TEXT;
+        ALTER TABLE contacts ADD COLUMN retention_reason TEXT NOT NULL DEFAULT '';
+        INSERT INTO settings (key, value) VALUES ('retention_months', '24')
+        """,
+    )
+
+
 def upgrade(db: Database) -> None:
     """Apply every pending migration, all in one write transaction, after keeping a copy of the database.
 

@@ -4,7 +4,7 @@ from datetime import date
 
 import streamlit as st
 
-from crm import branches, contacts, interactions, organisations, privacy
+from crm import branches, contacts, exports, interactions, organisations, privacy
 from crm.access import BRANCH_MANAGER
 from crm.errors import CRMError, DuplicateContact, PossibleClientData
 from crm.ui import session
@@ -379,6 +379,29 @@ def list_contacts() -> None:
     if event and event.selection.rows:
         st.query_params["contact"] = str(rows[event.selection.rows[0]]["id"])
         st.rerun()
+    with st.expander("Partner mailing list"):
+        st.write(
+            "Active contacts of the branch selected above (or all yours) who may be contacted: people marked "
+            "do-not-contact, who have left, or were erased are never included."
+        )
+        people = contacts.mailing_list(database, actor, branch_id=branch_id)
+        left, right = st.columns(2)
+        left.download_button(
+            f"CSV ({len(people)} people)",
+            lambda: "\ufeff" + exports.to_csv(people, contacts.MAILING_COLUMNS),
+            file_name="mailing-list.csv",
+            mime="text/csv",
+            key="contacts_mailing_csv",
+            on_click="ignore",
+        )
+        right.download_button(
+            "vCard",
+            lambda: exports.to_vcards(people),
+            file_name="mailing-list.vcf",
+            mime="text/vcard",
+            key="contacts_mailing_vcf",
+            on_click="ignore",
+        )
 
 
 st.title("Contacts")

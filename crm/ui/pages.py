@@ -30,6 +30,8 @@ PAGES = [
     PageSpec("pages/coverage.py", "Coverage", ":material/grid_view:", EVERYONE),
     PageSpec("pages/gp_patch.py", "GP patch", ":material/local_hospital:", EVERYONE),
     PageSpec("pages/import_contacts.py", "Import contacts", ":material/upload:", EVERYONE),
+    PageSpec("pages/retention.py", "Retention review", ":material/history:", EVERYONE),
+    PageSpec("pages/audit.py", "Audit log", ":material/policy:", (ADMIN, REGIONAL_LEAD)),
     PageSpec("pages/users.py", "Users", ":material/manage_accounts:", (ADMIN,)),
     PageSpec("pages/branches.py", "Regions and branches", ":material/account_tree:", (ADMIN,)),
     PageSpec("pages/partner_types.py", "Partner types", ":material/category:", (ADMIN,)),
