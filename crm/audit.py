@@ -46,7 +46,7 @@ def entries(db: Database, table: str | None = None, row_id: int | None = None, l
 
 
 # The branch an entry belongs to: from its record, or (for a deleted record) from what the entry itself kept.
-_BRANCH_OF_ENTRY = """coalesce(
+BRANCH_OF_ENTRY = """coalesce(
     (SELECT branch_id FROM contacts WHERE a.table_name = 'contacts' AND id = a.row_id),
     (SELECT branch_id FROM interactions WHERE a.table_name = 'interactions' AND id = a.row_id),
     (SELECT branch_id FROM testimonials WHERE a.table_name = 'testimonials' AND id = a.row_id),
@@ -68,7 +68,7 @@ def search(
     """Audit entries the actor may see, newest first: administrators every entry, regional leads those about
     their region's branches. Filters: user name, record (table and id), dates (YYYY-MM-DD, inclusive)."""
     require_role(actor, ADMIN, REGIONAL_LEAD)
-    where, params = branch_clause(actor, _BRANCH_OF_ENTRY)
+    where, params = branch_clause(actor, BRANCH_OF_ENTRY)
     conditions, values = [where], list(params)
     for condition, value in (
         ("a.username = ?", username.strip() or None),

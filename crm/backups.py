@@ -6,6 +6,7 @@ A copy of the file itself can miss commits still in the write-ahead log, or catc
 
 import sqlite3
 from pathlib import Path
+from urllib.parse import quote
 
 from sqlite_utils import Database
 
@@ -39,7 +40,7 @@ def check(path: Path) -> list[str]:
     if not path.is_file():
         return [f"{path} does not exist."]
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        conn = _read_only(path)
         try:
             integrity = [row[0] for row in conn.execute("PRAGMA integrity_check")]
             if integrity != ["ok"]:
@@ -55,7 +56,8 @@ def check(path: Path) -> list[str]:
             ]
         finally:
             conn.close()
-    except sqlite3.DatabaseError as error:
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as error:
+        # A damaged schema can hold bytes that are not text; SQLite's message quoting them is then not UTF-8.
         return [f"The file is not a database this app can read ({error})."]
     known = set(schema.step_names())
     newer = [name for name in applied if name not in known]
@@ -76,11 +78,11 @@ def restore(live_path: Path, source: Path) -> Path:
     if problems:
         raise BackupError(" ".join(problems))
     live_path = Path(live_path)
-    kept = live_path.with_name(f"{live_path.stem}.replaced-{clock.now():%Y%m%d-%H%M%S}{live_path.suffix}")
+    kept = _new_name(live_path, f"replaced-{clock.now():%Y%m%d-%H%M%S}")
     live = sqlite3.connect(str(live_path), timeout=10)
     try:
         live.execute("VACUUM INTO ?", [str(kept)])
-        incoming = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+        incoming = _read_only(Path(source))
         try:
             incoming.backup(live)
         finally:
@@ -90,12 +92,28 @@ def restore(live_path: Path, source: Path) -> Path:
     return kept
 
 
-def before_upgrade(db: Database, pending: list[str]) -> Path | None:
-    """Keep a copy of a database about to be upgraded (not of a brand-new one); returns its path."""
-    row = db.execute("PRAGMA database_list").fetchone()
-    path = Path(row[2]) if row and row[2] else None
-    if path is None or not schema.migrations.applied(db):
-        return None
-    target = path.with_name(f"{path.stem}.before-{pending[0]}-{clock.now():%Y%m%d-%H%M%S}{path.suffix}")
-    db.execute("VACUUM INTO ?", [str(target)])
+def before_upgrade(path: Path, first_step: str) -> Path:
+    """Keep a copy of a database about to be upgraded, through a connection of its own (VACUUM INTO cannot run
+    inside the caller's transaction, which holds the write lock so only one process upgrades)."""
+    target = _new_name(path, f"before-{first_step}-{clock.now():%Y%m%d-%H%M%S}")
+    conn = sqlite3.connect(str(path), timeout=10)
+    try:
+        conn.execute("VACUUM INTO ?", [str(target)])
+    finally:
+        conn.close()
     return target
+
+
+def _new_name(path: Path, label: str) -> Path:
+    """``<stem>.<label><suffix>`` beside ``path``, numbered if that name is taken."""
+    candidate = path.with_name(f"{path.stem}.{label}{path.suffix}")
+    number = 2
+    while candidate.exists():
+        candidate = path.with_name(f"{path.stem}.{label}-{number}{path.suffix}")
+        number += 1
+    return candidate
+
+
+def _read_only(path: Path) -> sqlite3.Connection:
+    # A URI, so the file opens read-only; quoted, so "#", "?" or "%" in a file name stay part of the name.
+    return sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True)

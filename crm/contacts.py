@@ -209,6 +209,12 @@ def _save(db: Database, actor: Actor, contact_id: int, expected_version: int, ch
         )
     if "branch_id" in changes_to:
         require_branch(db, actor, changes_to["branch_id"])
+        if changes_to["branch_id"] != before["branch_id"]:
+            # Their past touches now count towards the branch that holds the relationship.
+            db.execute(
+                "UPDATE interaction_contacts SET branch_id = ? WHERE contact_id = ?",
+                [changes_to["branch_id"], contact_id],
+            )
     changes = audit.diff(before, changes_to)
     if not changes:
         return

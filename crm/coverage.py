@@ -16,7 +16,7 @@ from datetime import date, timedelta
 
 from sqlite_utils import Database
 
-from crm import audit, clock, settings
+from crm import audit, clock, fields, settings
 from crm.access import ADMIN, Actor, branch_clause, require_role
 from crm.db import transaction
 from crm.errors import ValidationError
@@ -53,9 +53,10 @@ def window_days(db: Database) -> int:
 def set_window_days(db: Database, actor: Actor, days: int) -> None:
     """Change the default coverage window (administrators)."""
     require_role(actor, ADMIN)
-    if not 1 <= int(days) <= 730:
+    value = fields.optional_id(days, "Coverage window")
+    if value is None or not 1 <= value <= 730:
         raise ValidationError("Coverage window", "must be between 1 and 730 days.")
-    settings.put(db, actor, WINDOW_SETTING, str(int(days)))
+    settings.put(db, actor, WINDOW_SETTING, str(value))
 
 
 def set_required_types(db: Database, actor: Actor, codes: list[str]) -> None:
@@ -100,39 +101,43 @@ def _counts_as_of(db: Database, scope: Scope, ends: list[date], window: int) -> 
 
     One pass over the links in the whole span finds, per contact and per end date, the latest touch within that
     end's window; the contacts that existed and had not left by each end are then counted per branch and type.
+    A cell with no touch in the window still shows its last touch before the date: from the stored last touch
+    when that is older, otherwise by one index look-up for that contact.
     """
     link_where, link_params = scope.clause("l.branch_id")
     where, params = scope.clause("c.branch_id")
-    cutoffs = [(end - timedelta(days=window)).isoformat() for end in ends]
-    days = [end.isoformat() for end in ends]
-    latest = ", ".join(
-        f"max(CASE WHEN l.occurred_on BETWEEN ? AND ? THEN l.occurred_on END) AS t{k}" for k in range(len(ends))
-    )
-    eligible = "(c.created_at <= ? AND (c.left_on IS NULL OR c.left_on > ?))"
-    counts = ", ".join(
-        f"sum({eligible}), count(CASE WHEN {eligible} THEN w.t{k} END), max(CASE WHEN {eligible} THEN w.t{k} END)"
-        for k in range(len(ends))
-    )
-    args: list = [value for k in range(len(ends)) for value in (cutoffs[k], days[k])]
-    args += [min(cutoffs), max(days), *link_params]
-    for day in days:
-        args += [f"{day}T23:59:59Z", day] * 3
+    latest, latest_params, counts, count_params = [], [], [], []
+    for k, end in enumerate(ends):
+        day = end.isoformat()
+        latest.append(f"max(CASE WHEN l.occurred_on BETWEEN ? AND ? THEN l.occurred_on END) AS t{k}")
+        latest_params += [(end - timedelta(days=window)).isoformat(), day]
+        eligible = "(c.created_at <= ? AND (c.left_on IS NULL OR c.left_on > ?))"
+        last_before = (
+            "CASE WHEN c.last_touched_on <= ? THEN c.last_touched_on ELSE (SELECT max(x.occurred_on) "
+            "FROM interaction_contacts x WHERE x.contact_id = c.id AND x.occurred_on <= ?) END"
+        )
+        counts.append(
+            f"sum({eligible}), count(CASE WHEN {eligible} THEN w.t{k} END), "
+            f"max(CASE WHEN {eligible} THEN coalesce(w.t{k}, {last_before}) END)"
+        )
+        count_params += [f"{day}T23:59:59Z", day] * 3 + [day, day]
+    span = [(min(ends) - timedelta(days=window)).isoformat(), max(ends).isoformat()]
     rows = db.execute(
         f"""
         WITH w AS (
-            SELECT l.contact_id, {latest}
+            SELECT l.contact_id, {", ".join(latest)}
             FROM interaction_contacts l
             WHERE l.occurred_on BETWEEN ? AND ? AND {link_where}
             GROUP BY l.contact_id
         )
-        SELECT c.branch_id, o.type_code, {counts}
+        SELECT c.branch_id, o.type_code, {", ".join(counts)}
         FROM contacts c
         JOIN organisations o ON o.id = c.organisation_id
         LEFT JOIN w ON w.contact_id = c.id
         WHERE c.is_named_contact = 1 AND {where}
         GROUP BY c.branch_id, o.type_code
         """,
-        [*args, *params],
+        [*latest_params, *span, *link_params, *count_params, *params],
     ).fetchall()
     return {end: [(row[0], row[1], *row[2 + 3 * k : 5 + 3 * k]) for row in rows] for k, end in enumerate(ends)}
 

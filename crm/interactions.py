@@ -271,7 +271,8 @@ def search(
 
 
 def follow_ups(db: Database, actor: Actor, *, today: date | None = None, branch_id: int | None = None) -> list[dict]:
-    """Open follow-ups within scope that are overdue or due within the coming week, soonest first.
+    """Open follow-ups within scope that are overdue or due within the coming week, soonest first; those whose
+    people are all do-not-contact or erased are left out.
 
     Each row has ``state``: "overdue" (date passed) or "due" (today or within FOLLOW_UP_HORIZON_DAYS).
     """
@@ -282,6 +283,9 @@ def follow_ups(db: Database, actor: Actor, *, today: date | None = None, branch_
         f"""{_SELECT}
         WHERE i.follow_up_on IS NOT NULL AND i.follow_up_done_on IS NULL AND i.follow_up_on <= ? AND {where}
           AND (? IS NULL OR i.branch_id = ?)
+          AND (NOT EXISTS (SELECT 1 FROM interaction_contacts l WHERE l.interaction_id = i.id)
+               OR EXISTS (SELECT 1 FROM interaction_contacts l JOIN contacts c ON c.id = l.contact_id
+                          WHERE l.interaction_id = i.id AND c.do_not_contact = 0 AND c.erased_at IS NULL))
         ORDER BY i.follow_up_on, i.id
         """,
         [horizon, *params, branch_id, branch_id],

@@ -8,12 +8,13 @@ refuses them if they are added or imported again.
 
 import json
 import re
+from collections.abc import Callable
 
 from sqlite_utils import Database
 
 from crm import audit, clock, contacts, interactions, phones, suppressions, testimonials
 from crm.access import Actor
-from crm.db import transaction
+from crm.db import transaction, update_row
 from crm.errors import ValidationError
 
 ERASED = "[erased]"
@@ -88,19 +89,49 @@ def export_person(db: Database, actor: Actor, contact_id: int) -> dict:
     }
 
 
+LABELS = {
+    "id": "Record number",
+    "name": "Name",
+    "job_title": "Job title",
+    "organisation": "Organisation",
+    "type_label": "Partner type",
+    "branch": "Branch",
+    "phone_display": "Phone",
+    "mobile_display": "Mobile",
+    "email": "Email",
+    "notes": "Notes",
+    "is_named_contact": "Named contact",
+    "status": "Status",
+    "left_on": "Left on",
+    "lawful_basis": "Lawful basis",
+    "privacy_info_sent_on": "Privacy information sent on",
+    "do_not_contact": "Do not contact",
+    "created_at": "Added",
+    "updated_at": "Last changed",
+    "last_touched_on": "Last touched",
+}
+
+
+YES_NO = {"is_named_contact", "do_not_contact"}
+
+
+def _readable(key: str, value: object) -> str:
+    if key in YES_NO:
+        return "yes" if value else "no"
+    return "-" if value in (None, "") else str(value)
+
+
 def export_text(data: dict) -> str:
     """The export as plain text a person can read."""
     contact = data["contact"]
     lines = [f"Everything Partner CRM holds about {contact['name']}", f"Exported {data['exported_at']}", ""]
-    lines += [
-        f"{key.replace('_', ' ').capitalize()}: {value if value not in (None, '') else '-'}"
-        for key, value in contact.items()
-    ]
+    lines += [f"{LABELS.get(key, key)}: {_readable(key, value)}" for key, value in contact.items()]
     lines += ["", f"Interactions ({len(data['interactions'])})"]
-    lines += [
-        f"- {r['occurred_on']} {r['kind']}: {r['summary']}" + (f" ({r['notes']})" if r["notes"] else "")
-        for r in data["interactions"]
-    ]
+    for r in data["interactions"]:
+        line = f"- {r['occurred_on']} {r['kind']}: {r['summary']}" + (f" ({r['notes']})" if r["notes"] else "")
+        if r["follow_up_on"]:
+            line += f"; follow up on {r['follow_up_on']}: {r['follow_up_action'] or 'no action given'}"
+        lines.append(line)
     lines += ["", f"Testimonials given ({len(data['testimonials'])})"]
     lines += [f"- {t['received_on']}: {t['quote']} (consent: {t['consent_scope']})" for t in data["testimonials"]]
     lines += ["", f"Changes to the record ({len(data['changes'])})"]
@@ -127,9 +158,10 @@ def erase(db: Database, actor: Actor, contact_id: int) -> None:
         db.execute(
             """UPDATE contacts SET name = ?, job_title = '', phone = NULL, phone_ext = NULL, mobile = NULL,
                    email = NULL, notes = '', status = 'left', is_named_contact = 0, do_not_contact = 1,
-                   privacy_info_sent_on = NULL, erased_at = ?, version = version + 1
+                   privacy_info_sent_on = NULL, left_on = coalesce(left_on, ?), erased_at = ?,
+                   version = version + 1
                WHERE id = ?""",
-            [ERASED_NAME, clock.stamp(), contact_id],
+            [ERASED_NAME, clock.now().date().isoformat(), clock.stamp(), contact_id],
         )
         db.execute("UPDATE audit_log SET changes = '{}' WHERE table_name = 'contacts' AND row_id = ?", [contact_id])
         # Testimonials they gave go entirely (the quote is theirs); other text that names them is scrubbed.
@@ -138,8 +170,11 @@ def erase(db: Database, actor: Actor, contact_id: int) -> None:
             [contact_id, contact["branch_id"], contact["name"]],
         ).fetchall():
             testimonials.delete(db, actor, testimonial_id)
-        for value in identifiers:
-            _scrub(db, contact["branch_id"], value)
+            db.execute(
+                "UPDATE audit_log SET changes = '{}' WHERE table_name = 'testimonials' AND row_id = ? AND action != ?",
+                [testimonial_id, "delete"],
+            )
+        _scrub(db, contact["branch_id"], identifiers)
         # Rebuild the search index, so no copy of a deleted or scrubbed word stays in its segments.
         db.execute("INSERT INTO testimonials_fts (testimonials_fts) VALUES ('rebuild')")
         audit.record(db, actor, "erase", "contacts", contact_id, {"erased": True})
@@ -159,39 +194,44 @@ def _identifiers(contact: dict) -> list[str]:
     return sorted((v for v in values if v and len(v) >= 3), key=len, reverse=True)
 
 
-def _scrub(db: Database, branch_id: int, value: str) -> None:
-    """Replace ``value`` (any case, as a whole word) with [erased] in the branch's free text and the audit log."""
-    pattern = "%" + value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    word = re.compile(rf"(?<!\w){re.escape(value)}(?!\w)", re.IGNORECASE)
-    for table, column in (
-        ("interactions", "summary"),
-        ("interactions", "notes"),
-        ("interactions", "follow_up_action"),
-        ("testimonials", "quote"),
-        ("testimonials", "giver_name"),
+def _scrub(db: Database, branch_id: int, values: list[str]) -> None:
+    """Replace each of ``values`` (any letter case, as whole words) with [erased] in the branch's free text and
+    in the audit entries about the branch's records.
+
+    Rows are matched in Python: SQLite's LIKE folds case for ASCII letters only, so "ZOË" would escape it.
+    Every changed record gets a new version, so an edit opened before the erasure cannot save the name back.
+    """
+    words = [re.compile(rf"(?<!\w){re.escape(value)}(?!\w)", re.IGNORECASE) for value in values]
+
+    def scrubbed(text: str) -> str:
+        for word in words:
+            text = word.sub(ERASED, text)
+        return text
+
+    for table, columns in (
+        ("interactions", ("summary", "notes", "follow_up_action")),
+        ("testimonials", ("quote", "giver_name")),
+        ("contacts", ("notes",)),
     ):
-        for row_id, text in db.execute(
-            f"SELECT id, {column} FROM {table} WHERE branch_id = ? AND {column} LIKE ? ESCAPE '\\'",
-            [branch_id, pattern],
-        ).fetchall():
-            db.execute(f"UPDATE {table} SET {column} = ? WHERE id = ?", [word.sub(ERASED, text), row_id])
-    for row_id, text in db.execute(
-        "SELECT id, notes FROM contacts WHERE branch_id = ? AND notes LIKE ? ESCAPE '\\'", [branch_id, pattern]
-    ).fetchall():
-        db.execute("UPDATE contacts SET notes = ? WHERE id = ?", [word.sub(ERASED, text), row_id])
-    # The audit trail keeps who did what and when, not the person's details.
+        for row in db.execute_returning_dicts(
+            f"SELECT id, {', '.join(columns)} FROM {table} WHERE branch_id = ?", [branch_id]
+        ):
+            changed = {c: scrubbed(row[c]) for c in columns if row[c] and scrubbed(row[c]) != row[c]}
+            if changed:
+                update_row(db, table, row["id"], changed)
     for row_id, changes in db.execute(
-        "SELECT id, changes FROM audit_log WHERE changes LIKE ? ESCAPE '\\'", [pattern]
+        f"SELECT a.id, a.changes FROM audit_log a WHERE {audit.BRANCH_OF_ENTRY} = ?", [branch_id]
     ).fetchall():
-        cleaned = _replace_strings(json.loads(changes), word)
-        db.execute("UPDATE audit_log SET changes = ? WHERE id = ?", [json.dumps(cleaned, ensure_ascii=False), row_id])
+        cleaned = json.dumps(_replace_strings(json.loads(changes), scrubbed), ensure_ascii=False)
+        if cleaned != changes:
+            db.execute("UPDATE audit_log SET changes = ? WHERE id = ?", [cleaned, row_id])
 
 
-def _replace_strings(value: object, word: re.Pattern) -> object:
+def _replace_strings(value: object, scrubbed: Callable[[str], str]) -> object:
     if isinstance(value, str):
-        return word.sub(ERASED, value)
+        return scrubbed(value)
     if isinstance(value, list):
-        return [_replace_strings(v, word) for v in value]
+        return [_replace_strings(v, scrubbed) for v in value]
     if isinstance(value, dict):
-        return {k: _replace_strings(v, word) for k, v in value.items()}
+        return {k: _replace_strings(v, scrubbed) for k, v in value.items()}
     return value

@@ -1,5 +1,7 @@
 """The schema as named migration steps. A released step is never edited: add a new one instead."""
 
+from pathlib import Path
+
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
@@ -387,13 +389,17 @@ def upgrade(db: Database) -> None:
     new database at once cannot both try to create the tables; Migrations.apply() nests its own steps
     inside as savepoints, so a failing step still leaves the database as it was.
     """
-    pending_steps = migrations.pending(db)
-    if not pending_steps:
+    if not migrations.pending(db):
         return
     from crm import backups  # backups reads this module's migration list
 
-    backups.before_upgrade(db, [m.name for m in pending_steps])
     with transaction(db):
+        # Checked again under the write lock: another process may have upgraded in the meantime.
+        pending_steps = migrations.pending(db)
+        if pending_steps and migrations.applied(db):  # a brand-new database has nothing to keep
+            path = db.execute("PRAGMA database_list").fetchone()[2]
+            if path:
+                backups.before_upgrade(Path(path), pending_steps[0].name)
         migrations.apply(db)
 
 

@@ -28,7 +28,12 @@ def _keys(values: dict) -> list[tuple[str, str]]:
     keys = []
     if values.get("email"):
         keys.append(("email", values["email"]))
-    keys += [("phone", n) for n in (values.get("phone"), values.get("mobile")) if n]
+    # A switchboard number with an extension is that person's line only, as contacts.similar treats it.
+    if values.get("phone"):
+        extension = values.get("phone_ext")
+        keys.append(("phone", f"{values['phone']};ext={extension}" if extension else values["phone"]))
+    if values.get("mobile"):
+        keys.append(("phone", values["mobile"]))
     if values.get("name") and values.get("organisation_id"):
         keys.append(("name_at_organisation", f"{values['name']}@{values['organisation_id']}"))
     return keys

@@ -1,0 +1,328 @@
+"""Charts: the Vega-Lite each chart function produces (encodings, colours, labels, sorting), that only aggregated
+rows reach the browser (never interaction rows), and the PNG and SVG renderings."""
+
+import json
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from crm import charts, clock, coverage, db, interactions, organisations, users
+from tests.conftest import PASSWORD, World
+
+FROZEN = datetime(2026, 3, 2, 10, 30, tzinfo=UTC)
+TODAY = date(2026, 3, 2)
+SECRET = "Visited Mrs Example at home"  # an interaction's free text: must never be in a chart
+INTERACTION_FIELDS = {
+    "summary",
+    "notes",
+    "occurred_on",
+    "follow_up_on",
+    "follow_up_action",
+    "follow_up_done_on",
+    "kind_code",
+    "contact_ids",
+    "contacts",
+    "created_by",
+    "logged_by",
+}
+TYPE_ORDER = [
+    "GP practice",
+    "Primary care network",
+    "Community therapy (OT, physio, reablement)",
+    "Community nursing (district nurses)",
+    "Council adult social care",
+    "Hospital discharge",
+    "Mental health",
+    "Integrated care board",
+    "Hospice",
+    "Pharmacy",
+    "Housing",
+    "Voluntary and community",
+    "Other",
+]
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+class Figures:
+    """What the Coverage page draws for the administrator, computed once."""
+
+    def __init__(self, world: World):
+        self.world = world
+        self.rows, self.scores = coverage.report(world.db, world.admin)
+        self.median = coverage.median_score(self.scores)
+        self.trend = coverage.trend(world.db, world.admin)
+        self.referrals = coverage.referrals_by_month(world.db, world.admin)
+        self.type_order = [t["label"] for t in organisations.types(world.db)]
+        self.interactions = world.db["interactions"].count
+
+
+@pytest.fixture(scope="module")
+def figures(tmp_path_factory) -> Figures:
+    """Three branches with contacts of several types and many more interactions than heatmap cells (every one
+    carrying the same summary and notes), the clock stopped at FROZEN."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(clock, "now", lambda: FROZEN)
+        database = db.connect(tmp_path_factory.mktemp("charts") / "crm.db")
+        world = World(database, users.create_first_admin(database, "ada", "Ada Admin", PASSWORD))
+        people = {
+            "leeds_gp": world.contact(world.leeds, "Priya Patel"),
+            "leeds_ot": world.contact(world.leeds, "Omar Okafor", world.ot),
+            "york_council": world.contact(world.york, "Cara Council", world.council),
+            "bristol_gp": world.contact(world.bristol, "Bram Brown"),
+        }
+        # Added long ago, so the trend's past month ends count them.
+        database.execute("UPDATE contacts SET created_at = '2024-01-01T09:00:00Z'")
+        kinds = ["PHONE_CALL", "REFERRAL_RECEIVED", "VISIT"]
+        plan = [("leeds_gp", 5), ("leeds_ot", 200), ("york_council", 40), ("bristol_gp", 95)]
+        for n in range(60):
+            name, newest = plan[n % len(plan)]
+            contact_id = people[name]
+            branch_id = database.execute("SELECT branch_id FROM contacts WHERE id = ?", [contact_id]).fetchone()[0]
+            interactions.log(
+                database,
+                world.admin,
+                {
+                    "branch_id": branch_id,
+                    "occurred_on": TODAY - timedelta(days=newest + 7 * (n // len(plan))),
+                    "kind_code": kinds[n % len(kinds)],
+                    "summary": SECRET,
+                    "notes": SECRET,
+                    "contact_ids": [contact_id],
+                },
+            )
+        figures = Figures(world)
+    yield figures
+    database.close()
+
+
+def records(spec: dict) -> list[list[dict]]:
+    """The rows of every dataset in a chart's spec."""
+    return list(spec.get("datasets", {}).values())
+
+
+def layer_data(spec: dict, layer: dict) -> list[dict]:
+    return spec["datasets"][(layer.get("data") or spec["data"])["name"]]
+
+
+def test_that_the_data_is_large_enough_for_the_checks_below(figures):
+    """Test that the module's data has more interactions than heatmap cells, so a chart holding interaction rows
+    would show."""
+    assert len(figures.rows) == 3 * 13
+    assert figures.interactions > len(figures.rows)
+    assert figures.type_order == TYPE_ORDER
+
+
+def test_heatmap_spec(figures):
+    """Test that the heatmap puts partner types across (in the types' order) and branches down, colours cells by
+    status with the three status colours, labels each cell with warm/named or "gap", and lets a click select a
+    branch and type."""
+    spec = charts.heatmap(figures.rows, figures.type_order).to_dict()
+
+    cells, labels = spec["layer"]
+    assert cells["mark"] == {"type": "rect", "stroke": "white"}
+    for layer in (cells, labels):
+        assert layer["encoding"]["x"]["field"] == "partner_type"
+        assert (layer["encoding"]["x"]["type"], layer["encoding"]["x"]["sort"]) == ("nominal", TYPE_ORDER)
+        assert layer["encoding"]["y"] == {
+            "field": "branch",
+            "type": "nominal",
+            "sort": ["Leeds", "York", "Bristol"],
+            "title": None,
+        }
+    assert cells["encoding"]["color"]["field"] == "status"
+    assert cells["encoding"]["color"]["scale"] == {
+        "domain": ["Covered", "Lapsing", "Gap"],
+        "range": ["#0072B2", "#E69F00", "#D55E00"],
+    }
+    assert charts.STATUS_COLOURS == {"covered": "#0072B2", "lapsing": "#E69F00", "gap": "#D55E00"}
+    assert [t["field"] for t in cells["encoding"]["tooltip"]] == [
+        "branch",
+        "partner_type",
+        "status",
+        "named",
+        "warm",
+        "last_touched",
+    ]
+    assert labels["mark"]["type"] == "text"
+    assert labels["encoding"]["text"] == {"field": "label", "type": "nominal"}
+    assert labels["encoding"]["color"] == {
+        "condition": {"test": "(datum.status === 'Lapsing')", "value": "black"},
+        "value": "white",
+    }
+    [selection] = spec["params"]
+    assert (selection["name"], selection["select"]) == (
+        charts.CELL_SELECTION,
+        {"type": "point", "fields": ["branch_id", "type_code"], "on": "click"},
+    )
+    assert spec["title"] == "Coverage by branch and partner type"
+
+
+def test_heatmap_data_is_one_row_per_cell(figures):
+    """Test that the heatmap's data is exactly one row per branch and partner type, with the status label, the
+    counts, the last touch ("never" when none) and the cell's label."""
+    spec = charts.heatmap(figures.rows, figures.type_order).to_dict()
+    world = figures.world
+
+    [data] = records(spec)
+    assert len(data) == len(figures.rows) == 39
+    by_cell = {(r["branch"], r["partner_type"]): r for r in data}
+    assert by_cell[("Leeds", "GP practice")] == {
+        "branch": "Leeds",
+        "branch_id": world.leeds,
+        "partner_type": "GP practice",
+        "type_code": "GP_PRACTICE",
+        "status": "Covered",
+        "named": 1,
+        "warm": 1,
+        "last_touched": "2026-02-25",
+        "label": "1/1",
+    }
+    ot = "Community therapy (OT, physio, reablement)"
+    assert by_cell[("Leeds", ot)] == {
+        "branch": "Leeds",
+        "branch_id": world.leeds,
+        "partner_type": ot,
+        "type_code": "COMMUNITY_THERAPY",
+        "status": "Lapsing",
+        "named": 1,
+        "warm": 0,
+        "last_touched": "2025-08-14",
+        "label": "0/1",
+    }
+    assert by_cell[("York", "GP practice")] == {
+        "branch": "York",
+        "branch_id": world.york,
+        "partner_type": "GP practice",
+        "type_code": "GP_PRACTICE",
+        "status": "Gap",
+        "named": 0,
+        "warm": 0,
+        "last_touched": "never",
+        "label": "gap",
+    }
+    assert {r["status"] for r in data} == {"Covered", "Lapsing", "Gap"}
+
+
+def test_league_spec(figures):
+    """Test that the league puts the score (0 to 100) across and branches down, sorted by score, labels each bar
+    with covered/required, and draws the median as a labelled rule."""
+    spec = charts.league(figures.scores, figures.median).to_dict()
+
+    bars, text, rule, rule_text = spec["layer"]
+    assert bars["mark"] == {"type": "bar", "color": charts.STATUS_COLOURS["covered"]}
+    assert bars["encoding"]["x"] == {
+        "field": "score",
+        "type": "quantitative",
+        "title": "Required partner types covered (%)",
+        "scale": {"domain": [0, 100]},
+    }
+    assert bars["encoding"]["y"] == {"field": "branch", "type": "nominal", "sort": "-x", "title": None}
+    assert (text["mark"]["type"], text["encoding"]["text"]) == ("text", {"field": "label", "type": "nominal"})
+    assert rule["mark"]["type"] == "rule"
+    assert rule["encoding"]["x"] == {"field": "median", "type": "quantitative"}
+    assert rule_text["encoding"]["text"] == {"field": "label", "type": "nominal"}
+    assert layer_data(spec, bars) == [
+        {"branch": "Leeds", "region": "North", "score": 20, "label": "1/5"},
+        {"branch": "York", "region": "North", "score": 20, "label": "1/5"},
+        {"branch": "Bristol", "region": "South", "score": 0, "label": "0/5"},
+    ]
+    assert layer_data(spec, rule) == [{"median": 20, "label": "median 20%"}]
+
+
+def test_league_without_a_median_has_no_rule(figures):
+    """Test that a league with no median (no branches to take one from) draws the bars and labels only."""
+    spec = charts.league(figures.scores, None).to_dict()
+
+    assert [layer["mark"]["type"] for layer in spec["layer"]] == ["bar", "text"]
+
+
+def test_trend_spec(figures):
+    """Test that the trend puts months across, with interactions logged as bars and the coverage score (0 to 100)
+    as a labelled line on its own axis."""
+    spec = charts.trend(figures.trend).to_dict()
+
+    bars, lines = spec["layer"]
+    line, labels = lines["layer"]
+    assert bars["mark"]["type"] == "bar"
+    assert bars["encoding"]["y"] == {"field": "interactions", "type": "quantitative", "title": "Interactions logged"}
+    assert line["mark"]["type"] == "line"
+    assert line["encoding"]["y"] == {
+        "field": "score",
+        "type": "quantitative",
+        "title": "Coverage score (%)",
+        "scale": {"domain": [0, 100]},
+    }
+    assert labels["encoding"]["text"] == {"field": "score", "type": "quantitative"}
+    for layer in (bars, line, labels):
+        assert (layer["encoding"]["x"]["field"], layer["encoding"]["x"]["type"]) == ("month", "ordinal")
+    assert spec["resolve"] == {"scale": {"y": "independent"}}
+    assert layer_data(spec, bars) == [
+        {"month": r["month"], "score": round(100 * r["score"]), "interactions": r["interactions"]}
+        for r in figures.trend
+    ]
+    assert [r["month"] for r in layer_data(spec, bars)] == [f"{d:%Y-%m}" for d in coverage.month_ends(TODAY)]
+    assert sum(r["interactions"] for r in layer_data(spec, bars)) == figures.interactions
+
+
+def test_referrals_spec(figures):
+    """Test that the referrals chart puts months across and stacks each month's referrals by partner type, one
+    colour per type from the colour-blind-safe list."""
+    spec = charts.referrals(figures.referrals).to_dict()
+
+    assert spec["mark"] == {"type": "bar"}
+    encoding = spec["encoding"]
+    assert (encoding["x"]["field"], encoding["x"]["type"]) == ("month", "ordinal")
+    assert encoding["y"] == {
+        "field": "referrals",
+        "type": "quantitative",
+        "aggregate": "sum",
+        "title": "Referrals received",
+    }
+    assert "stack" not in encoding["y"]  # Vega-Lite's default: bars of one month stacked
+    types = sorted({r["partner_type"] for r in figures.referrals})
+    assert types == ["Community therapy (OT, physio, reablement)", "Council adult social care", "GP practice"]
+    assert encoding["color"]["field"] == "partner_type"
+    assert encoding["color"]["scale"] == {"domain": types, "range": charts.CATEGORY_COLOURS[:3]}
+    [data] = records(spec)
+    assert data == figures.referrals
+
+
+def test_referrals_with_more_types_than_colours_use_a_larger_scheme():
+    """Test that more partner types than the colour list holds switch to a 20-colour scheme."""
+    rows = [{"month": "2026-02", "partner_type": f"Type {n:02d}", "referrals": 1} for n in range(10)]
+
+    scale = charts.referrals(rows).to_dict()["encoding"]["color"]["scale"]
+
+    assert scale == {"domain": [f"Type {n:02d}" for n in range(10)], "scheme": "tableau20"}
+
+
+def test_that_no_chart_carries_interaction_rows(figures):
+    """Test that every dataset of every chart has at most one row per branch and partner type, no interaction
+    field, and none of the interactions' free text."""
+    specs = {
+        "heatmap": charts.heatmap(figures.rows, figures.type_order).to_dict(),
+        "league": charts.league(figures.scores, figures.median).to_dict(),
+        "trend": charts.trend(figures.trend).to_dict(),
+        "referrals": charts.referrals(figures.referrals).to_dict(),
+    }
+
+    for name, spec in specs.items():
+        datasets = records(spec)
+        assert datasets, name
+        for data in datasets:
+            assert len(data) <= 3 * 13, name
+            assert not INTERACTION_FIELDS & {key for row in data for key in row}, name
+        assert SECRET not in json.dumps(spec), name
+
+
+def test_to_svg_and_to_png(figures):
+    """Test that a chart renders on the server to an SVG document and to a PNG image."""
+    chart = charts.heatmap(figures.rows, figures.type_order)
+
+    svg = charts.to_svg(chart)
+    png = charts.to_png(chart)
+
+    assert svg.startswith("<svg")
+    assert svg.rstrip().endswith("</svg>")
+    assert "Coverage by branch and partner type" in svg
+    assert png.startswith(PNG_SIGNATURE)
