@@ -78,7 +78,7 @@ def _xlsx_text(value: object) -> object:
 
 def testimonials_markdown(rows: list[dict], meta: dict) -> str:
     """Quotes as Markdown block quotes, each with its attribution and month, for web pages and newsletters."""
-    lines = ["# What our partners say", "", f"{meta['provider']}, {meta['scope']}.", ""]
+    lines = ["# What our partners say", "", f"{_md_text(meta['provider'])}, {_md_text(meta['scope'])}.", ""]
     for row in rows:
         quote = row["Quote"].replace("\r", "").split("\n")
         lines += [f"> {_md_text(line)}" if line else ">" for line in quote]
@@ -89,9 +89,11 @@ def testimonials_markdown(rows: list[dict], meta: dict) -> str:
 
 def _md_text(text: str) -> str:
     # Quotes are plain text: characters Markdown would act on (links, emphasis, HTML) are escaped, and so is
-    # a line start that would make a heading or a list.
+    # a line start that would make a heading, a list or a numbered list.
     escaped = "".join("\\" + c if c in "\\`*_[]<>|" else c for c in text)
-    return "\\" + escaped if escaped[:1] in ("#", "+", "-") or re.match(r"\d+\.", escaped) else escaped
+    if escaped[:1] in ("#", "+", "-"):
+        return "\\" + escaped
+    return re.sub(r"^(\d+)\.", r"\1\\.", escaped)
 
 
 def _month(iso_date: str) -> str:

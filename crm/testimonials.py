@@ -131,6 +131,14 @@ def _resolve_giver(db: Database, actor: Actor, cleaned: dict) -> None:
         raise ValidationError("Partner type", "is required when the organisation is typed in.")
     if not db.execute("SELECT 1 FROM organisation_types WHERE code = ?", [cleaned["type_code"]]).fetchone():
         raise ValidationError("Partner type", f"“{cleaned['type_code']}” is not a partner type.")
+    if (
+        cleaned["interaction_id"] is not None
+        and not db.execute(
+            "SELECT 1 FROM interactions WHERE id = ? AND branch_id = ?",
+            [cleaned["interaction_id"], cleaned["branch_id"]],
+        ).fetchone()
+    ):
+        raise ValidationError("Interaction", "must be an interaction of the testimonial's branch.")
     known = {r[0] for r in db.execute("SELECT code FROM cqc_statements")}
     unknown = [s for s in cleaned["statements"] if s not in known]
     if unknown:
@@ -330,9 +338,12 @@ def search(
         if value is not None:
             conditions.append(condition)
             values.append(value)
-    if text.strip():
+    words = db.quote_fts(text.strip()) if text.strip() else ""
+    if words.strip('" '):
         conditions.append("t.id IN (SELECT rowid FROM testimonials_fts WHERE testimonials_fts MATCH ?)")
-        values.append(db.quote_fts(text.strip()))
+        values.append(words)
+    elif text.strip():
+        return []  # only quote marks: nothing to search for
     rows = db.execute_returning_dicts(
         f"{_SELECT} WHERE {' AND '.join(conditions)} ORDER BY t.received_on DESC, t.id DESC LIMIT ?",
         [*values, limit],

@@ -207,22 +207,23 @@ def test_keep_hides_the_contact_until_its_review_date(world):
 
 
 def test_keep_accepts_an_iso_date_and_is_audited(world):
-    """Test that keep() takes the review date as YYYY-MM-DD text and writes one retention_keep audit entry."""
+    """Test that keep() takes the review date as YYYY-MM-DD text and writes one retention_keep audit entry with
+    the old and new review date and reason (a new contact's reason is blank)."""
     contact_id = old_contact(world, world.leeds, "Kit Kept")
     before = len(audit_rows(world))
 
     retention.keep(world.db, world.manager_leeds, contact_id, "Still our named contact", "2026-03-03")
 
-    entries = audit_rows(world)
-    assert len(entries) == before + 1
-    assert {k: v for k, v in entries[-1].items() if k != "id"} == {
+    assert len(audit_rows(world)) == before + 1
+    assert audit.entries(world.db, limit=1)[0] | {"id": None} == {
+        "id": None,
         "at": STAMP,
         "user_id": world.manager_leeds.id,
         "username": "manager.leeds",
         "action": "retention_keep",
         "table_name": "contacts",
         "row_id": contact_id,
-        "changes": '{"retention_review_on": [null, "2026-03-03"], "retention_reason": ["", "Still our named contact"]}',
+        "changes": {"retention_review_on": [None, "2026-03-03"], "retention_reason": ["", "Still our named contact"]},
     }
 
 
@@ -526,3 +527,34 @@ def test_page_refuses_keeping_without_a_reason(app_env, world):
     assert values(at.error) == ["Reason for keeping: is required."]
     row = world.db["contacts"].get(contact_id)
     assert (row["retention_reason"], row["retention_review_on"]) == ("", None)
+
+
+def test_page_marks_the_selected_contact_as_left(app_env, world):
+    """Test that marking the selected contact as left records it, confirms it, and keeps them listed as Left."""
+    contact_id = old_contact(world, world.leeds, "Olive Old")
+    at = open_retention("manager.leeds")
+
+    at.session_state["retention_table"] = {"selection": {"rows": [0], "columns": []}}
+    at.run()
+    button(at, "Mark as left").click().run()
+
+    assert not at.exception, at.exception
+    assert values(at.success) == ["Olive Old is marked as left."]
+    row = world.db["contacts"].get(contact_id)
+    assert (row["status"], row["left_on"]) == ("left", TODAY.isoformat())
+    assert at.dataframe[0].value["Status"].tolist() == ["Left"]
+
+
+def test_page_erases_the_selected_contact(app_env, world):
+    """Test that erasing the selected contact removes their details and leaves nothing to review."""
+    contact_id = old_contact(world, world.leeds, "Olive Old", email="olive@example.org")
+    at = open_retention("manager.leeds")
+
+    at.session_state["retention_table"] = {"selection": {"rows": [0], "columns": []}}
+    at.run()
+    button(at, "Erase").click().run()
+
+    assert not at.exception, at.exception
+    assert values(at.success) == ["Erased.", NOTHING_DUE]
+    row = world.db["contacts"].get(contact_id)
+    assert (row["name"], row["email"], row["erased_at"]) == (privacy.ERASED_NAME, None, STAMP)

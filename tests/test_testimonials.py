@@ -513,7 +513,7 @@ def test_interaction_that_does_not_exist_is_refused_and_no_evidence_file_is_left
     before = counts(world)
 
     with pytest.raises(ValidationError) as error:
-        add(world, ("thanks.pdf", PDF), interaction_id=9999)
+        add(world, evidence=("thanks.pdf", PDF), interaction_id=9999)
 
     assert error.value.field == "Interaction"
     assert counts(world) == before

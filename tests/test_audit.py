@@ -1,0 +1,572 @@
+"""The audit log: every write leaves one entry; audit.search shows administrators everything and regional leads
+the entries about their region (deleted records included, through the branch the entry kept); its filters by user
+name, record and dates; no password or password hash in any entry; and the Audit log page."""
+
+import copy
+import json
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import streamlit.runtime.context
+from streamlit.runtime.pages_manager import PagesManager
+
+from crm import audit, clock, contacts, db, interactions, retention, testimonials, users
+from crm.errors import CRMError, PermissionDenied, SignInFailed
+from tests.conftest import PASSWORD, World
+from tests.pagehelpers import NOT_FOR_YOUR_ROLE, ROOT, new_app, open_page, submit_sign_in, values
+
+SETUP = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # when the template world was built: outside the page's 30 days
+SETUP_STAMP = "2026-01-05T09:00:00Z"
+FROZEN = datetime(2026, 3, 2, 10, 30, tzinfo=UTC)
+STAMP = "2026-03-02T10:30:00Z"
+NEW_PASSWORD = "purple monkey dishwasher"
+ROLE_DENIED = "Your role does not allow this."
+PAGE_COLUMNS = ["When", "Who", "Did", "Record", "Id", "Changes"]
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> tuple[Path, World]:
+    """The world (regions, branches, users, organisations), built once at SETUP because hashing is slow."""
+    path = tmp_path_factory.mktemp("audit") / "crm.db"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(clock, "now", lambda: SETUP)
+        database = db.connect(path)
+        world = World(database, users.create_first_admin(database, "ada", "Ada Admin", PASSWORD))
+        database.close()
+    return path, world
+
+
+@pytest.fixture
+def world(template, db_path, monkeypatch) -> World:
+    """A copy of the template world at ``db_path``, the clock stopped at FROZEN (``world.moment`` moves it)."""
+    path, built = template
+    with sqlite3.connect(path) as source, sqlite3.connect(db_path) as copied:
+        source.backup(copied)
+    source.close()
+    copied.close()
+    scene = copy.copy(built)
+    scene.moment = {"now": FROZEN}
+    monkeypatch.setattr(clock, "now", lambda: scene.moment["now"])
+    scene.db = db.connect(db_path)
+    yield scene
+    scene.db.close()
+
+
+def last_id(world: World) -> int:
+    return world.db.execute("SELECT coalesce(max(id), 0) FROM audit_log").fetchone()[0]
+
+
+def entries_after(world: World, entry_id: int) -> list[dict]:
+    """Entries written after ``entry_id``, oldest first, without their ids and with changes parsed."""
+    rows = world.db.execute_returning_dicts("SELECT * FROM audit_log WHERE id > ? ORDER BY id", [entry_id])
+    return [{k: json.loads(v) if k == "changes" else v for k, v in row.items() if k != "id"} for row in rows]
+
+
+def entry(actor, action: str, table: str, row_id: int | None, changes: dict, at: str = STAMP) -> dict:
+    return {
+        "at": at,
+        "user_id": actor.id,
+        "username": actor.username,
+        "action": action,
+        "table_name": table,
+        "row_id": row_id,
+        "changes": changes,
+    }
+
+
+def what(rows: list[dict]) -> list[tuple]:
+    """Each entry as (action, record type, record id), in the order given."""
+    return [(r["action"], r["table_name"], r["row_id"]) for r in rows]
+
+
+def log_call(world: World, actor, branch_id: int, contact_id: int, summary: str = "Catch-up call") -> int:
+    return interactions.log(
+        world.db,
+        actor,
+        {"branch_id": branch_id, "kind_code": "PHONE_CALL", "summary": summary, "contact_ids": [contact_id]},
+    )
+
+
+def add_testimonial(world: World, actor, branch_id: int, contact_id: int) -> int:
+    return testimonials.add(
+        world.db,
+        actor,
+        {"branch_id": branch_id, "quote": "Always reliable.", "contact_id": contact_id, "source": "email"},
+    )
+
+
+# Every write leaves an entry.
+
+
+def test_each_write_leaves_one_whole_entry(world):
+    """Test that adding and editing a contact, logging an interaction, marking someone as left, keeping them after
+    a retention review and exporting testimonials each write exactly one entry: who, when, what and the
+    changes."""
+    start = last_id(world)
+    priya = contacts.add(
+        world.db,
+        world.manager_leeds,
+        {
+            "name": " Priya Patel ",
+            "job_title": "Practice Manager",
+            "organisation_id": world.gp,
+            "branch_id": world.leeds,
+            "email": "priya@EXAMPLE.nhs.uk",
+            "phone": "0113 496 0123",
+        },
+    )
+    created = {
+        "name": "Priya Patel",
+        "job_title": "Practice Manager",
+        "organisation_id": world.gp,
+        "branch_id": world.leeds,
+        "mobile": None,
+        "email": "priya@example.nhs.uk",
+        "notes": "",
+        "keep_in_touch_days": None,
+        "lawful_basis": "legitimate interests",
+        "privacy_info_sent_on": None,
+        "do_not_contact": 0,
+        "phone": "+441134960123",
+        "phone_ext": None,
+        "is_named_contact": 1,
+    }
+    assert entries_after(world, start) == [entry(world.manager_leeds, "create", "contacts", priya, created)]
+
+    start = last_id(world)
+    contacts.update(world.db, world.lead_north, priya, created | {"job_title": "Practice Business Manager"}, 1)
+    assert entries_after(world, start) == [
+        entry(
+            world.lead_north,
+            "update",
+            "contacts",
+            priya,
+            {"job_title": ["Practice Manager", "Practice Business Manager"]},
+        )
+    ]
+
+    start = last_id(world)
+    call = log_call(world, world.manager_leeds, world.leeds, priya)
+    assert entries_after(world, start) == [
+        entry(
+            world.manager_leeds,
+            "create",
+            "interactions",
+            call,
+            {
+                "branch_id": world.leeds,
+                "occurred_on": "2026-03-02",
+                "kind_code": "PHONE_CALL",
+                "summary": "Catch-up call",
+                "notes": "",
+                "follow_up_on": None,
+                "follow_up_action": "",
+                "organisation_id": world.gp,
+                "contact_ids": [priya],
+            },
+        )
+    ]
+
+    start = last_id(world)
+    contacts.mark_left(world.db, world.admin, priya, 2)
+    assert entries_after(world, start) == [
+        entry(world.admin, "update", "contacts", priya, {"status": ["active", "left"], "left_on": [None, "2026-03-02"]})
+    ]
+
+    start = last_id(world)
+    retention.keep(world.db, world.manager_leeds, priya, "Still chairs the discharge group", "2027-03-01")
+    assert what(entries_after(world, start)) == [("retention_keep", "contacts", priya)]
+
+    start = last_id(world)
+    testimonials.export(world.db, world.lead_north, "csv", "internal", provider="Brightwater", scope_label="North")
+    assert entries_after(world, start) == [
+        entry(
+            world.lead_north,
+            "export_testimonials",
+            "testimonials",
+            None,
+            {"format": "csv", "audience": "internal", "count": 0, "scope": "North"},
+        )
+    ]
+
+
+def test_a_refused_write_leaves_no_entry(world):
+    """Test that a write refused by validation leaves no entry (the entry is in the same transaction)."""
+    start = last_id(world)
+
+    with pytest.raises(PermissionDenied):
+        retention.set_months(world.db, world.manager_leeds, 6)
+    with pytest.raises(CRMError) as raised:
+        contacts.add(world.db, world.admin, {"name": " ", "organisation_id": world.gp, "branch_id": world.leeds})
+    assert str(raised.value) == "Name: is required."
+
+    assert entries_after(world, start) == []
+
+
+# Who sees what.
+
+
+def test_administrator_sees_every_entry(world):
+    """Test that an administrator's search returns every entry, newest first, with the changes parsed."""
+    contact_id = world.contact(world.bristol, "Bob Bristol", world.council)
+
+    found = audit.search(world.db, world.admin)
+
+    all_ids = [r[0] for r in world.db.execute("SELECT id FROM audit_log ORDER BY id DESC")]
+    assert [e["id"] for e in found] == all_ids
+    assert {k: v for k, v in found[0].items() if k not in ("id", "changes")} == {
+        k: v for k, v in entry(world.admin, "create", "contacts", contact_id, {}).items() if k != "changes"
+    }
+    assert found[0]["changes"]["name"] == "Bob Bristol"
+
+
+@pytest.mark.parametrize("who", ["manager_leeds", "manager_york", "manager_bristol"])
+def test_branch_managers_may_not_search(world, who):
+    """Test that a branch manager is refused the audit log."""
+    with pytest.raises(PermissionDenied) as raised:
+        audit.search(world.db, getattr(world, who))
+
+    assert str(raised.value) == ROLE_DENIED
+
+
+def test_regional_leads_see_their_regions_entries_and_never_anothers(world):
+    """Test that a regional lead sees the entries about their region's branches (and its branch managers'
+    accounts), contacts, interactions and testimonials, including deleted interactions and testimonials (through
+    the branch the entry kept), and none about another region's."""
+    leeds = world.contact(world.leeds, "Lou Leeds")
+    york = world.contact(world.york, "Yas York")
+    bristol = world.contact(world.bristol, "Bob Bristol", world.council)
+    contacts.update(
+        world.db,
+        world.admin,
+        bristol,
+        {"name": "Bob Bristol", "organisation_id": world.council, "branch_id": world.bristol, "job_title": "OT"},
+        1,
+    )
+    leeds_call = log_call(world, world.manager_leeds, world.leeds, leeds)
+    bristol_call = log_call(world, world.manager_bristol, world.bristol, bristol)
+    leeds_quote = add_testimonial(world, world.manager_leeds, world.leeds, leeds)
+    bristol_quote = add_testimonial(world, world.manager_bristol, world.bristol, bristol)
+    interactions.delete(world.db, world.manager_leeds, leeds_call, 1)
+    interactions.delete(world.db, world.manager_bristol, bristol_call, 1)
+    testimonials.delete(world.db, world.lead_north, leeds_quote)
+    testimonials.delete(world.db, world.lead_south, bristol_quote)
+
+    assert what(audit.search(world.db, world.lead_north)) == [
+        ("delete", "testimonials", leeds_quote),
+        ("delete", "interactions", leeds_call),
+        ("create", "testimonials", leeds_quote),
+        ("create", "interactions", leeds_call),
+        ("create", "contacts", york),
+        ("create", "contacts", leeds),
+        ("create", "users", world.manager_york.id),
+        ("create", "users", world.manager_leeds.id),
+        ("create", "branches", world.york),
+        ("create", "branches", world.leeds),
+    ]
+    assert what(audit.search(world.db, world.lead_south)) == [
+        ("delete", "testimonials", bristol_quote),
+        ("delete", "interactions", bristol_call),
+        ("create", "testimonials", bristol_quote),
+        ("create", "interactions", bristol_call),
+        ("update", "contacts", bristol),
+        ("create", "contacts", bristol),
+        ("create", "users", world.manager_bristol.id),
+        ("create", "branches", world.bristol),
+    ]
+
+
+@pytest.mark.parametrize("kind", ["interactions", "testimonials"])
+def test_a_reused_id_does_not_show_a_deleted_record_to_another_region(world, kind):
+    """Test that when a deleted interaction's or testimonial's id is taken by a new one in another region, the
+    old record's entries stay with its own region (regression: SQLite reuses the highest deleted id, and the
+    entry's branch was looked up from whatever row has that id now, so the North lead saw Bristol's deleted
+    record, summary and all, and the South lead lost it)."""
+    bob = world.contact(world.bristol, "Bob Bristol", world.council)
+    lou = world.contact(world.leeds, "Lou Leeds")
+    if kind == "interactions":
+        old = log_call(world, world.manager_bristol, world.bristol, bob, summary="Talked about Mrs Smith's discharge")
+        interactions.delete(world.db, world.manager_bristol, old, 1)
+        new = log_call(world, world.manager_leeds, world.leeds, lou)
+    else:
+        old = add_testimonial(world, world.manager_bristol, world.bristol, bob)
+        testimonials.delete(world.db, world.manager_bristol, old)
+        new = add_testimonial(world, world.manager_leeds, world.leeds, lou)
+    assert new == old  # the id was reused: the situation this test is about
+
+    assert what(audit.search(world.db, world.lead_north, table=kind)) == [("create", kind, new)]
+    assert what(audit.search(world.db, world.lead_south, table=kind)) == [("delete", kind, old), ("create", kind, old)]
+
+
+def test_regional_lead_sees_the_whole_history_of_a_deleted_interaction(world):
+    """Test that after an interaction is deleted its region's lead still sees every entry about it, edits
+    included (regression: an edit's entry holds only the changed columns, so once the row was gone its branch
+    could not be found and the edit vanished from the lead's log)."""
+    lou = world.contact(world.leeds, "Lou Leeds")
+    call = log_call(world, world.manager_leeds, world.leeds, lou)
+    interactions.update(
+        world.db,
+        world.manager_leeds,
+        call,
+        {"branch_id": world.leeds, "kind_code": "VISIT", "summary": "Dropped in", "contact_ids": [lou]},
+        1,
+    )
+    interactions.delete(world.db, world.manager_leeds, call, 2)
+
+    assert what(audit.search(world.db, world.lead_north, table="interactions")) == [
+        ("delete", "interactions", call),
+        ("update", "interactions", call),
+        ("create", "interactions", call),
+    ]
+    assert audit.search(world.db, world.lead_south, table="interactions") == []
+
+
+# Filters.
+
+
+@pytest.fixture
+def history(world):
+    """Five entries on three days, after the template's set-up entries of 2026-01-05:
+    1. 2026-02-27 00:00:00 manager.leeds adds Ann (Leeds)
+    2. 2026-03-01 23:59:59 manager.york adds Yas (York)
+    3. 2026-03-01 23:59:59 ada edits Ann
+    4. 2026-03-02 10:30:00 manager.leeds logs a call with Ann
+    5. 2026-03-02 10:30:00 ada marks Yas as left
+    """
+    world.moment["now"] = datetime(2026, 2, 27, 0, 0, 0, tzinfo=UTC)
+    ann_values = {"name": "Ann Able", "organisation_id": world.gp, "branch_id": world.leeds}
+    ann = contacts.add(world.db, world.manager_leeds, ann_values)
+    world.moment["now"] = datetime(2026, 3, 1, 23, 59, 59, tzinfo=UTC)
+    yas = contacts.add(
+        world.db, world.manager_york, {"name": "Yas York", "organisation_id": world.gp, "branch_id": world.york}
+    )
+    contacts.update(world.db, world.admin, ann, ann_values | {"job_title": "GP"}, 1)
+    world.moment["now"] = FROZEN
+    call = log_call(world, world.manager_leeds, world.leeds, ann)
+    contacts.mark_left(world.db, world.admin, yas, 1)
+    world.ann, world.yas, world.call = ann, yas, call
+    return world
+
+
+def test_search_entries_are_whole(history):
+    """Test that a search returns whole entries: id, time, user, action, record and parsed changes."""
+    first = world_entry_id(history, 1)
+
+    assert audit.search(history.db, history.admin, username="manager.york") == [
+        {
+            "id": first + 1,
+            "at": "2026-03-01T23:59:59Z",
+            "user_id": history.manager_york.id,
+            "username": "manager.york",
+            "action": "create",
+            "table_name": "contacts",
+            "row_id": history.yas,
+            "changes": {
+                "name": "Yas York",
+                "job_title": "",
+                "organisation_id": history.gp,
+                "branch_id": history.york,
+                "mobile": None,
+                "email": None,
+                "notes": "",
+                "keep_in_touch_days": None,
+                "lawful_basis": "legitimate interests",
+                "privacy_info_sent_on": None,
+                "do_not_contact": 0,
+                "phone": None,
+                "phone_ext": None,
+                "is_named_contact": 1,
+            },
+        }
+    ]
+
+
+def world_entry_id(world: World, n: int) -> int:
+    """The id of the n-th entry of the ``history`` fixture."""
+    return world.db.execute("SELECT max(id) FROM audit_log WHERE at = ?", [SETUP_STAMP]).fetchone()[0] + n
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        ({"username": "manager.leeds"}, [4, 1]),
+        ({"username": "  manager.leeds "}, [4, 1]),
+        ({"username": "ada", "since": "2026-02-01"}, [5, 3]),
+        ({"username": "nobody"}, []),
+        ({"table": "contacts", "since": "2026-02-01"}, [5, 3, 2, 1]),
+        ({"table": "interactions"}, [4]),
+        ({"table": "contacts", "row_id": "ann"}, [3, 1]),
+        ({"table": "contacts", "row_id": "yas"}, [5, 2]),
+        ({"since": "2026-02-27"}, [5, 4, 3, 2, 1]),
+        ({"since": "2026-02-28"}, [5, 4, 3, 2]),
+        ({"since": "2026-03-02"}, [5, 4]),
+        ({"since": "2026-02-27", "until": "2026-02-27"}, [1]),
+        ({"since": "2026-02-27", "until": "2026-03-01"}, [3, 2, 1]),
+        ({"since": "2026-03-01", "until": "2026-03-01"}, [3, 2]),
+        ({"since": "2026-03-03"}, []),
+        ({"until": "2026-02-26", "table": "contacts"}, []),
+        ({"username": "ada", "table": "contacts", "row_id": "ann", "since": "2026-03-01", "until": "2026-03-01"}, [3]),
+    ],
+)
+def test_search_filters(history, filters, expected):
+    """Test that the user name, record type and id, and date filters (inclusive days) each pick exactly the
+    right entries, alone and together."""
+    if "row_id" in filters:
+        filters = filters | {"row_id": getattr(history, filters["row_id"])}
+
+    found = audit.search(history.db, history.admin, **filters)
+
+    assert [e["id"] for e in found] == [world_entry_id(history, n) for n in expected]
+
+
+@pytest.mark.parametrize(
+    ("who", "filters", "expected"),
+    [
+        ("lead_north", {"since": "2026-02-01"}, [5, 4, 3, 2, 1]),
+        ("lead_north", {"username": "manager.york"}, [2]),
+        ("lead_north", {"table": "interactions"}, [4]),
+        ("lead_north", {"table": "contacts", "since": "2026-03-02"}, [5]),
+        ("lead_south", {"since": "2026-02-01"}, []),
+        ("lead_south", {"username": "manager.leeds"}, []),
+    ],
+)
+def test_regional_lead_filters_stay_within_the_region(history, who, filters, expected):
+    """Test that the filters narrow a regional lead's entries and never reach another region's."""
+    found = audit.search(history.db, getattr(history, who), **filters)
+
+    assert [e["id"] for e in found] == [world_entry_id(history, n) for n in expected]
+
+
+def test_user_name_filter_ignores_letter_case(history):
+    """Test that the user name filter finds a user's entries however the name's letters are cased, as user
+    names are everywhere else (sign-in, uniqueness)."""
+    found = audit.search(history.db, history.admin, username="Manager.Leeds")
+
+    assert [e["id"] for e in found] == [world_entry_id(history, 4), world_entry_id(history, 1)]
+
+
+# No passwords.
+
+
+def test_no_password_or_hash_in_any_entry(world):
+    """Test that no entry holds a password or a password hash: not when accounts are created, a password is
+    changed, or someone signs in (rightly or wrongly, or types their password as the user name)."""
+    start = last_id(world)
+    users.add_user(world.db, world.admin, "new.lead", "Nat New", "regional_lead", PASSWORD, region_id=world.north)
+    users.set_password(world.db, world.admin, "manager.leeds", NEW_PASSWORD)
+    users.set_password(world.db, world.manager_york, "manager.york", NEW_PASSWORD)
+    for username, password in (("manager.leeds", PASSWORD), (PASSWORD, PASSWORD), (NEW_PASSWORD, "x")):
+        with pytest.raises(SignInFailed):
+            users.sign_in(world.db, username, password)
+    users.sign_in(world.db, "manager.leeds", NEW_PASSWORD)
+
+    rows = world.db.execute_returning_dicts("SELECT * FROM audit_log ORDER BY id")
+    text = json.dumps(rows, ensure_ascii=False) + json.dumps(audit.search(world.db, world.admin), ensure_ascii=False)
+    hashes = [r[0] for r in world.db.execute("SELECT password_hash FROM users")]
+    assert [secret for secret in (PASSWORD, NEW_PASSWORD, "$argon2", "password_hash", *hashes) if secret in text] == []
+    assert entries_after(world, start) == [
+        entry(
+            world.admin,
+            "create",
+            "users",
+            rows[-5]["row_id"],
+            {
+                "username": "new.lead",
+                "display_name": "Nat New",
+                "role": "regional_lead",
+                "region_id": world.north,
+                "branch_id": None,
+                "created_at": STAMP,
+            },
+        ),
+        entry(world.admin, "password_changed", "users", world.manager_leeds.id, {}),
+        entry(world.manager_york, "password_changed", "users", world.manager_york.id, {}),
+        entry(world.manager_leeds, "sign_in_failed", "users", world.manager_leeds.id, {"failed_attempts": 1}),
+        entry(world.manager_leeds, "sign_in", "users", world.manager_leeds.id, {}),
+    ]
+
+
+# The Audit log page.
+
+
+@pytest.fixture
+def app_env(monkeypatch, db_path):
+    """The app runs on the test's own database file (CRM_DB); see test_pages.py for why AppTest's cookies and
+    folder-based multipage mode are switched off."""
+    monkeypatch.setenv("CRM_DB", str(db_path))
+    monkeypatch.delenv("CRM_IDLE_MINUTES", raising=False)
+    monkeypatch.setattr(streamlit.runtime.context, "_get_client_context", lambda: None)
+    real_init = PagesManager.__init__
+
+    def init_without_folder_mode(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init_without_folder_mode)
+
+
+@pytest.fixture
+def recent(world):
+    """A contact added in Leeds and one in Bristol today; the set-up entries are older than the page's 30 days."""
+    world.lou = contacts.add(
+        world.db, world.manager_leeds, {"name": "Lou Leeds", "organisation_id": world.gp, "branch_id": world.leeds}
+    )
+    world.bob = contacts.add(
+        world.db,
+        world.manager_bristol,
+        {"name": "Bob Bristol", "organisation_id": world.council, "branch_id": world.bristol},
+    )
+    return world
+
+
+def page_rows(at) -> list[dict]:
+    table = at.dataframe[0].value
+    assert list(table.columns) == PAGE_COLUMNS
+    return [{k: v for k, v in row.items() if k != "Changes"} for row in table.to_dict("records")]
+
+
+def test_audit_page_for_an_administrator(app_env, recent):
+    """Test that an administrator's Audit log page lists the last 30 days' entries of every region, newest first,
+    their own sign-in included, and narrows to one user's entries."""
+    at = open_page("ada", "audit")
+
+    assert values(at.title) == ["Audit log"]
+    assert values(at.error) == []
+    assert values(at.main.caption) == ["3 entries"]
+    assert page_rows(at) == [
+        {"When": STAMP, "Who": "ada", "Did": "sign in", "Record": "users", "Id": recent.admin.id},
+        {"When": STAMP, "Who": "manager.bristol", "Did": "create", "Record": "contacts", "Id": recent.bob},
+        {"When": STAMP, "Who": "manager.leeds", "Did": "create", "Record": "contacts", "Id": recent.lou},
+    ]
+    assert json.loads(at.dataframe[0].value["Changes"][2])["name"] == "Lou Leeds"
+
+    at.text_input(key="audit_user").set_value("manager.leeds").run()
+
+    assert not at.exception, at.exception
+    assert page_rows(at) == [
+        {"When": STAMP, "Who": "manager.leeds", "Did": "create", "Record": "contacts", "Id": recent.lou}
+    ]
+
+
+def test_audit_page_for_a_regional_lead(app_env, recent):
+    """Test that a regional lead's Audit log page lists only their region's entries."""
+    at = open_page("lead.north", "audit")
+
+    assert values(at.title) == ["Audit log"]
+    assert values(at.error) == []
+    assert values(at.main.caption) == ["1 entries"]
+    assert page_rows(at) == [
+        {"When": STAMP, "Who": "manager.leeds", "Did": "create", "Record": "contacts", "Id": recent.lou}
+    ]
+
+
+def test_audit_page_refuses_a_branch_manager(app_env, recent):
+    """Test that a branch manager who reaches the Audit log page gets only the refusal, and no entries."""
+    at = submit_sign_in(new_app(ROOT / "pages" / "audit.py").run(), "manager.leeds")
+
+    assert not at.exception, at.exception
+    assert values(at.error) == [NOT_FOR_YOUR_ROLE]
+    assert len(at.dataframe) == 0
+    assert values(at.title) == []
