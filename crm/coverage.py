@@ -16,7 +16,7 @@ from datetime import date, timedelta
 
 from sqlite_utils import Database
 
-from crm import audit, clock, fields, settings
+from crm import audit, clock, directory, fields, settings
 from crm.access import ADMIN, Actor, branch_clause, require_role
 from crm.db import transaction
 from crm.errors import ValidationError
@@ -330,8 +330,6 @@ def report(
 ) -> tuple[list[dict], list[dict]]:
     """Coverage rows (one per branch and partner type, each with its branch's score) and branch scores:
     what the Coverage page and ``python -m crm coverage`` both show."""
-    from crm import directory  # directory imports nothing from here; local to keep module start-up light
-
     rows = coverage(db, actor, as_of=as_of, window=window, region_id=region_id, branch_id=branch_id)
     patch = directory.patch_coverage_by_branch(db, actor) if as_of is None or as_of >= clock.now().date() else {}
     branch_scores = scores(rows, patch)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from crm import audit, clock, fields
+from crm import audit, clock, exports, fields
 from crm.access import Actor, branch_clause, require_branch
 from crm.db import insert, transaction, update_row
 from crm.errors import Conflict, NotFound, ValidationError
@@ -415,8 +415,6 @@ def export(
     db: Database, actor: Actor, fmt: str, audience: str, *, provider: str, scope_label: str, **filters: object
 ) -> tuple[bytes, str]:
     """The testimonials ``audience`` may see, as a file in ``fmt``; returns (content, file name). Audited."""
-    from crm import exports  # exports imports nothing from here; local keeps the writers out of page start-up
-
     if fmt not in FORMATS:
         raise ValidationError("Format", f"must be one of: {', '.join(FORMATS)}.")
     rows = search(db, actor, audience=audience, **filters)  # type: ignore[arg-type]
