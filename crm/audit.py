@@ -14,13 +14,45 @@ SECRET_COLUMNS = {"password_hash"}
 def record(
     db: Database, actor: Actor, action: str, table: str, row_id: int | None, changes: dict | None = None
 ) -> None:
-    """Append one entry; ``changes`` maps column to new value (create) or to [old, new] (update)."""
+    """Append one entry; ``changes`` maps column to new value (create) or to [old, new] (update).
+
+    The branch the entry is about is stored with it (from the changes, or the record as it is now), so that
+    regional leads see their region's history even after records are deleted or their ids reused.
+    """
     safe = {k: v for k, v in (changes or {}).items() if k not in SECRET_COLUMNS}
     db.execute(
-        "INSERT INTO audit_log (at, user_id, username, action, table_name, row_id, changes) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [clock.stamp(), actor.id, actor.username, action, table, row_id, json.dumps(safe, ensure_ascii=False)],
+        "INSERT INTO audit_log (at, user_id, username, action, table_name, row_id, changes, branch_id) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            clock.stamp(),
+            actor.id,
+            actor.username,
+            action,
+            table,
+            row_id,
+            json.dumps(safe, ensure_ascii=False),
+            _branch_of(db, table, row_id, safe),
+        ],
     )
+
+
+def _branch_of(db: Database, table: str, row_id: int | None, changes: dict) -> int | None:
+    branch = changes.get("branch_id")
+    if isinstance(branch, list):  # an update: [old, new]
+        branch = branch[1]
+    if isinstance(branch, int):
+        return branch
+    if table == "branches":
+        return row_id
+    if table in BRANCH_TABLES and row_id is not None:
+        row = db.execute(f"SELECT branch_id FROM {table} WHERE id = ?", [row_id]).fetchone()
+        return row[0] if row else None
+    return None
+
+
+BRANCH_TABLES = ("contacts", "interactions", "testimonials")
+# What an entry says; the stored branch_id is for scoping only.
+COLUMNS = "a.id, a.at, a.user_id, a.username, a.action, a.table_name, a.row_id, a.changes"
 
 
 def diff(before: dict, after: dict) -> dict:
@@ -38,20 +70,11 @@ def entries(db: Database, table: str | None = None, row_id: int | None = None, l
     if row_id is not None:
         where.append("row_id = ?")
         params.append(row_id)
-    sql = f"SELECT * FROM audit_log WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?"
+    sql = f"SELECT {COLUMNS} FROM audit_log a WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?"
     rows = db.execute_returning_dicts(sql, [*params, limit])
     for row in rows:
         row["changes"] = json.loads(row["changes"])
     return rows
-
-
-# The branch an entry belongs to: from its record, or (for a deleted record) from what the entry itself kept.
-BRANCH_OF_ENTRY = """coalesce(
-    (SELECT branch_id FROM contacts WHERE a.table_name = 'contacts' AND id = a.row_id),
-    (SELECT branch_id FROM interactions WHERE a.table_name = 'interactions' AND id = a.row_id),
-    (SELECT branch_id FROM testimonials WHERE a.table_name = 'testimonials' AND id = a.row_id),
-    CASE WHEN a.table_name = 'branches' THEN a.row_id END,
-    json_extract(a.changes, '$.branch_id'))"""
 
 
 def search(
@@ -68,10 +91,10 @@ def search(
     """Audit entries the actor may see, newest first: administrators every entry, regional leads those about
     their region's branches. Filters: user name, record (table and id), dates (YYYY-MM-DD, inclusive)."""
     require_role(actor, ADMIN, REGIONAL_LEAD)
-    where, params = branch_clause(actor, BRANCH_OF_ENTRY)
+    where, params = branch_clause(actor, "a.branch_id")
     conditions, values = [where], list(params)
     for condition, value in (
-        ("a.username = ?", username.strip() or None),
+        ("a.username = ? COLLATE NOCASE", username.strip() or None),
         ("a.table_name = ?", table),
         ("a.row_id = ?", row_id),
         ("a.at >= ?", since),
@@ -81,7 +104,8 @@ def search(
             conditions.append(condition)
             values.append(value)
     rows = db.execute_returning_dicts(
-        f"SELECT a.* FROM audit_log a WHERE {' AND '.join(conditions)} ORDER BY a.id DESC LIMIT ?", [*values, limit]
+        f"SELECT {COLUMNS} FROM audit_log a WHERE {' AND '.join(conditions)} ORDER BY a.id DESC LIMIT ?",
+        [*values, limit],
     )
     for row in rows:
         row["changes"] = json.loads(row["changes"])

@@ -22,7 +22,8 @@ _SELECT = """
            c.notes, c.is_named_contact, c.status, c.left_on, c.created_at, c.updated_at, c.version,
            c.keep_in_touch_days, t.keep_in_touch_days AS type_keep_in_touch_days,
            coalesce(c.keep_in_touch_days, t.keep_in_touch_days) AS interval_days, c.last_touched_on,
-           c.successor_id, c.lawful_basis, c.privacy_info_sent_on, c.do_not_contact, c.erased_at
+           c.successor_id, c.lawful_basis, c.privacy_info_sent_on, c.do_not_contact, c.erased_at,
+           c.retention_review_on, c.retention_reason
     FROM contacts c
     JOIN organisations o ON o.id = c.organisation_id
     JOIN organisation_types t ON t.code = o.type_code

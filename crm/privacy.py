@@ -220,7 +220,7 @@ def _scrub(db: Database, branch_id: int, values: list[str]) -> None:
             if changed:
                 update_row(db, table, row["id"], changed)
     for row_id, changes in db.execute(
-        f"SELECT a.id, a.changes FROM audit_log a WHERE {audit.BRANCH_OF_ENTRY} = ?", [branch_id]
+        "SELECT a.id, a.changes FROM audit_log a WHERE a.branch_id = ?", [branch_id]
     ).fetchall():
         cleaned = json.dumps(_replace_strings(json.loads(changes), scrubbed), ensure_ascii=False)
         if cleaned != changes:

@@ -24,9 +24,10 @@ def months(db: Database) -> int:
 def set_months(db: Database, actor: Actor, value: int) -> None:
     """Change the review period (administrators)."""
     require_role(actor, ADMIN)
-    if not 1 <= int(value) <= 120:
+    number = fields.optional_id(value, "Review contacts untouched for")
+    if number is None or not 1 <= number <= 120:
         raise ValidationError("Review contacts untouched for", "must be between 1 and 120 months.")
-    settings.put(db, actor, SETTING, str(int(value)))
+    settings.put(db, actor, SETTING, str(number))
 
 
 def cutoff(db: Database, today: date) -> date:

@@ -382,6 +382,25 @@ def retention(db: Database) -> None:
     )
 
 
+@migrations(name="0009_audit_branch")
+def audit_branch(db: Database) -> None:
+    # The branch an entry is about, fixed when it is written: a deleted record's id can be reused by another
+    # branch, and an update entry alone does not say where its record was.
+    _run(
+        db,
+        """
+        ALTER TABLE audit_log ADD COLUMN branch_id INTEGER;
+        UPDATE audit_log SET branch_id = coalesce(
+            (SELECT branch_id FROM contacts WHERE audit_log.table_name = 'contacts' AND id = audit_log.row_id),
+            (SELECT branch_id FROM interactions WHERE audit_log.table_name = 'interactions' AND id = audit_log.row_id),
+            (SELECT branch_id FROM testimonials WHERE audit_log.table_name = 'testimonials' AND id = audit_log.row_id),
+            CASE WHEN audit_log.table_name = 'branches' THEN audit_log.row_id END,
+            json_extract(audit_log.changes, '$.branch_id'));
+        CREATE INDEX idx_audit_branch ON audit_log(branch_id, id)
+        """,
+    )
+
+
 def upgrade(db: Database) -> None:
     """Apply every pending migration, all in one write transaction, after keeping a copy of the database.
 

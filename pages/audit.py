@@ -48,7 +48,9 @@ table_rows = [
     }
     for e in entries
 ]
-st.caption(f"{len(entries)} entries" + (" (newest 1,000)" if len(entries) == 1000 else ""))
+st.caption(
+    f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}" + (" (newest 1,000)" if len(entries) == 1000 else "")
+)
 st.dataframe(table_rows, hide_index=True, width="stretch")
 st.download_button(
     "Export (CSV)",

@@ -211,7 +211,7 @@ def personal_data(contact: dict) -> None:
             key="contacts_export_json",
             on_click="ignore",
         )
-        st.warning(
+        st.caption(
             "Erasing removes their name, numbers, email and notes everywhere in this branch's records, including "
             "interaction notes that name them. Interactions keep their date and kind. This cannot be undone."
         )
@@ -387,7 +387,7 @@ def list_contacts() -> None:
         people = contacts.mailing_list(database, actor, branch_id=branch_id)
         left, right = st.columns(2)
         left.download_button(
-            f"CSV ({len(people)} people)",
+            f"CSV ({len(people)} {'person' if len(people) == 1 else 'people'})",
             lambda: "\ufeff" + exports.to_csv(people, contacts.MAILING_COLUMNS),
             file_name="mailing-list.csv",
             mime="text/csv",
