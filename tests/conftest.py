@@ -87,3 +87,17 @@ def epraccur_path() -> Path:
     path = SHARED_DATA / "epraccur.csv"
     assert path.exists(), f"the NHS GP practice file is expected at {path}"
     return path
+
+
+@pytest.fixture(autouse=True)
+def plain_main_module(monkeypatch):
+    """Keep ``__main__`` a plain module during each test.
+
+    AppTest runs page scripts as ``__main__`` in the test process; a process started later with the "spawn"
+    method would then re-run that page file on start-up (and crash outside Streamlit). Regression: the
+    multi-process backup tests failed only when an AppTest had run earlier in the same pytest-xdist worker.
+    """
+    import sys
+    import types
+
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
