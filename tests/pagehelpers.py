@@ -2,7 +2,9 @@
 
 from pathlib import Path
 
+import streamlit.runtime.context
 from streamlit.proto.TextInput_pb2 import TextInput as TextInputProto
+from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Button
 
@@ -18,6 +20,30 @@ TIMEOUT = 30  # seconds per script run: generous, argon2 hashing and demo loadin
 SIGN_IN_TITLE = "Partner CRM"
 SET_UP_TITLE = "Set up Partner CRM"
 NOT_FOR_YOUR_ROLE = "This page is not available to your role."
+
+
+def run_app_on(monkeypatch, db_path: Path, *, without_cookies: bool = True) -> None:
+    """Point the app at the test's own database file (CRM_DB), with the default idle limit.
+
+    AppTest forgets before every run that app.py uses st.navigation, and with a pages/ folder present falls back
+    to Streamlit's old folder-based multipage mode: from the second run on it would run pages/<page>.py on its
+    own, without app.py (no menu, no sidebar). A real server forgets nothing once app.py has called
+    st.navigation, so keep the folder mode off, as it is once app.py has run. (Pages run on their own, as on a
+    new server before anyone has opened its root address, are tested by running the page files directly; the
+    menu that folder mode shows is tested in test_browser.py.) ``without_cookies`` gives AppTest no client
+    context, so no cookie from an earlier test's session can sign a later one in.
+    """
+    monkeypatch.setenv("CRM_DB", str(db_path))
+    monkeypatch.delenv("CRM_IDLE_MINUTES", raising=False)
+    if without_cookies:
+        monkeypatch.setattr(streamlit.runtime.context, "_get_client_context", lambda: None)
+    real_init = PagesManager.__init__
+
+    def init_without_folder_mode(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init_without_folder_mode)
 
 
 def new_app(script: Path = APP) -> AppTest:

@@ -1,7 +1,5 @@
 """Scope: which branches' contacts each role may list, open, edit, add to and mark as left."""
 
-import copy
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -9,7 +7,7 @@ import pytest
 from crm import audit, branches, contacts, db, users
 from crm.access import COMMAND_LINE, Actor
 from crm.errors import NotFound, PermissionDenied
-from tests.conftest import PASSWORD, World
+from tests.conftest import PASSWORD, World, copy_world
 
 ROLES = ["admin", "lead.north", "lead.south", "manager.leeds", "manager.york", "manager.bristol"]
 BRANCHES = ["leeds", "york", "bristol"]
@@ -42,12 +40,7 @@ def world(template, tmp_path) -> World:
     """A copy of the template world on its own database file."""
     path, built = template
     target = tmp_path / "crm.db"
-    with sqlite3.connect(path) as source, sqlite3.connect(target) as copied:
-        source.backup(copied)
-    source.close()
-    copied.close()
-    scene = copy.copy(built)
-    scene.db = db.connect(target)
+    scene = copy_world(path, built, target)
     yield scene
     scene.db.close()
 

@@ -2,20 +2,16 @@
 the entries about their region (deleted records included, through the branch the entry kept); its filters by user
 name, record and dates; no password or password hash in any entry; and the Audit log page."""
 
-import copy
 import json
-import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import streamlit.runtime.context
-from streamlit.runtime.pages_manager import PagesManager
 
 from crm import audit, clock, contacts, db, interactions, retention, testimonials, users
 from crm.errors import CRMError, PermissionDenied, SignInFailed
-from tests.conftest import PASSWORD, World
-from tests.pagehelpers import NOT_FOR_YOUR_ROLE, ROOT, new_app, open_page, submit_sign_in, values
+from tests.conftest import PASSWORD, World, copy_world
+from tests.pagehelpers import NOT_FOR_YOUR_ROLE, ROOT, new_app, open_page, run_app_on, submit_sign_in, values
 
 SETUP = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # when the template world was built: outside the page's 30 days
 SETUP_STAMP = "2026-01-05T09:00:00Z"
@@ -42,14 +38,9 @@ def template(tmp_path_factory) -> tuple[Path, World]:
 def world(template, db_path, monkeypatch) -> World:
     """A copy of the template world at ``db_path``, the clock stopped at FROZEN (``world.moment`` moves it)."""
     path, built = template
-    with sqlite3.connect(path) as source, sqlite3.connect(db_path) as copied:
-        source.backup(copied)
-    source.close()
-    copied.close()
-    scene = copy.copy(built)
+    scene = copy_world(path, built, db_path)
     scene.moment = {"now": FROZEN}
     monkeypatch.setattr(clock, "now", lambda: scene.moment["now"])
-    scene.db = db.connect(db_path)
     yield scene
     scene.db.close()
 
@@ -510,18 +501,9 @@ def test_no_password_or_hash_in_any_entry(world):
 
 @pytest.fixture
 def app_env(monkeypatch, db_path):
-    """The app runs on the test's own database file (CRM_DB); see test_pages.py for why AppTest's cookies and
+    """The app runs on the test's own database file (CRM_DB); see pagehelpers.run_app_on for why AppTest's cookies and
     folder-based multipage mode are switched off."""
-    monkeypatch.setenv("CRM_DB", str(db_path))
-    monkeypatch.delenv("CRM_IDLE_MINUTES", raising=False)
-    monkeypatch.setattr(streamlit.runtime.context, "_get_client_context", lambda: None)
-    real_init = PagesManager.__init__
-
-    def init_without_folder_mode(self, *args, **kwargs):
-        real_init(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init_without_folder_mode)
+    run_app_on(monkeypatch, db_path)
 
 
 @pytest.fixture

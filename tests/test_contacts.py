@@ -1,6 +1,5 @@
 """Named contacts: adding, reading, cleaning, duplicate detection, edits with version checks, leaving, search."""
 
-import copy
 import sqlite3
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -10,7 +9,7 @@ import pytest
 from crm import audit, clock, contacts, db, organisations, users
 from crm.access import COMMAND_LINE
 from crm.errors import Conflict, DuplicateContact, InvalidFields, NotFound, ValidationError
-from tests.conftest import PASSWORD, World
+from tests.conftest import PASSWORD, World, copy_world
 
 FROZEN = datetime(2026, 3, 2, 10, 30, tzinfo=UTC)
 STAMP = "2026-03-02T10:30:00Z"
@@ -35,13 +34,8 @@ def world(template, tmp_path, monkeypatch) -> World:
     """A copy of the template world on its own file, with the clock stopped at FROZEN."""
     path, built = template
     target = tmp_path / "crm.db"
-    with sqlite3.connect(path) as source, sqlite3.connect(target) as copied:
-        source.backup(copied)
-    source.close()
-    copied.close()
     monkeypatch.setattr(clock, "now", lambda: FROZEN)
-    scene = copy.copy(built)
-    scene.db = db.connect(target)
+    scene = copy_world(path, built, target)
     yield scene
     scene.db.close()
 

@@ -3,9 +3,7 @@ date rebuilt from history, history against an independent count, today's stored 
 scope, the window and required-type settings, branch scores and GP patch figures, trend and referrals, and the
 0004/0005 schema steps."""
 
-import copy
 import random
-import sqlite3
 from collections import defaultdict
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
@@ -17,7 +15,7 @@ from sqlite_utils import Database
 from crm import audit, clock, contacts, coverage, db, directory, interactions, organisations, schema, users
 from crm.access import COMMAND_LINE, Actor
 from crm.errors import PermissionDenied, ValidationError
-from tests.conftest import PASSWORD, World
+from tests.conftest import PASSWORD, World, copy_world
 
 FROZEN = datetime(2026, 3, 2, 10, 30, tzinfo=UTC)  # a Monday
 TODAY = date(2026, 3, 2)
@@ -45,13 +43,8 @@ def world(template, tmp_path, monkeypatch) -> World:
     """A copy of the template world on its own file, with the clock stopped at FROZEN."""
     path, built = template
     target = tmp_path / "crm.db"
-    with sqlite3.connect(path) as source, sqlite3.connect(target) as copied:
-        source.backup(copied)
-    source.close()
-    copied.close()
     monkeypatch.setattr(clock, "now", lambda: FROZEN)
-    scene = copy.copy(built)
-    scene.db = db.connect(target)
+    scene = copy_world(path, built, target)
     yield scene
     scene.db.close()
 

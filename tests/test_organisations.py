@@ -1,6 +1,5 @@
 """The shared directory of partner organisations: adding, cleaning, uniqueness, who may edit, search."""
 
-import copy
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -9,7 +8,7 @@ import pytest
 
 from crm import audit, clock, db, organisations, schema, users
 from crm.errors import AlreadyExists, Conflict, InvalidFields, NotFound, PermissionDenied, ValidationError
-from tests.conftest import PASSWORD, World
+from tests.conftest import PASSWORD, World, copy_world
 
 FROZEN = datetime(2026, 3, 2, 10, 30, tzinfo=UTC)
 STAMP = "2026-03-02T10:30:00Z"
@@ -31,13 +30,8 @@ def world(template, tmp_path, monkeypatch) -> World:
     """A copy of the template world on its own file, with the clock stopped at FROZEN."""
     path, built = template
     target = tmp_path / "crm.db"
-    with sqlite3.connect(path) as source, sqlite3.connect(target) as copied:
-        source.backup(copied)
-    source.close()
-    copied.close()
     monkeypatch.setattr(clock, "now", lambda: FROZEN)
-    scene = copy.copy(built)
-    scene.db = db.connect(target)
+    scene = copy_world(path, built, target)
     yield scene
     scene.db.close()
 

@@ -6,7 +6,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from crm import audit, clock, contacts, demo, users
@@ -27,6 +26,7 @@ from tests.pagehelpers import (
     open_page,
     page_path,
     rendered_text,
+    run_app_on,
     sign_in,
     submit_sign_in,
     values,
@@ -38,21 +38,7 @@ ROLE_USERS = {ADMIN: "ada", REGIONAL_LEAD: "lead.north", BRANCH_MANAGER: "manage
 @pytest.fixture(autouse=True)
 def app_env(monkeypatch, db_path):
     """Every test's app runs on the test's own database file, with the default idle limit."""
-    monkeypatch.setenv("CRM_DB", str(db_path))
-    monkeypatch.delenv("CRM_IDLE_MINUTES", raising=False)
-    # AppTest forgets before every run that app.py uses st.navigation, and with a pages/ folder present falls back
-    # to Streamlit's old folder-based multipage mode: from the second run on it would run pages/<page>.py on its
-    # own, without app.py (no menu, no sidebar). A real server forgets nothing once app.py has called
-    # st.navigation, so keep the folder mode off, as it is once app.py has run. (Pages run on their own, as on
-    # a new server before anyone has opened its root address, are tested by running the page files directly;
-    # the menu that folder mode shows is tested in test_browser.py.)
-    real_init = PagesManager.__init__
-
-    def init_without_folder_mode(self, *args, **kwargs):
-        real_init(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init_without_folder_mode)
+    run_app_on(monkeypatch, db_path, without_cookies=False)
 
 
 @pytest.fixture

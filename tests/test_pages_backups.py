@@ -4,12 +4,11 @@ gets the page at all."""
 from pathlib import Path
 
 import pytest
-from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from crm import audit
 from tests.conftest import PASSWORD
-from tests.pagehelpers import button, fill
+from tests.pagehelpers import button, fill, run_app_on
 
 ROOT = Path(__file__).resolve().parents[1]
 NOT_FOR_YOUR_ROLE = "This page is not available to your role."
@@ -19,15 +18,7 @@ NOT_FOR_YOUR_ROLE = "This page is not available to your role."
 def app_env(monkeypatch, db_path):
     """Every test's app runs on the test's own database file, with Streamlit's folder-based page mode off (as
     tests/test_pages.py explains: AppTest would otherwise run pages/<page>.py without app.py after a rerun)."""
-    monkeypatch.setenv("CRM_DB", str(db_path))
-    monkeypatch.delenv("CRM_IDLE_MINUTES", raising=False)
-    real_init = PagesManager.__init__
-
-    def init_without_folder_mode(self, *args, **kwargs):
-        real_init(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init_without_folder_mode)
+    run_app_on(monkeypatch, db_path, without_cookies=False)
 
 
 def signed_in(username: str, script: Path = ROOT / "app.py") -> AppTest:

@@ -3,10 +3,8 @@ coverage.report(), trend() and referrals_by_month() give for their scope, the fi
 an administrator's region) change the figures the same way, a branch manager sees their branch only, new data
 shows on the next run despite the cache, and the page's numbers are the command line's."""
 
-import copy
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime, time, timedelta
@@ -16,13 +14,12 @@ import pandas as pd
 import pytest
 import streamlit
 import streamlit.runtime.context
-from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from crm import clock, coverage, db, directory, interactions, organisations, users
 from crm.access import Actor
-from tests.conftest import PASSWORD, World
-from tests.pagehelpers import ROOT, new_app, sign_in, values
+from tests.conftest import PASSWORD, World, copy_world
+from tests.pagehelpers import ROOT, new_app, run_app_on, sign_in, values
 
 HEATMAP_COLUMNS = {
     "region": "Region",
@@ -49,19 +46,10 @@ GAP_WARNING = "A gap: no named contact of this type. Find one on the Organisatio
 
 @pytest.fixture(autouse=True)
 def app_env(monkeypatch, db_path):
-    """Every test's app runs on the test's own database file, as in test_pages.py (see there for why AppTest's
+    """Every test's app runs on the test's own database file, (see pagehelpers.run_app_on for why AppTest's
     cookies and folder-based multipage mode are switched off), with Streamlit's data cache empty before and
     after (the page caches coverage per data version)."""
-    monkeypatch.setenv("CRM_DB", str(db_path))
-    monkeypatch.delenv("CRM_IDLE_MINUTES", raising=False)
-    monkeypatch.setattr(streamlit.runtime.context, "_get_client_context", lambda: None)
-    real_init = PagesManager.__init__
-
-    def init_without_folder_mode(self, *args, **kwargs):
-        real_init(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init_without_folder_mode)
+    run_app_on(monkeypatch, db_path)
     streamlit.cache_data.clear()
     yield
     streamlit.cache_data.clear()
@@ -120,12 +108,7 @@ def template(tmp_path_factory) -> tuple[Path, World]:
 def world(template, db_path) -> World:
     """A copy of the template world at the path the app reads (CRM_DB)."""
     path, built = template
-    with sqlite3.connect(path) as source, sqlite3.connect(db_path) as copied:
-        source.backup(copied)
-    source.close()
-    copied.close()
-    scene = copy.copy(built)
-    scene.db = db.connect(db_path)
+    scene = copy_world(path, built, db_path)
     scene.today = clock.now().date()
     yield scene
     scene.db.close()

@@ -9,12 +9,11 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from crm import db, directory, users
 from tests.conftest import PASSWORD, World
-from tests.pagehelpers import button, fill, submit_sign_in, values
+from tests.pagehelpers import button, fill, run_app_on, submit_sign_in, values
 
 ROOT = Path(__file__).resolve().parents[1]
 NO_PATCH = "GP patch coverage: no patch set (an administrator sets it under Regions and branches)"
@@ -24,15 +23,7 @@ NO_PATCH = "GP patch coverage: no patch set (an administrator sets it under Regi
 def app_env(monkeypatch, db_path):
     """Every test's app runs on the test's own database file, with Streamlit's folder-based page mode off (as
     tests/test_pages.py explains: AppTest would otherwise run pages/<page>.py without app.py after a rerun)."""
-    monkeypatch.setenv("CRM_DB", str(db_path))
-    monkeypatch.delenv("CRM_IDLE_MINUTES", raising=False)
-    real_init = PagesManager.__init__
-
-    def init_without_folder_mode(self, *args, **kwargs):
-        real_init(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init_without_folder_mode)
+    run_app_on(monkeypatch, db_path, without_cookies=False)
 
 
 @pytest.fixture(scope="module")

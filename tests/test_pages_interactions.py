@@ -1,21 +1,17 @@
 """Page tests for interactions with Streamlit's AppTest: quick-log and history on a contact, the NHS number
 confirmation, the Interactions page's log form, and the "This week" follow-ups for a manager and a regional lead."""
 
-import copy
-import sqlite3
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
-import streamlit.runtime.context
-from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from crm import clock, contacts, db, interactions, users
 from crm.errors import ValidationError
 from crm.ui.widgets import day
-from tests.conftest import PASSWORD, World
-from tests.pagehelpers import button, fill, new_app, rendered_text, sign_in, values
+from tests.conftest import PASSWORD, World, copy_world
+from tests.pagehelpers import button, fill, new_app, rendered_text, run_app_on, sign_in, values
 
 NHS_WARNING = (
     "Notes: contains what looks like an NHS number. Partner records must not hold details of the people you "
@@ -27,18 +23,9 @@ TIMELINE_COLUMNS = ["Date", "Kind", "Summary", "Follow-up", "Logged by", "Notes"
 
 @pytest.fixture(autouse=True)
 def app_env(monkeypatch, db_path):
-    """Every test's app runs on the test's own database file, as in test_pages.py (see there for why AppTest's
+    """Every test's app runs on the test's own database file, (see pagehelpers.run_app_on for why AppTest's
     cookies and folder-based multipage mode are switched off)."""
-    monkeypatch.setenv("CRM_DB", str(db_path))
-    monkeypatch.delenv("CRM_IDLE_MINUTES", raising=False)
-    monkeypatch.setattr(streamlit.runtime.context, "_get_client_context", lambda: None)
-    real_init = PagesManager.__init__
-
-    def init_without_folder_mode(self, *args, **kwargs):
-        real_init(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init_without_folder_mode)
+    run_app_on(monkeypatch, db_path)
 
 
 @pytest.fixture(scope="module")
@@ -55,12 +42,7 @@ def template(tmp_path_factory) -> tuple[Path, World]:
 def world(template, db_path) -> World:
     """A copy of the template world at the path the app reads (CRM_DB)."""
     path, built = template
-    with sqlite3.connect(path) as source, sqlite3.connect(db_path) as copied:
-        source.backup(copied)
-    source.close()
-    copied.close()
-    scene = copy.copy(built)
-    scene.db = db.connect(db_path)
+    scene = copy_world(path, built, db_path)
     scene.today = clock.now().date()
     yield scene
     scene.db.close()

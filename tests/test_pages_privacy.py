@@ -2,20 +2,16 @@
 basis, privacy information date, do not contact), erasing a contact from their page, and how an erased contact's
 page looks."""
 
-import copy
-import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import streamlit.runtime.context
-from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from crm import clock, db, interactions, privacy, users
 from crm.ui.widgets import day
-from tests.conftest import PASSWORD, World
-from tests.pagehelpers import button, fill, new_app, rendered_text, sign_in, values
+from tests.conftest import PASSWORD, World, copy_world
+from tests.pagehelpers import button, fill, new_app, rendered_text, run_app_on, sign_in, values
 
 ERASED_FLASH = "Erased. The contact's interactions remain, without their details."
 DO_NOT_CONTACT = "Do not contact: this person asked not to be contacted."
@@ -30,18 +26,9 @@ SAM = {
 
 @pytest.fixture(autouse=True)
 def app_env(monkeypatch, db_path):
-    """Every test's app runs on the test's own database file, as in test_pages.py (see there for why AppTest's
+    """Every test's app runs on the test's own database file, (see pagehelpers.run_app_on for why AppTest's
     cookies and folder-based multipage mode are switched off)."""
-    monkeypatch.setenv("CRM_DB", str(db_path))
-    monkeypatch.delenv("CRM_IDLE_MINUTES", raising=False)
-    monkeypatch.setattr(streamlit.runtime.context, "_get_client_context", lambda: None)
-    real_init = PagesManager.__init__
-
-    def init_without_folder_mode(self, *args, **kwargs):
-        real_init(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init_without_folder_mode)
+    run_app_on(monkeypatch, db_path)
 
 
 @pytest.fixture(scope="module")
@@ -58,12 +45,7 @@ def template(tmp_path_factory) -> tuple[Path, World]:
 def world(template, db_path) -> World:
     """A copy of the template world at the path the app reads (CRM_DB)."""
     path, built = template
-    with sqlite3.connect(path) as source, sqlite3.connect(db_path) as copied:
-        source.backup(copied)
-    source.close()
-    copied.close()
-    scene = copy.copy(built)
-    scene.db = db.connect(db_path)
+    scene = copy_world(path, built, db_path)
     scene.today = clock.now().date()
     yield scene
     scene.db.close()

@@ -7,13 +7,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import streamlit.runtime.context
-from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from crm import audit, clock, testimonials
 from tests.conftest import World
-from tests.pagehelpers import ROOT, button, fill, rendered_text, sign_in, values
+from tests.pagehelpers import ROOT, button, fill, rendered_text, run_app_on, sign_in, values
 from tests.test_testimonials import ANONYMOUS, NAMED, ROLE, build_world, copy_world
 
 TABLE_COLUMNS = ["Received", "Quote", "Attributed as", "Partner type", "Branch", "Consent"]
@@ -21,18 +19,9 @@ TABLE_COLUMNS = ["Received", "Quote", "Attributed as", "Partner type", "Branch",
 
 @pytest.fixture(autouse=True)
 def app_env(monkeypatch, db_path):
-    """Every test's app runs on the test's own database file, as in test_pages.py (see there for why AppTest's
+    """Every test's app runs on the test's own database file, (see pagehelpers.run_app_on for why AppTest's
     cookies and folder-based multipage mode are switched off)."""
-    monkeypatch.setenv("CRM_DB", str(db_path))
-    monkeypatch.delenv("CRM_IDLE_MINUTES", raising=False)
-    monkeypatch.setattr(streamlit.runtime.context, "_get_client_context", lambda: None)
-    real_init = PagesManager.__init__
-
-    def init_without_folder_mode(self, *args, **kwargs):
-        real_init(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init_without_folder_mode)
+    run_app_on(monkeypatch, db_path)
 
 
 @pytest.fixture(scope="module")

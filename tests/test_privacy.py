@@ -3,11 +3,9 @@ about a person; erasing a person everywhere in their branch (interactions stay, 
 when they are added or imported again; scope; the 0006 schema step; and the export-person and erase-contact
 commands run as real processes."""
 
-import copy
 import json
 import os
 import re
-import sqlite3
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -32,7 +30,7 @@ from crm import (
 )
 from crm.access import COMMAND_LINE, Actor
 from crm.errors import Conflict, NotFound, ValidationError
-from tests.conftest import PASSWORD, World
+from tests.conftest import PASSWORD, World, copy_database, copy_world
 
 REPO = Path(__file__).resolve().parents[1]
 FROZEN = datetime(2026, 3, 2, 10, 30, tzinfo=UTC)  # a Monday
@@ -79,22 +77,12 @@ def template(tmp_path_factory) -> tuple[Path, World]:
     return path, world
 
 
-def copy_database(source_path: Path, target: Path) -> None:
-    with sqlite3.connect(source_path) as source, sqlite3.connect(target) as copied:
-        source.backup(copied)
-    source.close()
-    copied.close()
-
-
 @pytest.fixture
 def world(template, tmp_path, monkeypatch) -> World:
     """A copy of the template world on its own file, with the clock stopped at FROZEN."""
     path, built = template
-    target = tmp_path / "crm.db"
-    copy_database(path, target)
+    scene = copy_world(path, built, tmp_path / "crm.db")
     monkeypatch.setattr(clock, "now", lambda: FROZEN)
-    scene = copy.copy(built)
-    scene.db = db.connect(target)
     yield scene
     scene.db.close()
 

@@ -2,19 +2,15 @@
 back on their review date, erased ones never), keep() validation, scope, the 0008 schema step, and the Retention
 review page."""
 
-import copy
-import sqlite3
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
-import streamlit.runtime.context
-from streamlit.runtime.pages_manager import PagesManager
 
 from crm import audit, clock, contacts, db, interactions, privacy, retention, schema, users
 from crm.errors import NotFound, PermissionDenied, ValidationError
-from tests.conftest import PASSWORD, World
-from tests.pagehelpers import button, new_app, sign_in, values
+from tests.conftest import PASSWORD, World, copy_world
+from tests.pagehelpers import button, new_app, run_app_on, sign_in, values
 
 FROZEN = datetime(2026, 3, 2, 10, 30, tzinfo=UTC)  # a Monday
 STAMP = "2026-03-02T10:30:00Z"
@@ -42,14 +38,9 @@ def template(tmp_path_factory) -> tuple[Path, World]:
 def world(template, db_path, monkeypatch) -> World:
     """A copy of the template world at ``db_path``, with the clock stopped at FROZEN (``world.moment`` moves it)."""
     path, built = template
-    with sqlite3.connect(path) as source, sqlite3.connect(db_path) as copied:
-        source.backup(copied)
-    source.close()
-    copied.close()
-    scene = copy.copy(built)
+    scene = copy_world(path, built, db_path)
     scene.moment = {"now": FROZEN}
     monkeypatch.setattr(clock, "now", lambda: scene.moment["now"])
-    scene.db = db.connect(db_path)
     yield scene
     scene.db.close()
 
@@ -424,18 +415,9 @@ def test_retention_step_keeps_contacts_and_sets_the_default(db_path):
 
 @pytest.fixture
 def app_env(monkeypatch, db_path):
-    """The app runs on the test's own database file (CRM_DB); see test_pages.py for why AppTest's cookies and
+    """The app runs on the test's own database file (CRM_DB); see pagehelpers.run_app_on for why AppTest's cookies and
     folder-based multipage mode are switched off."""
-    monkeypatch.setenv("CRM_DB", str(db_path))
-    monkeypatch.delenv("CRM_IDLE_MINUTES", raising=False)
-    monkeypatch.setattr(streamlit.runtime.context, "_get_client_context", lambda: None)
-    real_init = PagesManager.__init__
-
-    def init_without_folder_mode(self, *args, **kwargs):
-        real_init(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init_without_folder_mode)
+    run_app_on(monkeypatch, db_path)
 
 
 def open_retention(username: str):

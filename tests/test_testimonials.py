@@ -2,11 +2,9 @@
 client data, edits and edit conflicts, withdrawing consent, deleting, full-text search kept in step with edits,
 evidence files checked by content and stored under hashed names, and every actor's scope."""
 
-import copy
 import hashlib
 import io
 import json
-import sqlite3
 import zipfile
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -15,7 +13,7 @@ import pytest
 
 from crm import audit, clock, db, interactions, organisations, testimonials, users
 from crm.errors import Conflict, InvalidFields, NotFound, PossibleClientData, ValidationError
-from tests.conftest import PASSWORD, World
+from tests.conftest import PASSWORD, World, copy_world
 
 FROZEN = datetime(2026, 3, 2, 10, 30, tzinfo=UTC)  # a Monday
 STAMP = "2026-03-02T10:30:00Z"
@@ -93,17 +91,6 @@ def build_world(path: Path) -> World:
     )
     database.close()
     return world
-
-
-def copy_world(path: Path, built: World, target: Path) -> World:
-    """A copy of the built world on its own file at ``target``."""
-    with sqlite3.connect(path) as source, sqlite3.connect(target) as copied:
-        source.backup(copied)
-    source.close()
-    copied.close()
-    scene = copy.copy(built)
-    scene.db = db.connect(target)
-    return scene
 
 
 @pytest.fixture(scope="module")
