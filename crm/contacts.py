@@ -260,17 +260,17 @@ def lapsing(db: Database, actor: Actor, *, today: date | None = None, branch_id:
     """
     today = today or clock.now().date()
     where, params = branch_clause(actor, "c.branch_id")
-    rows = db.execute_returning_dicts(
-        f"""{_SELECT}
-        WHERE c.status = 'active' AND c.is_named_contact = 1 AND c.do_not_contact = 0 AND {where}
-          AND (? IS NULL OR c.branch_id = ?)
-          AND (c.last_touched_on IS NULL OR julianday(?) - julianday(c.last_touched_on)
-               >= coalesce(c.keep_in_touch_days, t.keep_in_touch_days) - ?)
-        """,
+    rows = query(
+        db,
+        f"""c.status = 'active' AND c.is_named_contact = 1 AND c.do_not_contact = 0 AND {where}
+            AND (? IS NULL OR c.branch_id = ?)
+            AND (c.last_touched_on IS NULL OR julianday(?) - julianday(c.last_touched_on)
+                 >= coalesce(c.keep_in_touch_days, t.keep_in_touch_days) - ?)""",
         [*params, branch_id, branch_id, today.isoformat(), MAX_DUE_SOON_DAYS],
+        today=today,
     )
     urgency = {"lapsed": 0, "never": 1, "due_soon": 2}
-    found = [r for r in (_with_display(r, today) for r in rows) if r["relationship"] != "warm"]
+    found = [r for r in rows if r["relationship"] != "warm"]
     return sorted(found, key=lambda r: (urgency[r["relationship"]], r["last_touched_on"] or "", r["name"]))
 
 
@@ -333,13 +333,12 @@ def mailing_list(
 ) -> list[dict]:
     """Active contacts in scope who may be contacted: never do-not-contact, left or erased ones."""
     where, params = branch_clause(actor, "c.branch_id")
-    rows = db.execute_returning_dicts(
-        f"""{_SELECT}
-        WHERE c.status = 'active' AND c.do_not_contact = 0 AND c.erased_at IS NULL AND {where}
-          AND (? IS NULL OR b.region_id = ?) AND (? IS NULL OR c.branch_id = ?)
-        ORDER BY b.name, c.name COLLATE NOCASE
-        """,
+    rows = query(
+        db,
+        f"""c.status = 'active' AND c.do_not_contact = 0 AND c.erased_at IS NULL AND {where}
+            AND (? IS NULL OR b.region_id = ?) AND (? IS NULL OR c.branch_id = ?)""",
         [*params, region_id, region_id, branch_id, branch_id],
+        order_by="b.name, c.name COLLATE NOCASE",
     )
     return [
         {
@@ -349,7 +348,7 @@ def mailing_list(
             "Partner type": r["type_label"],
             "Branch": r["branch"],
             "Email": r["email"] or "",
-            "Phone": phones.national(r["phone"], r["phone_ext"]),
+            "Phone": r["phone_display"],
             # raw fields for vCards
             "name": r["name"],
             "job_title": r["job_title"],
