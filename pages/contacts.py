@@ -217,9 +217,11 @@ def personal_data(contact: dict, version: int) -> None:
         )
         # The confirmation names the person (as plain text) and the erasure names the record by id and the
         # version this page showed, so a change made by someone else in the meantime is refused, not erased over.
-        st.warning(f"Erase {md(contact['name'])}? This cannot be undone.")
         typed = st.text_input("Type their name to confirm", key="contacts_erase_confirm")
-        if st.button("Erase this person", key="contacts_erase", disabled=typed.strip() != contact["name"]):
+        ready = typed.strip() == contact["name"]
+        if ready:
+            st.warning(f"Erase {md(contact['name'])}? This cannot be undone.")
+        if st.button("Erase this person", key="contacts_erase", disabled=not ready):
             try:
                 privacy.erase(database, actor, contact["id"], expected_version=version)
             except CRMError as error:

@@ -225,13 +225,18 @@ def test_that_the_export_buttons_offer_both_forms(world):
 
 
 def test_that_the_erase_step_names_the_person(world):
-    """Test that the contact page's erase step asks "Erase Sam Lee? This cannot be undone.", naming the person."""
+    """Test that the contact page's erase step, once the name is typed, asks "Erase Sam Lee? This cannot be
+    undone.", naming the person, before the erase button can be pressed."""
     sam = add_sam(world)
-
     at = open_contact("manager.leeds", sam)
-
-    assert "Erase Sam Lee? This cannot be undone." in values(at.warning)
     assert at.text_input(key="contacts_erase_confirm").label == "Type their name to confirm"
+    assert values(at.warning) == []
+
+    fill(at, contacts_erase_confirm="Sam Lee").run()
+
+    assert values(at.warning) == ["Erase Sam Lee? This cannot be undone."]
+    assert at.button(key="contacts_erase").disabled is False
+    assert world.db["contacts"].get(sam)["erased_at"] is None
 
 
 def test_that_a_contact_changed_after_the_page_was_opened_is_not_erased(world):
