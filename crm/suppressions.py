@@ -51,18 +51,26 @@ def _key(db: Database, *, create: bool) -> bytes | None:
         return from_env.encode()
     path = key_file(db)
     if path is None:
+        if not create:
+            return None
         raise KeyUnavailable("An in-memory database keeps no key file: set CRM_SUPPRESSION_KEY.")
     try:
         return _read_key(path)
     except FileNotFoundError:
-        return _create_key_file(path) if create else None
+        if not create:
+            return None
+        try:
+            return _create_key_file(path)
+        except OSError as error:
+            raise KeyUnavailable(f"The suppression key file {path} could not be created: {error.strerror}.") from error
+    except OSError as error:
+        raise KeyUnavailable(f"The suppression key file {path} could not be read: {error.strerror}.") from error
 
 
 def _read_key(path: Path) -> bytes:
-    text = path.read_text(encoding="ascii").strip()
     try:
-        key = bytes.fromhex(text)
-    except ValueError:
+        key = bytes.fromhex(path.read_text(encoding="ascii").strip())
+    except ValueError:  # not hex digits, or not text at all
         key = b""
     if len(key) < MIN_KEY_LENGTH:
         raise KeyUnavailable(f"The suppression key file {path} is damaged; restore it from your backup.")

@@ -815,6 +815,22 @@ def test_that_a_short_environment_key_is_refused(world, monkeypatch):
     assert world.db["contacts"].get(sam)["erased_at"] is None
 
 
+@pytest.mark.parametrize("content", [b"not a key\n", b"\xff\xfe binary", b"abcd\n"])
+def test_that_a_damaged_key_file_is_refused(world, tmp_path, content):
+    """Test that a key file that does not hold a whole key is refused with a message naming it, rather than used
+    (a different key would let erased people back in), and nothing is erased."""
+    sam = add_sam(world)
+    (tmp_path / "crm-suppression.key").write_bytes(content)
+
+    with pytest.raises(suppressions.KeyUnavailable) as refused:
+        privacy.erase(world.db, world.manager_leeds, sam)
+
+    assert str(refused.value) == (
+        f"The suppression key file {tmp_path / 'crm-suppression.key'} is damaged; restore it from your backup."
+    )
+    assert world.db["contacts"].get(sam)["erased_at"] is None
+
+
 def legacy_digest(salt: str, detail: str) -> str:
     """A suppression entry as the app wrote them before the key moved out of the database."""
     return hashlib.sha256(f"{salt}:{detail}".encode()).hexdigest()
