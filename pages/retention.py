@@ -127,7 +127,8 @@ with left_tab:
             done(f"{chosen['name']} is marked as left.")
 with erase_tab:
     st.warning(
-        "Erasing removes their details everywhere in your branches' records, wherever they were. It cannot be undone."
+        "Erasing removes their details everywhere the app holds them, in every branch they were at. "
+        "It cannot be undone."
     )
     confirmed = erase_step("retention_erase", chosen)
     if confirmed is not None:
