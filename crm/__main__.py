@@ -370,7 +370,7 @@ def cmd_erase_contact(path: Path, args: argparse.Namespace) -> int:
             raise CommandError("add --yes to erase without being asked")
         if input(f"Erase {contact['name']} for good? Type yes: ").strip().lower() != "yes":
             raise CommandError("not erased")
-    privacy.erase(database, COMMAND_LINE, args.contact_id)
+    privacy.erase(database, COMMAND_LINE, args.contact_id, expected_version=contact["version"])
     print(f"erased contact {args.contact_id}")
     return 0
 

@@ -8,7 +8,7 @@ from crm import clock
 from crm.access import ADMIN, REGIONAL_LEAD, Actor, branch_clause, require_role
 
 # Never copied into the log, whatever table they appear in.
-SECRET_COLUMNS = {"password_hash"}
+SECRET_COLUMNS = {"password_hash", "suppression_salt"}
 
 
 def record(

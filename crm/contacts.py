@@ -200,14 +200,30 @@ def get(db: Database, actor: Actor, contact_id: int) -> dict:
     return _with_display(rows[0])
 
 
+def check_version(contact: dict, expected_version: int | None, outcome: str) -> None:
+    """:raises Conflict: when ``contact`` (read inside the caller's transaction) is no longer at
+    ``expected_version``, the version the user chose it at; ``outcome`` says what did not happen.
+    None means the caller names the record as it is now (the command line, which asks about it first)."""
+    if expected_version is not None and contact["version"] != expected_version:
+        raise Conflict(
+            f"{contact['name']}'s record was changed by someone else after you chose it, so {outcome}. "
+            "Look at it again, then decide."
+        )
+
+
 def _save(db: Database, actor: Actor, contact_id: int, expected_version: int, changes_to: dict) -> None:
     # Caller holds the transaction. Re-reading inside it means the version check and the write are atomic.
     before = get(db, actor, contact_id)
+    if before["erased_at"]:
+        raise ValidationError("Contact", "has been erased, so it cannot be changed.")
     if before["version"] != expected_version:
         raise Conflict(
             f"{before['name']}'s record was changed by someone else while you were editing. "
             "Reload it to see their changes, then make yours again."
         )
+    # An edit may not bring an erased person back under another record (their details, or their name at
+    # their organisation); details the record already had are not checked again.
+    suppressions.refuse(db, {**before, **changes_to}, already=before)
     if "branch_id" in changes_to:
         require_branch(db, actor, changes_to["branch_id"])
         if changes_to["branch_id"] != before["branch_id"]:

@@ -15,12 +15,20 @@ FOLLOW_UP_HORIZON_DAYS = 7  # "due" means due within the coming week
 SENSITIVE_FIELDS = {"summary": "Summary", "notes": "Notes", "follow_up_action": "Follow-up action"}
 REFERRAL = "REFERRAL_RECEIVED"
 
-_SELECT = """
+OTHER_BRANCH_CONTACT = "a contact now at another branch"
+
+
+def _select(actor: Actor) -> tuple[str, list]:
+    """The SELECT of an interaction with its contacts' names, as ``actor`` may see them: a contact who has moved
+    to a branch outside the actor's scope is shown as OTHER_BRANCH_CONTACT, never by their current name."""
+    visible, params = branch_clause(actor, "c.branch_id")
+    sql = f"""
     SELECT i.id, i.branch_id, b.name AS branch, i.organisation_id, o.name AS organisation,
            t.label AS type_label, o.type_code, i.occurred_on, i.kind_code, k.label AS kind, i.summary, i.notes,
            i.follow_up_on, i.follow_up_action, i.follow_up_done_on, i.created_at,
            coalesce(u.display_name, 'command line') AS logged_by, i.version,
-           (SELECT group_concat(c.name, ', ') FROM interaction_contacts ic JOIN contacts c ON c.id = ic.contact_id
+           (SELECT group_concat(CASE WHEN {visible} THEN c.name ELSE ? END, ', ')
+            FROM interaction_contacts ic JOIN contacts c ON c.id = ic.contact_id
             WHERE ic.interaction_id = i.id) AS contacts
     FROM interactions i
     JOIN branches b ON b.id = i.branch_id
@@ -29,6 +37,7 @@ _SELECT = """
     LEFT JOIN organisation_types t ON t.code = o.type_code
     LEFT JOIN users u ON u.id = i.created_by
 """
+    return sql, [*params, OTHER_BRANCH_CONTACT]
 
 
 def kinds(db: Database) -> list[dict]:
@@ -126,12 +135,14 @@ def _refresh_last_touched(db: Database, contact_ids: list[int]) -> None:
 
 
 def _link_contacts(db: Database, interaction_id: int, contact_ids: list[int], cleaned: dict) -> None:
-    # Each link carries the interaction's date and branch, so coverage history reads one covering index.
+    # Each link carries the interaction's date and the branch that holds the contact now (the interaction's
+    # branch, unless the contact has moved since), so coverage history reads one covering index.
     db.execute("DELETE FROM interaction_contacts WHERE interaction_id = ?", [interaction_id])
     for contact_id in contact_ids:
         db.execute(
-            "INSERT INTO interaction_contacts (interaction_id, contact_id, occurred_on, branch_id) VALUES (?, ?, ?, ?)",
-            [interaction_id, contact_id, cleaned["occurred_on"], cleaned["branch_id"]],
+            "INSERT INTO interaction_contacts (interaction_id, contact_id, occurred_on, branch_id) "
+            "SELECT ?, id, ?, branch_id FROM contacts WHERE id = ?",
+            [interaction_id, cleaned["occurred_on"], contact_id],
         )
 
 
@@ -156,19 +167,24 @@ def log(db: Database, actor: Actor, values: dict, *, confirmed: bool = False, to
 
 
 def get(db: Database, actor: Actor, interaction_id: int) -> dict:
-    """One interaction within scope, with its contact ids; :raises NotFound: otherwise."""
+    """One interaction within scope, with its contact ids; :raises NotFound: otherwise.
+
+    ``moved_contact_ids`` are those of its contacts who have since moved to another branch: they stay linked,
+    but are not the interaction's branch's to choose or drop, and may be outside the actor's scope.
+    """
+    select, select_params = _select(actor)
     where, params = branch_clause(actor, "i.branch_id")
-    rows = db.execute_returning_dicts(f"{_SELECT} WHERE i.id = ? AND {where}", [interaction_id, *params])
+    rows = db.execute_returning_dicts(f"{select} WHERE i.id = ? AND {where}", [*select_params, interaction_id, *params])
     if not rows:
         raise NotFound("That interaction does not exist or is not in one of your branches.")
     row = rows[0]
-    row["contact_ids"] = [
-        r[0]
-        for r in db.execute(
-            "SELECT contact_id FROM interaction_contacts WHERE interaction_id = ? ORDER BY contact_id",
-            [interaction_id],
-        )
-    ]
+    links = db.execute(
+        """SELECT l.contact_id, c.branch_id FROM interaction_contacts l JOIN contacts c ON c.id = l.contact_id
+           WHERE l.interaction_id = ? ORDER BY l.contact_id""",
+        [interaction_id],
+    ).fetchall()
+    row["contact_ids"] = [contact_id for contact_id, _ in links]
+    row["moved_contact_ids"] = [contact_id for contact_id, branch in links if branch != row["branch_id"]]
     return row
 
 
@@ -190,8 +206,11 @@ def update(
     with transaction(db):
         before = get(db, actor, interaction_id)
         _check_version(before, expected_version)
+        # Contacts who moved to another branch stay linked: the form of this branch neither shows nor drops them.
+        moved = set(before["moved_contact_ids"])
+        cleaned["contact_ids"] = [c for c in cleaned["contact_ids"] if c not in moved]
         _resolve_people(db, actor, cleaned)
-        contact_ids = cleaned.pop("contact_ids")
+        contact_ids = sorted(set(cleaned.pop("contact_ids")) | moved)
         changes = audit.diff(before, {**cleaned, "contact_ids": contact_ids})
         if not changes:
             return
@@ -248,6 +267,7 @@ def search(
     limit: int = 200,
 ) -> list[dict]:
     """Interactions within scope matching every filter given, newest first (a timeline)."""
+    select, select_params = _select(actor)
     where, params = branch_clause(actor, "i.branch_id")
     conditions, values = [where], list(params)
     for condition, value in (
@@ -265,8 +285,8 @@ def search(
         conditions.append("(i.summary LIKE ? ESCAPE '\\' OR i.notes LIKE ? ESCAPE '\\')")
         values += [fields.like_contains(text.strip())] * 2
     return db.execute_returning_dicts(
-        f"{_SELECT} WHERE {' AND '.join(conditions)} ORDER BY i.occurred_on DESC, i.id DESC LIMIT ?",
-        [*values, limit],
+        f"{select} WHERE {' AND '.join(conditions)} ORDER BY i.occurred_on DESC, i.id DESC LIMIT ?",
+        [*select_params, *values, limit],
     )
 
 
@@ -277,10 +297,11 @@ def follow_ups(db: Database, actor: Actor, *, today: date | None = None, branch_
     Each row has ``state``: "overdue" (date passed) or "due" (today or within FOLLOW_UP_HORIZON_DAYS).
     """
     today = today or clock.now().date()
+    select, select_params = _select(actor)
     where, params = branch_clause(actor, "i.branch_id")
     horizon = (today + timedelta(days=FOLLOW_UP_HORIZON_DAYS)).isoformat()
     rows = db.execute_returning_dicts(
-        f"""{_SELECT}
+        f"""{select}
         WHERE i.follow_up_on IS NOT NULL AND i.follow_up_done_on IS NULL AND i.follow_up_on <= ? AND {where}
           AND (? IS NULL OR i.branch_id = ?)
           AND (NOT EXISTS (SELECT 1 FROM interaction_contacts l WHERE l.interaction_id = i.id)
@@ -288,7 +309,7 @@ def follow_ups(db: Database, actor: Actor, *, today: date | None = None, branch_
                           WHERE l.interaction_id = i.id AND c.do_not_contact = 0 AND c.erased_at IS NULL))
         ORDER BY i.follow_up_on, i.id
         """,
-        [horizon, *params, branch_id, branch_id],
+        [*select_params, horizon, *params, branch_id, branch_id],
     )
     for row in rows:
         row["state"] = "overdue" if row["follow_up_on"] < today.isoformat() else "due"

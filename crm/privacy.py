@@ -2,8 +2,9 @@
 
 Erasing keeps the shape of the history (interactions keep their date, kind, branch and organisation, so counts
 stay true) and removes the person: their details on the contact record, their name, email and phone wherever
-free text or the audit log mentions them in that branch, and a suppression entry (a salted hash, not the details)
-refuses them if they are added or imported again.
+free text or the audit log mentions them in any branch that holds their data (a move leaves history behind),
+and a suppression entry (a keyed hash, not the details; see crm.suppressions) refuses them if they are added,
+imported or edited in again.
 """
 
 import json
@@ -147,13 +148,23 @@ def to_json(data: dict) -> str:
     return json.dumps(data, ensure_ascii=False, indent=2)
 
 
-def erase(db: Database, actor: Actor, contact_id: int) -> None:
-    """Erase a contact's personal data everywhere in their branch; the interactions themselves stay."""
+def erase(db: Database, actor: Actor, contact_id: int, *, expected_version: int | None = None) -> None:
+    """Erase a contact's personal data everywhere it lies; the interactions themselves stay.
+
+    The actor needs scope over the contact's current branch only: the person's data is then removed from every
+    branch that holds it (where they were before a move too), in one transaction. Evidence files of their
+    testimonials are deleted once it has committed, so a failed erasure loses nothing.
+
+    :raises Conflict: when the contact changed after ``expected_version`` was read (the page passes the version
+        of the record the user chose, so a colleague's change in between is never overridden by position).
+    """
     with transaction(db):
         contact = contacts.get(db, actor, contact_id)
         if contact["erased_at"]:
             raise ValidationError("Contact", "has already been erased.")
-        suppressions.add(db, actor, contact)
+        contacts.check_version(contact, expected_version, "nothing was erased")
+        holding = _branches_holding(db, contact)
+        suppressions.add(db, contact)
         identifiers = _identifiers(contact)
         db.execute(
             """UPDATE contacts SET name = ?, job_title = '', phone = NULL, phone_ext = NULL, mobile = NULL,
@@ -164,25 +175,57 @@ def erase(db: Database, actor: Actor, contact_id: int) -> None:
             [ERASED_NAME, clock.now().date().isoformat(), clock.stamp(), contact_id],
         )
         db.execute("UPDATE audit_log SET changes = '{}' WHERE table_name = 'contacts' AND row_id = ?", [contact_id])
-        # Testimonials they gave go entirely (the quote is theirs); other text that names them is scrubbed.
-        for (testimonial_id,) in db.execute(
-            "SELECT id FROM testimonials WHERE contact_id = ? OR (branch_id = ? AND giver_name = ?)",
-            [contact_id, contact["branch_id"], contact["name"]],
-        ).fetchall():
-            testimonials.delete(db, actor, testimonial_id)
-            db.execute(
-                "UPDATE audit_log SET changes = '{}' WHERE table_name = 'testimonials' AND row_id = ? AND action != ?",
-                [testimonial_id, "delete"],
-            )
-        _scrub(db, contact["branch_id"], identifiers)
+        evidence_files = _delete_testimonials(db, actor, contact, holding)
+        _scrub(db, holding, identifiers)
         # Rebuild the search index, so no copy of a deleted or scrubbed word stays in its segments.
         db.execute("INSERT INTO testimonials_fts (testimonials_fts) VALUES ('rebuild')")
         audit.record(db, actor, "erase", "contacts", contact_id, {"erased": True})
+    for name in evidence_files:
+        if not db.execute("SELECT 1 FROM testimonials WHERE evidence_file = ?", [name]).fetchone():
+            testimonials.evidence_path(db, name).unlink(missing_ok=True)
+
+
+def _branches_holding(db: Database, contact: dict) -> list[int]:
+    """Every branch that holds something of the person: their branch now, and those of the interactions they
+    took part in, of the testimonials they gave, and of their record's audit entries (a move leaves the old
+    branch's history behind)."""
+    contact_id = contact["id"]
+    rows = db.execute(
+        """SELECT ? UNION
+           SELECT i.branch_id FROM interaction_contacts l JOIN interactions i ON i.id = l.interaction_id
+           WHERE l.contact_id = ? UNION
+           SELECT branch_id FROM testimonials WHERE contact_id = ? UNION
+           SELECT branch_id FROM audit_log
+           WHERE table_name = 'contacts' AND row_id = ? AND branch_id IS NOT NULL""",
+        [contact["branch_id"], contact_id, contact_id, contact_id],
+    ).fetchall()
+    return sorted(r[0] for r in rows)
+
+
+def _delete_testimonials(db: Database, actor: Actor, contact: dict, branch_ids: list[int]) -> list[str]:
+    """Delete the testimonials the person gave (the quote is theirs), in whichever branch; returns their evidence
+    file names, for the caller to delete after the transaction commits."""
+    marks = ", ".join("?" for _ in branch_ids)
+    found = db.execute(
+        f"""SELECT id, branch_id, evidence_file FROM testimonials
+            WHERE contact_id = ? OR (branch_id IN ({marks}) AND giver_name = ?)""",
+        [contact["id"], *branch_ids, contact["name"]],
+    ).fetchall()
+    for testimonial_id, branch_id, _ in found:
+        db.execute("DELETE FROM testimonials WHERE id = ?", [testimonial_id])
+        db.execute(
+            "UPDATE audit_log SET changes = '{}' WHERE table_name = 'testimonials' AND row_id = ?", [testimonial_id]
+        )
+        audit.record(db, actor, "delete", "testimonials", testimonial_id, {"branch_id": branch_id})
+    return sorted({name for _, _, name in found if name})
 
 
 def _identifiers(contact: dict) -> list[str]:
-    """Every way the person's details may be written: name, email, and each phone in each usual format."""
-    values = {contact["name"], contact["email"] or ""}
+    """Every way the person's details may be written: name, email, and each phone in each usual format.
+
+    Their name counts from two characters (王伟 is a whole name); other details from three.
+    """
+    values = {contact["email"] or ""}
     for number, ext in ((contact["phone"], contact["phone_ext"]), (contact["mobile"], None)):
         if number:
             values |= {
@@ -191,17 +234,39 @@ def _identifiers(contact: dict) -> list[str]:
                 phones.national(number).replace(" ", ""),
                 phones.national(number, ext),
             }
-    return sorted((v for v in values if v and len(v) >= 3), key=len, reverse=True)
+    found = {v for v in values if v and len(v) >= 3}
+    name = contact["name"].strip()
+    if len(name) >= 2:
+        found.add(name)
+    return sorted(found, key=len, reverse=True)
 
 
-def _scrub(db: Database, branch_id: int, values: list[str]) -> None:
-    """Replace each of ``values`` (any letter case, as whole words) with [erased] in the branch's free text and
-    in the audit entries about the branch's records.
+# Scripts written without spaces between words: a name there is found as it stands, since the letters around
+# it belong to the next word ("王伟说" is "王伟" + "说"), not to a longer name.
+_UNSPACED = re.compile(
+    "[\u0e00-\u0e7f\u0e80-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3100-\u312f"
+    "\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003ffff]"
+)
+
+
+def mention_pattern(value: str) -> re.Pattern[str]:
+    """A pattern finding ``value`` in any letter case as a whole word: not inside a longer word of a spaced
+    script ("Sam Lee" is not in "Sam Leeson"), and anywhere where its edge is in an unspaced one (Chinese,
+    Japanese, Korean, Thai...)."""
+    before = "" if _UNSPACED.match(value[0]) else r"(?<!\w)"
+    after = "" if _UNSPACED.match(value[-1]) else r"(?!\w)"
+    return re.compile(before + re.escape(value) + after, re.IGNORECASE)
+
+
+def _scrub(db: Database, branch_ids: list[int], values: list[str]) -> None:
+    """Replace each of ``values`` (any letter case, as whole words) with [erased] in the free text of the given
+    branches and in the audit entries about their records.
 
     Rows are matched in Python: SQLite's LIKE folds case for ASCII letters only, so "ZOË" would escape it.
     Every changed record gets a new version, so an edit opened before the erasure cannot save the name back.
     """
-    words = [re.compile(rf"(?<!\w){re.escape(value)}(?!\w)", re.IGNORECASE) for value in values]
+    words = [mention_pattern(value) for value in values]
+    marks = ", ".join("?" for _ in branch_ids)
 
     def scrubbed(text: str) -> str:
         for word in words:
@@ -214,13 +279,13 @@ def _scrub(db: Database, branch_id: int, values: list[str]) -> None:
         ("contacts", ("notes",)),
     ):
         for row in db.execute_returning_dicts(
-            f"SELECT id, {', '.join(columns)} FROM {table} WHERE branch_id = ?", [branch_id]
+            f"SELECT id, {', '.join(columns)} FROM {table} WHERE branch_id IN ({marks})", branch_ids
         ):
             changed = {c: scrubbed(row[c]) for c in columns if row[c] and scrubbed(row[c]) != row[c]}
             if changed:
                 update_row(db, table, row["id"], changed)
     for row_id, changes in db.execute(
-        "SELECT a.id, a.changes FROM audit_log a WHERE a.branch_id = ?", [branch_id]
+        f"SELECT a.id, a.changes FROM audit_log a WHERE a.branch_id IN ({marks})", branch_ids
     ).fetchall():
         cleaned = json.dumps(_replace_strings(json.loads(changes), scrubbed), ensure_ascii=False)
         if cleaned != changes:

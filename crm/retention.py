@@ -52,8 +52,19 @@ def due(db: Database, actor: Actor, *, today: date | None = None, branch_id: int
     )
 
 
-def keep(db: Database, actor: Actor, contact_id: int, reason: str, review_on: date | str) -> None:
-    """Keep a contact after review, saying why, until the next review date."""
+def keep(
+    db: Database,
+    actor: Actor,
+    contact_id: int,
+    reason: str,
+    review_on: date | str,
+    *,
+    expected_version: int | None = None,
+) -> None:
+    """Keep a contact after review, saying why, until the next review date.
+
+    :raises Conflict: when the contact changed after ``expected_version`` (the version the user chose it at).
+    """
     reason = fields.text(reason, "Reason for keeping", required=True)
     review = fields.date_value(review_on, "Next review", required=True)
     assert review is not None
@@ -61,6 +72,9 @@ def keep(db: Database, actor: Actor, contact_id: int, reason: str, review_on: da
         raise ValidationError("Next review", "must be in the future.")
     with transaction(db):
         before = contacts.get(db, actor, contact_id)
+        if before["erased_at"]:
+            raise ValidationError("Contact", "has been erased, so it cannot be changed.")
+        contacts.check_version(before, expected_version, "they were not kept")
         changes = {"retention_review_on": review.isoformat(), "retention_reason": reason}
         update_row(db, "contacts", contact_id, {**changes, "updated_by": actor.id})
         audit.record(db, actor, "retention_keep", "contacts", contact_id, audit.diff(before, changes))

@@ -401,6 +401,20 @@ def audit_branch(db: Database) -> None:
     )
 
 
+@migrations(name="0010_suppression_salt_out_of_audit_log")
+def suppression_salt_out_of_audit_log(db: Database) -> None:
+    # Erasure hashes are now keyed with a secret kept outside the database (crm.suppressions). The old salt stays
+    # in settings only to check entries made with it, but its copy in the audit log (written by settings.put)
+    # goes: an audit export or a reader of the log must never get it.
+    _run(
+        db,
+        """
+        UPDATE audit_log SET changes = json_set(changes, '$.suppression_salt', '[withheld]')
+        WHERE table_name = 'settings' AND json_type(changes, '$.suppression_salt') IS NOT NULL
+        """,
+    )
+
+
 def upgrade(db: Database) -> None:
     """Apply every pending migration, all in one write transaction, after keeping a copy of the database.
 

@@ -151,6 +151,11 @@ def _evidence_dir(db: Database) -> Path:
     return path.parent / f"{path.stem}-evidence"
 
 
+def evidence_path(db: Database, name: str) -> Path:
+    """Where the evidence file stored as ``name`` lives."""
+    return _evidence_dir(db) / name
+
+
 def check_evidence(name: str, data: bytes) -> tuple[str, str]:
     """The display name and type of an uploaded evidence file, if acceptable.
 

@@ -167,7 +167,7 @@ def show_contact(contact_id: int) -> None:
         flash(f"Saved changes to {contact['name']}.")
         st.rerun()
 
-    personal_data(contact)
+    personal_data(contact, version)
     st.subheader("Status")
     try:
         if contact["status"] == "active":
@@ -190,7 +190,7 @@ def show_contact(contact_id: int) -> None:
         successor_form(contact)
 
 
-def personal_data(contact: dict) -> None:
+def personal_data(contact: dict, version: int) -> None:
     """A person's rights: everything held about them, and erasure."""
     with st.expander("Everything we hold about this person, and erasing it"):
         st.write("Export what the app holds about them (for a subject access request), or erase them.")
@@ -212,13 +212,18 @@ def personal_data(contact: dict) -> None:
             on_click="ignore",
         )
         st.caption(
-            "Erasing removes their name, numbers, email and notes everywhere in this branch's records, including "
-            "interaction notes that name them. Interactions keep their date and kind. This cannot be undone."
+            "Erasing removes their name, numbers, email and notes everywhere the app holds them, in every branch "
+            "they were at, including interaction notes that name them. Interactions keep their date and kind."
         )
-        typed = st.text_input(f"Type their name ({contact['name']}) to confirm", key="contacts_erase_confirm")
-        if st.button("Erase this person", key="contacts_erase", disabled=typed.strip() != contact["name"]):
+        # The confirmation names the person (as plain text) and the erasure names the record by id and the
+        # version this page showed, so a change made by someone else in the meantime is refused, not erased over.
+        typed = st.text_input("Type their name to confirm", key="contacts_erase_confirm")
+        ready = typed.strip() == contact["name"]
+        if ready:
+            st.warning(f"Erase {md(contact['name'])}? This cannot be undone.")
+        if st.button("Erase this person", key="contacts_erase", disabled=not ready):
             try:
-                privacy.erase(database, actor, contact["id"])
+                privacy.erase(database, actor, contact["id"], expected_version=version)
             except CRMError as error:
                 show_error(error)
             else:

@@ -70,17 +70,25 @@ def who(prefix: str, branch_id: int, record: dict | None = None) -> tuple[list[i
     people = contacts.search(
         database, actor, branch_id=branch_id, organisation_id=organisation_id, status=None, limit=1000
     )
-    # The people already on the record stay choosable even if they have since moved organisation.
+    # The people already on the record stay choosable even if they have since moved organisation. Those who have
+    # moved to another branch stay linked (crm keeps them) but are not this branch's to choose, nor to name.
+    moved = record.get("moved_contact_ids", [])
+    own = [c for c in record.get("contact_ids", []) if c not in moved]
     listed = {p["id"] for p in people}
-    people += [contacts.get(database, actor, c) for c in record.get("contact_ids", []) if c not in listed]
+    people += [contacts.get(database, actor, c) for c in own if c not in listed]
     labels = {p["id"]: f"{p['name']} ({p['organisation']})" for p in people}
     chosen = st.multiselect(
         "Contacts",
         list(labels),
-        default=[c for c in record.get("contact_ids", []) if c in labels],
+        default=[c for c in own if c in labels],
         format_func=labels.get,
         key=f"{prefix}_contacts",
     )
+    if moved:
+        st.caption(
+            f"Also with {len(moved)} contact{'s' if len(moved) != 1 else ''} now at another branch, who stay "
+            "linked to this interaction."
+        )
     return chosen, organisation_id
 
 

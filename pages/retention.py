@@ -8,7 +8,8 @@ from crm import clock, contacts, privacy, retention
 from crm.access import ADMIN
 from crm.errors import CRMError
 from crm.ui import session
-from crm.ui.widgets import day, flash, show_error
+from crm.ui.confirm import erase_step
+from crm.ui.widgets import day, flash, md, show_error
 
 database, actor = session.require(__file__)
 today = clock.now().date()
@@ -35,8 +36,35 @@ if actor.role == ADMIN:
                 flash("Saved the review period.")
                 st.rerun()
 
+# A selection names a row of the table as the user saw it. It is resolved to that contact's id and version once,
+# when the user selects, against the rows drawn in the run they clicked on, and kept in session state: a later
+# rerun re-reads the list (a colleague may have kept or erased someone above), and the same row number would
+# then point at someone else.
+CHOSEN = "retention_chosen"  # {"id", "version", "name"} of the contact the user selected
+DRAWN = "retention_drawn"  # the table's rows as drawn in the last run, what a selection index points into
+SELECTED = "retention_selected"  # the selection last resolved
+
+
+def choose(selected: list[int]) -> dict | None:
+    """The contact the user chose: re-resolved only when the selection itself changes."""
+    if selected != st.session_state.get(SELECTED):
+        st.session_state[SELECTED] = selected
+        drawn = st.session_state.get(DRAWN, [])
+        st.session_state[CHOSEN] = drawn[selected[0]] if selected and selected[0] < len(drawn) else None
+    return st.session_state.get(CHOSEN)
+
+
+def done(message: str) -> None:
+    """After an action: say so, and forget the selection (the table's and the resolved one) before rerunning."""
+    flash(message)
+    for key in ("retention_table", CHOSEN, SELECTED):
+        st.session_state.pop(key, None)
+    st.rerun()
+
+
 due = retention.due(database, actor, today=today)
 if not due:
+    st.session_state.pop(CHOSEN, None)
     st.success("Nothing to review: every contact has been in touch within the period, or was reviewed.")
     st.stop()
 event = st.dataframe(
@@ -58,11 +86,18 @@ event = st.dataframe(
     key="retention_table",
     width="stretch",
 )
-if not (event and event.selection.rows):
+chosen = choose(list(event.selection.rows) if event else [])
+st.session_state[DRAWN] = [{"id": r["id"], "version": r["version"], "name": r["name"]} for r in due]
+if chosen is None:
     st.caption(f"{len(due)} to review. Select one to decide.")
     st.stop()
-chosen = due[event.selection.rows[0]]
-st.subheader(chosen["name"])
+current = next((r for r in due if r["id"] == chosen["id"]), None)
+if current is None:
+    st.info(f"{md(chosen['name'])} is no longer due for review: someone has dealt with them since you chose them.")
+    st.stop()
+st.subheader(md(current["name"]))
+if current["version"] != chosen["version"]:
+    st.info("Someone has changed this contact since you chose them: select them again to act on their record.")
 keep_tab, left_tab, erase_tab = st.tabs(["Keep", "Mark as left", "Erase"])
 with keep_tab, st.form("retention_keep_form"):
     reason = st.text_input("Why keep them", key="retention_reason", placeholder="e.g. still our named contact")
@@ -75,14 +110,13 @@ with keep_tab, st.form("retention_keep_form"):
     )
     if st.form_submit_button("Keep", type="primary"):
         try:
-            retention.keep(database, actor, chosen["id"], reason, review_on)
+            retention.keep(database, actor, chosen["id"], reason, review_on, expected_version=chosen["version"])
         except CRMError as error:
             show_error(error)
         else:
-            flash(f"Kept {chosen['name']} until {day(review_on.isoformat())}.")
-            st.rerun()
+            done(f"Kept {chosen['name']} until {day(review_on.isoformat())}.")
 with left_tab:
-    if chosen["status"] == "left":
+    if current["status"] == "left":
         st.write("Already marked as left.")
     elif st.button("Mark as left", key="retention_mark_left"):
         try:
@@ -90,15 +124,17 @@ with left_tab:
         except CRMError as error:
             show_error(error)
         else:
-            flash(f"{chosen['name']} is marked as left.")
-            st.rerun()
+            done(f"{chosen['name']} is marked as left.")
 with erase_tab:
-    st.warning("Erasing removes their details everywhere in the branch's records. It cannot be undone.")
-    if st.button("Erase", key="retention_erase"):
+    st.warning(
+        "Erasing removes their details everywhere the app holds them, in every branch they were at. "
+        "It cannot be undone."
+    )
+    confirmed = erase_step("retention_erase", chosen)
+    if confirmed is not None:
         try:
-            privacy.erase(database, actor, chosen["id"])
+            privacy.erase(database, actor, confirmed["id"], expected_version=confirmed["version"])
         except CRMError as error:
             show_error(error)
         else:
-            flash("Erased.")
-            st.rerun()
+            done("Erased.")

@@ -80,8 +80,9 @@ def counts(world: World) -> dict[str, int]:
 
 
 def listed(row: dict) -> dict:
-    """What get() returns, as a list row (follow_ups, search): the same columns without contact_ids."""
-    return {k: v for k, v in row.items() if k != "contact_ids"}
+    """What get() returns, as a list row (follow_ups, search): the same columns without contact_ids and
+    moved_contact_ids."""
+    return {k: v for k, v in row.items() if k not in ("contact_ids", "moved_contact_ids")}
 
 
 # Logging: the whole record.
@@ -129,6 +130,7 @@ def test_log_and_get_whole_record(world):
         "version": 1,
         "contacts": "Priya Patel, Paul Price",
         "contact_ids": [priya, paul],
+        "moved_contact_ids": [],
     }
     row = world.db["interactions"].get(interaction_id)
     assert (row["created_by"], row["updated_by"], row["updated_at"]) == (
@@ -186,6 +188,7 @@ def test_log_with_an_organisation_only_from_the_command_line(world):
         "version": 1,
         "contacts": None,
         "contact_ids": [],
+        "moved_contact_ids": [],
     }
 
 

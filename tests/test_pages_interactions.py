@@ -593,3 +593,87 @@ def test_that_quick_log_defaults_to_the_same_today_the_app_checks_dates_against(
     assert [(r["summary"], r["occurred_on"]) for r in interaction_rows(world)] == [
         ("Phone call with Priya Patel", frozen.date().isoformat())
     ]
+
+
+# After a contact moves to another branch (issue 11, item 15).
+
+
+def moved_away(world: World) -> tuple[int, int, int]:
+    """Sam Lee and Tom Tan of Leeds on one Leeds meeting; then the regional lead moves Sam to York, where he is
+    renamed Samuel Lee-Smith. Returns (sam, tom, meeting)."""
+    sam = world.contact(world.leeds, "Sam Lee", email="sam.lee@nhs.net")
+    tom = world.contact(world.leeds, "Tom Tan")
+    meeting = interactions.log(
+        world.db,
+        world.manager_leeds,
+        {
+            "branch_id": world.leeds,
+            "occurred_on": world.today - timedelta(days=3),
+            "kind_code": "MEETING",
+            "summary": "Practice meeting",
+            "contact_ids": [sam, tom],
+        },
+    )
+    for actor, changes in (
+        (world.lead_north, {"branch_id": world.york}),
+        (world.manager_york, {"name": "Samuel Lee-Smith"}),
+    ):
+        row = contacts.get(world.db, actor, sam)
+        contacts.update(world.db, actor, sam, {**row, "phone": row["phone_display"], **changes}, row["version"])
+    return sam, tom, meeting
+
+
+def test_that_the_old_branch_sees_a_moved_contact_without_their_name(world):
+    """Test that the Interactions list of the branch a contact left shows them as "a contact now at another
+    branch", never by their current name, while the regional lead, who sees both branches, sees the name."""
+    moved_away(world)
+
+    at = open_on("manager.leeds", "pages/interactions.py")
+
+    assert [r["With"] for r in at.dataframe[0].value.to_dict("records")] == ["a contact now at another branch, Tom Tan"]
+    assert "Samuel" not in rendered_text(at)
+    lead_rows = interactions.search(world.db, world.lead_north)
+    assert [r["contacts"] for r in lead_rows] == ["Samuel Lee-Smith, Tom Tan"]
+
+
+def test_that_the_old_branch_opens_an_interaction_with_a_moved_contact(world):
+    """Test that the branch a contact left can open an interaction they took part in (regression: a NotFound
+    traceback), sees that a contact now at another branch stays linked, and that saving an edit keeps that link."""
+    sam, tom, meeting = moved_away(world)
+
+    at = open_on("manager.leeds", "pages/interactions.py", interaction=str(meeting))
+
+    assert values(at.error) == []
+    prefix = f"interactions_edit_{meeting}"
+    assert at.multiselect(key=f"{prefix}_contacts").value == [tom]
+    assert "Also with 1 contact now at another branch, who stay linked to this interaction." in values(at.main.caption)
+    assert "Samuel" not in rendered_text(at)
+
+    fill(at, **{f"{prefix}_summary": "Practice meeting (rescheduled)"})
+    button(at, "Save changes").click().run()
+
+    assert not at.exception, at.exception
+    assert values(at.error) == []
+    assert world.db["interactions"].get(meeting)["summary"] == "Practice meeting (rescheduled)"
+    assert sorted(
+        (r["contact_id"], r["branch_id"])
+        for r in world.db["interaction_contacts"].rows_where("interaction_id = ?", [meeting])
+    ) == [(sam, world.york), (tom, world.leeds)]
+
+
+def test_that_a_regional_lead_edits_an_interaction_with_a_moved_contact(world):
+    """Test that a regional lead, who can see the moved contact, can still save an edit of the old branch's
+    interaction (the contact is not offered as one of the old branch's contacts, and stays linked)."""
+    sam, tom, meeting = moved_away(world)
+    before = interactions.get(world.db, world.lead_north, meeting)
+
+    interactions.update(
+        world.db,
+        world.lead_north,
+        meeting,
+        {**before, "summary": "Renamed", "contact_ids": [sam, tom]},
+        before["version"],
+    )
+
+    after = interactions.get(world.db, world.lead_north, meeting)
+    assert (after["summary"], after["contact_ids"], after["moved_contact_ids"]) == ("Renamed", [sam, tom], [sam])

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from crm import clock, db, interactions, privacy, users
+from crm import clock, contacts, db, interactions, privacy, users
 from crm.ui.widgets import day
 from tests.conftest import PASSWORD, World, copy_world
 from tests.pagehelpers import button, fill, new_app, rendered_text, run_app_on, sign_in, values
@@ -222,3 +222,42 @@ def test_that_the_export_buttons_offer_both_forms(world):
     at = open_contact("manager.leeds", sam)
 
     assert [b.proto.label for b in at.get("download_button")] == ["Export (readable text)", "Export (JSON)"]
+
+
+def test_that_the_erase_step_names_the_person(world):
+    """Test that the contact page's erase step, once the name is typed, asks "Erase Sam Lee? This cannot be
+    undone.", naming the person, before the erase button can be pressed."""
+    sam = add_sam(world)
+    at = open_contact("manager.leeds", sam)
+    assert at.text_input(key="contacts_erase_confirm").label == "Type their name to confirm"
+    assert values(at.warning) == []
+
+    fill(at, contacts_erase_confirm="Sam Lee").run()
+
+    assert values(at.warning) == ["Erase Sam Lee? This cannot be undone."]
+    assert at.button(key="contacts_erase").disabled is False
+    assert world.db["contacts"].get(sam)["erased_at"] is None
+
+
+def test_that_a_contact_changed_after_the_page_was_opened_is_not_erased(world):
+    """Test that erasing from a contact's page opened before a colleague changed the contact is refused with a
+    message naming them, and the record keeps the colleague's change (the erasure names the record by id and the
+    version the page showed)."""
+    sam = add_sam(world)
+    at = open_contact("manager.leeds", sam)
+    row = contacts.get(world.db, world.lead_north, sam)
+    contacts.update(
+        world.db, world.lead_north, sam, {**row, "phone": row["phone_display"], "job_title": "Operations"}, 1
+    )
+    before = stored(world, sam)
+
+    fill(at, contacts_erase_confirm="Sam Lee").run()
+    at.button(key="contacts_erase").click().run()
+
+    assert not at.exception, at.exception
+    assert values(at.error) == [
+        "Sam Lee's record was changed by someone else after you chose it, so nothing was erased. "
+        "Look at it again, then decide."
+    ]
+    assert stored(world, sam) == before
+    assert world.db["contacts"].get(sam)["job_title"] == "Operations"

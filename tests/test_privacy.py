@@ -3,9 +3,12 @@ about a person; erasing a person everywhere in their branch (interactions stay, 
 when they are added or imported again; scope; the 0006 schema step; and the export-person and erase-contact
 commands run as real processes."""
 
+import hashlib
+import hmac
 import json
 import os
 import re
+import stat
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -25,6 +28,8 @@ from crm import (
     organisations,
     privacy,
     schema,
+    settings,
+    suppressions,
     testimonials,
     users,
 )
@@ -556,6 +561,416 @@ def test_that_an_erased_person_is_refused_on_import(world):
     }
     imports.apply(world.db, world.manager_leeds, plan)
     assert [r["name"] for r in rows(world.db, "contacts")] == ["Erased contact", "Tom Tan"]
+
+
+# Erasure gaps (issue 11, item 7).
+
+
+def moved_to_york(world: World) -> Scene:
+    """The scene, then Sam Lee moved from Leeds to York by the regional lead: his Leeds interactions, testimonial
+    and audit entries stay in Leeds."""
+    scene = build_scene(world)
+    edit(world, world.lead_north, scene.sam, branch_id=world.york)
+    return scene
+
+
+def test_that_a_moved_contact_is_erased_by_their_new_branchs_manager(world):
+    """Test that the manager of the branch a contact moved to can erase them (regression: the testimonial they gave
+    while at Leeds was deleted through York's scope, and the erasure failed with "That testimonial does not
+    exist"), and that their testimonial, still filed under Leeds, is deleted."""
+    scene = moved_to_york(world)
+
+    privacy.erase(world.db, world.manager_york, scene.sam)
+
+    assert world.db["contacts"].get(scene.sam)["erased_at"] == STAMP
+    assert [(r["branch_id"], r["contact_id"]) for r in rows(world.db, "testimonials")] == [
+        (world.leeds, scene.samantha)
+    ]
+
+
+@pytest.mark.parametrize("who", ["manager_york", "admin"])
+def test_that_erasing_a_moved_contact_scrubs_the_branch_they_left(world, who):
+    """Test that erasing a contact who moved from Leeds to York leaves no trace of them anywhere, Leeds' interactions
+    and audit entries included (regression: only the branch they were in at the time of erasure was scrubbed, so
+    Leeds kept their full name and email), while Leeds' text about other people stays as it was."""
+    scene = moved_to_york(world)
+
+    privacy.erase(world.db, getattr(world, who), scene.sam)
+
+    assert mentions(world.db, SAM_TRACES) == []
+    assert [(r["branch_id"], r["summary"], r["notes"]) for r in rows(world.db, "interactions")] == [
+        (world.leeds, "Visit to [erased] at the surgery", "[erased] asked us to write to [erased] or ring [erased]."),
+        (world.leeds, "Phone call with [erased]", "Rang [erased] ([erased]'s mobile)."),
+        (world.leeds, "Samantha Leeson said [erased] is on leave", ""),
+        (world.leeds, "Practice meeting", ""),
+        (world.bristol, "Call with Beth", ""),
+    ]
+    assert contacts.get(world.db, world.admin, scene.samantha)["notes"] == "Deputy practice manager."
+
+
+def test_that_erasing_leaves_branches_that_never_held_the_person_alone(world):
+    """Test that erasing a contact who moved from Leeds to York still leaves Bristol, which never held them, as it
+    was, although Bristol's text names someone with the same name."""
+    scene = moved_to_york(world)
+    bea = world.contact(world.bristol, "Bea Bell", world.council, notes="Knows Sam Lee from Hyde Park.")
+    met = log(world, [bea], branch_id=world.bristol, summary="Met Sam Lee and Bea")
+    before = (
+        rows(world.db, "contacts", "id = ?", [bea]),
+        rows(world.db, "interactions", "id = ?", [met]),
+        audit.entries(world.db, "contacts", bea),
+        audit.entries(world.db, "interactions", met),
+    )
+
+    privacy.erase(world.db, world.manager_york, scene.sam)
+
+    assert (
+        rows(world.db, "contacts", "id = ?", [bea]),
+        rows(world.db, "interactions", "id = ?", [met]),
+        audit.entries(world.db, "contacts", bea),
+        audit.entries(world.db, "interactions", met),
+    ) == before
+
+
+PDF = b"%PDF-1.4 Sam Lee's thank-you email"
+
+
+def with_evidence(world: World) -> tuple[int, int, Path]:
+    """Sam Lee, and a testimonial he gave with a PDF as evidence; returns both ids and the evidence file's path."""
+    sam = add_sam(world)
+    given = testimonials.add(
+        world.db,
+        world.manager_leeds,
+        {"branch_id": world.leeds, "quote": SAM_QUOTE, "contact_id": sam, "source": "email"},
+        ("thanks.pdf", PDF),
+    )
+    path = testimonials.evidence_path(world.db, world.db["testimonials"].get(given)["evidence_file"])
+    assert path.read_bytes() == PDF
+    return sam, given, path
+
+
+def test_that_an_erasure_failing_part_way_keeps_the_evidence_file(world, monkeypatch):
+    """Test that an erasure that fails after deleting the testimonials rolls everything back and keeps the
+    evidence file, so the restored testimonial's evidence still downloads (regression: the file was deleted
+    before the transaction committed, and the restored testimonial pointed at nothing)."""
+    sam, given, path = with_evidence(world)
+    before = (rows(world.db, "contacts"), rows(world.db, "testimonials"), rows(world.db, "audit_log"))
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(privacy, "_scrub", fail)
+    with pytest.raises(RuntimeError):
+        privacy.erase(world.db, world.manager_leeds, sam)
+
+    assert (rows(world.db, "contacts"), rows(world.db, "testimonials"), rows(world.db, "audit_log")) == before
+    assert testimonials.evidence(world.db, world.manager_leeds, given) == ("thanks.pdf", "application/pdf", PDF)
+    assert path.exists()
+
+
+def test_that_erasing_deletes_the_evidence_file_once_committed(world):
+    """Test that a completed erasure deletes the evidence file of the testimonial the person gave."""
+    sam, given, path = with_evidence(world)
+
+    privacy.erase(world.db, world.manager_leeds, sam)
+
+    assert (world.db["testimonials"].count, path.exists()) == (0, False)
+
+
+def test_that_erasing_keeps_an_evidence_file_another_testimonial_uses(world):
+    """Test that erasing keeps an evidence file that another person's testimonial holds too (files are stored by
+    content, so the same PDF uploaded twice is one file)."""
+    sam, given, path = with_evidence(world)
+    other = world.contact(world.leeds, "Priya Patel")
+    kept = testimonials.add(
+        world.db,
+        world.manager_leeds,
+        {"branch_id": world.leeds, "quote": "Great team", "contact_id": other, "source": "email"},
+        ("same.pdf", PDF),
+    )
+
+    privacy.erase(world.db, world.manager_leeds, sam)
+
+    assert testimonials.evidence(world.db, world.manager_leeds, kept) == ("same.pdf", "application/pdf", PDF)
+
+
+def test_that_erasing_removes_a_two_character_chinese_name_from_text(world):
+    """Test that a two-character name (王伟) is erased from interaction text and audit entries, also where it is
+    written inside a sentence without spaces (regression: names under three characters were not scrubbed, and
+    whole-word matching never matched within Chinese text), while another name stays."""
+    wang = contacts.add(
+        world.db, world.manager_leeds, {"name": "王伟", "organisation_id": world.ot, "branch_id": world.leeds}
+    )
+    log(world, [wang], summary="今天和王伟开会", notes="王伟说好的; 李娜 will call")
+    log(world, [wang], summary="Call with 王伟 about discharges")
+
+    privacy.erase(world.db, world.manager_leeds, wang)
+
+    assert mentions(world.db, ["王伟"]) == []
+    assert [(r["summary"], r["notes"]) for r in rows(world.db, "interactions")] == [
+        ("今天和[erased]开会", "[erased]说好的; 李娜 will call"),
+        ("Call with [erased] about discharges", ""),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "text", "expected"),
+    [
+        ("Sam Lee", "Sam Leeson and SAM LEE", "Sam Leeson and [erased]"),
+        ("王伟", "王伟华和王伟", "[erased]华和[erased]"),
+        ("Jo", "Jo, John and jo", "[erased], John and [erased]"),
+        ("Zoë Brontë", "ZOË BRONTË: zoë", "[erased]: zoë"),
+        ("김철수", "김철수는 왔다", "[erased]는 왔다"),
+    ],
+)
+def test_mention_pattern(value, text, expected):
+    """Test that a mention is found in any letter case as a whole word in spaced scripts, and as it stands in
+    scripts written without spaces."""
+    assert privacy.mention_pattern(value).sub("[erased]", text) == expected
+
+
+# The suppression key lives outside the database (issue 11, item 7).
+
+
+def key_path(world: World) -> Path:
+    path = suppressions.key_file(world.db)
+    assert path is not None
+    return path
+
+
+def test_that_the_suppression_key_is_a_private_file_beside_the_database(world, tmp_path):
+    """Test that the first erasure creates crm-suppression.key beside crm.db, readable by its owner only, and that
+    every suppression entry is an HMAC-SHA256 of the person's detail under that key, which appears nowhere in the
+    database (no salt setting, nothing in the audit log)."""
+    assert not (tmp_path / "crm-suppression.key").exists()
+    sam = add_sam(world)
+
+    privacy.erase(world.db, world.manager_leeds, sam)
+
+    path = tmp_path / "crm-suppression.key"
+    assert key_path(world) == path
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    key = bytes.fromhex(path.read_text())
+    assert len(key) == 32
+
+    def keyed(detail: str) -> str:
+        return "hmac:" + hmac.new(key, detail.encode(), hashlib.sha256).hexdigest()
+
+    assert [(r["kind"], r["digest"]) for r in rows(world.db, "suppressions")] == [
+        ("email", keyed("email:sam.lee@nhs.net")),
+        ("phone", keyed("phone:+441134960123;ext=45")),
+        ("phone", keyed("phone:+447911123456")),
+        ("name_at_organisation", keyed(f"name_at_organisation:sam lee@{world.gp}")),
+    ]
+    assert rows(world.db, "settings", "key LIKE 'suppression%'") == []
+    assert mentions(world.db, [key.hex()]) == []
+    assert rows(world.db, "audit_log", "changes LIKE '%suppression%'") == []
+
+
+def test_that_a_copy_of_the_database_without_its_key_refuses_to_guess(world, tmp_path):
+    """Test that a copy of the database alone (its key file not copied) cannot check anyone against the erased
+    people: adding a contact is refused with a message naming the missing file, and nothing is added."""
+    privacy.erase(world.db, world.manager_leeds, add_sam(world))
+    copied = tmp_path / "elsewhere" / "crm.db"
+    copied.parent.mkdir()
+    copy_database(tmp_path / "crm.db", copied)
+    database = db.connect(copied)
+
+    with pytest.raises(suppressions.KeyUnavailable) as refused:
+        contacts.add(database, world.admin, {"name": "Tom Tan", "organisation_id": world.gp, "branch_id": world.leeds})
+
+    assert str(refused.value) == (
+        f"The suppression key file {copied.parent / 'crm-suppression.key'} is missing, so erased people cannot be "
+        "recognised. Restore it from your backup (or set CRM_SUPPRESSION_KEY) before adding or changing contacts."
+    )
+    assert database["contacts"].count == 1
+    database.close()
+
+
+def test_that_the_suppression_key_can_come_from_the_environment(world, tmp_path, monkeypatch):
+    """Test that with CRM_SUPPRESSION_KEY set, erasing writes no key file, hashes with that key, and still refuses
+    the erased person."""
+    secret = "k" * 40
+    monkeypatch.setenv("CRM_SUPPRESSION_KEY", secret)
+    privacy.erase(world.db, world.manager_leeds, add_sam(world))
+
+    assert not (tmp_path / "crm-suppression.key").exists()
+    assert rows(world.db, "suppressions")[0]["digest"] == (
+        "hmac:" + hmac.new(secret.encode(), b"email:sam.lee@nhs.net", hashlib.sha256).hexdigest()
+    )
+    with pytest.raises(ValidationError) as refused:
+        add_sam(world, organisation_id=world.ot)
+    assert str(refused.value) == SUPPRESSED
+
+
+def test_that_a_short_environment_key_is_refused(world, monkeypatch):
+    """Test that a CRM_SUPPRESSION_KEY shorter than 32 characters is refused with a clear message, erasing
+    nothing."""
+    sam = add_sam(world)
+    monkeypatch.setenv("CRM_SUPPRESSION_KEY", "short")
+
+    with pytest.raises(suppressions.KeyUnavailable) as refused:
+        privacy.erase(world.db, world.manager_leeds, sam)
+
+    assert str(refused.value) == "CRM_SUPPRESSION_KEY must be at least 32 characters long."
+    assert world.db["contacts"].get(sam)["erased_at"] is None
+
+
+@pytest.mark.parametrize("content", [b"not a key\n", b"\xff\xfe binary", b"abcd\n"])
+def test_that_a_damaged_key_file_is_refused(world, tmp_path, content):
+    """Test that a key file that does not hold a whole key is refused with a message naming it, rather than used
+    (a different key would let erased people back in), and nothing is erased."""
+    sam = add_sam(world)
+    (tmp_path / "crm-suppression.key").write_bytes(content)
+
+    with pytest.raises(suppressions.KeyUnavailable) as refused:
+        privacy.erase(world.db, world.manager_leeds, sam)
+
+    assert str(refused.value) == (
+        f"The suppression key file {tmp_path / 'crm-suppression.key'} is damaged; restore it from your backup."
+    )
+    assert world.db["contacts"].get(sam)["erased_at"] is None
+
+
+def legacy_digest(salt: str, detail: str) -> str:
+    """A suppression entry as the app wrote them before the key moved out of the database."""
+    return hashlib.sha256(f"{salt}:{detail}".encode()).hexdigest()
+
+
+def test_that_entries_made_with_the_legacy_salt_still_refuse_the_person(world):
+    """Test that suppression entries made before the key moved out of the database (salted with a salt kept in
+    settings) still refuse the erased person, and that a new erasure adds keyed entries beside them."""
+    salt = "0123456789abcdef0123456789abcdef"
+    world.db.execute("INSERT INTO settings (key, value) VALUES ('suppression_salt', ?)", [salt])
+    world.db.execute(
+        "INSERT INTO suppressions (kind, digest, created_at) VALUES ('email', ?, 'x')",
+        [legacy_digest(salt, "email:old.friend@nhs.net")],
+    )
+
+    with pytest.raises(ValidationError) as refused:
+        add_sam(world, email="Old.Friend@nhs.net")
+    assert str(refused.value) == SUPPRESSED
+
+    privacy.erase(world.db, world.manager_leeds, add_sam(world))
+    assert [r["digest"][:5] for r in rows(world.db, "suppressions")] == [
+        legacy_digest(salt, "email:old.friend@nhs.net")[:5],
+        "hmac:",
+        "hmac:",
+        "hmac:",
+        "hmac:",
+    ]
+
+
+def test_that_the_upgrade_removes_the_legacy_salt_from_the_audit_log(db_path):
+    """Test that upgrading a database from before 0010 removes the suppression salt that settings.put had copied
+    into the audit log, keeping the entry itself and the salt in settings (needed to check old entries)."""
+    old = db.connect(db_path, migrate=False)
+    schema.migrations.apply(old, stop_before="0010_suppression_salt_out_of_audit_log")
+    old.execute(
+        "INSERT INTO audit_log (at, user_id, username, action, table_name, row_id, changes) VALUES "
+        "('2026-01-01T00:00:00Z', NULL, 'ada', 'update', 'settings', NULL, ?)",
+        ['{"suppression_salt": ["", "0123456789abcdef"]}'],
+    )
+    old.execute("INSERT INTO settings (key, value) VALUES ('suppression_salt', '0123456789abcdef')")
+    old.close()
+
+    upgraded = db.connect(db_path)
+
+    assert [(r["action"], r["changes"]) for r in rows(upgraded, "audit_log")] == [
+        ("update", '{"suppression_salt":"[withheld]"}')
+    ]
+    assert upgraded.execute("SELECT value FROM settings WHERE key = 'suppression_salt'").fetchone() == (
+        "0123456789abcdef",
+    )
+    upgraded.close()
+
+
+def test_that_the_audit_log_never_records_a_suppression_salt(world):
+    """Test that storing a setting named suppression_salt writes an audit entry without its value."""
+    settings.put(world.db, world.admin, "suppression_salt", "0123456789abcdef")
+
+    assert audit.entries(world.db, "settings", limit=1)[0]["changes"] == {}
+
+
+# Editing someone into an erased person (issue 11, item 7).
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        pytest.param({"email": "SAM.LEE@nhs.net"}, id="their email"),
+        pytest.param({"mobile": "07911 123456"}, id="their mobile"),
+        pytest.param({"phone": "0113 496 0123 ext. 45"}, id="their phone and extension"),
+        pytest.param({"name": "Sam Lee", "organisation_id": "gp"}, id="their name at their organisation"),
+    ],
+)
+def test_that_editing_another_contact_into_an_erased_person_is_refused(world, changes):
+    """Test that editing another contact to hold an erased person's email, numbers, or name at their organisation
+    is refused with the erasure message and changes nothing (regression: only add and import were blocked)."""
+    privacy.erase(world.db, world.manager_leeds, add_sam(world))
+    tom = contacts.add(
+        world.db, world.manager_leeds, {"name": "Tom Tan", "organisation_id": world.ot, "branch_id": world.leeds}
+    )
+    before = world.db["contacts"].get(tom)
+    changes = {k: world.gp if v == "gp" else v for k, v in changes.items()}
+
+    with pytest.raises(ValidationError) as refused:
+        edit(world, world.manager_leeds, tom, **changes)
+
+    assert str(refused.value) == SUPPRESSED
+    assert world.db["contacts"].get(tom) == before
+
+
+def test_that_a_contact_sharing_an_erased_persons_detail_can_still_be_edited(world):
+    """Test that a contact who already held a detail an erased person had (the same switchboard name at another
+    record, say) can still be edited: only details an edit brings in are checked."""
+    sam = add_sam(world)
+    twin = contacts.add(
+        world.db,
+        world.manager_leeds,
+        {"name": "Sam Lee", "organisation_id": world.gp, "branch_id": world.leeds},
+        allow_duplicate=True,
+    )
+    privacy.erase(world.db, world.manager_leeds, sam)
+
+    edit(world, world.manager_leeds, twin, job_title="Practice Manager")
+
+    assert world.db["contacts"].get(twin)["job_title"] == "Practice Manager"
+
+
+def test_that_an_erased_contact_cannot_be_edited(world):
+    """Test that an erased contact's record cannot be edited back into a person, nor marked active again."""
+    sam = add_sam(world)
+    privacy.erase(world.db, world.manager_leeds, sam)
+    before = world.db["contacts"].get(sam)
+
+    with pytest.raises(ValidationError) as refused:
+        edit(world, world.manager_leeds, sam, name="Samuel Lee")
+    assert str(refused.value) == "Contact: has been erased, so it cannot be changed."
+    with pytest.raises(ValidationError):
+        contacts.reinstate(world.db, world.manager_leeds, sam, before["version"])
+
+    assert world.db["contacts"].get(sam) == before
+
+
+# Erasing names the record by id and version (issue 11, item 1).
+
+
+def test_that_erasing_a_contact_changed_since_it_was_chosen_is_refused(world):
+    """Test that erasing with the version the user chose the contact at is refused, with a message naming them,
+    when someone changed the contact since, and nothing is erased."""
+    sam = add_sam(world)
+    chosen = contacts.get(world.db, world.manager_leeds, sam)["version"]
+    edit(world, world.lead_north, sam, job_title="Operations Manager")
+    before = (rows(world.db, "contacts"), rows(world.db, "audit_log"), rows(world.db, "suppressions"))
+
+    with pytest.raises(Conflict) as refused:
+        privacy.erase(world.db, world.manager_leeds, sam, expected_version=chosen)
+
+    assert str(refused.value) == (
+        "Sam Lee's record was changed by someone else after you chose it, so nothing was erased. "
+        "Look at it again, then decide."
+    )
+    assert (rows(world.db, "contacts"), rows(world.db, "audit_log"), rows(world.db, "suppressions")) == before
 
 
 # Scope.

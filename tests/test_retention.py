@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from crm import audit, clock, contacts, db, interactions, privacy, retention, schema, users
-from crm.errors import NotFound, PermissionDenied, ValidationError
+from crm.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from tests.conftest import PASSWORD, World, copy_world
 from tests.pagehelpers import button, new_app, run_app_on, sign_in, values
 
@@ -535,8 +535,183 @@ def test_page_erases_the_selected_contact(app_env, world):
     at.session_state["retention_table"] = {"selection": {"rows": [0], "columns": []}}
     at.run()
     button(at, "Erase").click().run()
+    assert values(at.warning)[-1] == "Erase Olive Old? This cannot be undone."
+    assert world.db["contacts"].get(contact_id)["erased_at"] is None
+    button(at, "Yes, erase").click().run()
 
     assert not at.exception, at.exception
     assert values(at.success) == ["Erased.", NOTHING_DUE]
     row = world.db["contacts"].get(contact_id)
     assert (row["name"], row["email"], row["erased_at"]) == (privacy.ERASED_NAME, None, STAMP)
+
+
+# The page names the record by id and version, never by its row number (issue 11, item 1).
+
+
+def three_due(world: World) -> tuple[int, int, int]:
+    """Ann, Bob and Cat of Leeds, due for review and listed in that order (same last touch, then by name)."""
+    ids = [
+        old_contact(world, world.leeds, name, email=f"{name.split()[0].lower()}@example.org")
+        for name in ("Ann Above", "Bob Chosen", "Cat Below")
+    ]
+    return ids[0], ids[1], ids[2]
+
+
+def select_row(at, row: int):
+    """Select a row of the table as a click in the browser does, and run."""
+    at.session_state["retention_table"] = {"selection": {"rows": [row], "columns": []}}
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def colleague_acts_on(world: World, how: str, contact_id: int) -> None:
+    """Another user (the regional lead) deals with a contact through crm, as their own page would."""
+    if how == "keeps":
+        retention.keep(world.db, world.lead_north, contact_id, "Chairs the discharge group", "2027-03-01")
+    elif how == "erases":
+        privacy.erase(world.db, world.lead_north, contact_id)
+    else:
+        version = world.db["contacts"].get(contact_id)["version"]
+        contacts.mark_left(world.db, world.lead_north, contact_id, version)
+
+
+@pytest.mark.parametrize("colleague", ["keeps", "erases"])
+def test_page_erases_the_chosen_contact_when_a_colleague_acted_above_it(app_env, world, colleague):
+    """Test that a user who chose Bob (row 2) erases Bob, after being asked "Erase Bob Chosen?", even when a
+    colleague dealt with Ann above him in between, so that Cat now sits in Bob's row (regression: the row number
+    was applied to the list read afresh, and Cat was erased with one click)."""
+    ann, bob, cat = three_due(world)
+    at = select_row(open_retention("manager.leeds"), 1)
+    assert values(at.subheader) == ["Bob Chosen"]
+    colleague_acts_on(world, colleague, ann)
+    cat_before = world.db["contacts"].get(cat)
+
+    button(at, "Erase").click().run()
+    assert values(at.warning)[-1] == "Erase Bob Chosen? This cannot be undone."
+    button(at, "Yes, erase").click().run()
+
+    assert not at.exception, at.exception
+    assert values(at.error) == []
+    assert values(at.success) == ["Erased."]
+    bob_row = world.db["contacts"].get(bob)
+    assert (bob_row["name"], bob_row["email"], bob_row["erased_at"]) == (privacy.ERASED_NAME, None, STAMP)
+    assert world.db["contacts"].get(cat) == cat_before
+    assert at.dataframe[0].value["Name"].tolist() == ["Cat Below"]
+
+
+def test_page_keeps_the_chosen_contact_when_a_colleague_acted_above_it(app_env, world):
+    """Test that keeping after a colleague kept the contact above keeps the contact the user chose, not the one now
+    in its row, and says so by name."""
+    ann, bob, cat = three_due(world)
+    at = select_row(open_retention("manager.leeds"), 1)
+    colleague_acts_on(world, "keeps", ann)
+    cat_before = world.db["contacts"].get(cat)
+
+    at.text_input(key="retention_reason").set_value("Still our named contact")
+    at.date_input(key="retention_review_on").set_value(date(2026, 9, 1))
+    button(at, "Keep").click().run()
+
+    assert not at.exception, at.exception
+    assert values(at.error) == []
+    assert values(at.success) == ["Kept Bob Chosen until 1 Sep 2026."]
+    bob_row = world.db["contacts"].get(bob)
+    assert (bob_row["retention_reason"], bob_row["retention_review_on"]) == ("Still our named contact", "2026-09-01")
+    assert world.db["contacts"].get(cat) == cat_before
+    assert at.dataframe[0].value["Name"].tolist() == ["Cat Below"]
+
+
+def test_page_marks_the_chosen_contact_as_left_when_a_colleague_acted_above_it(app_env, world):
+    """Test that marking as left after a colleague erased the contact above marks the contact the user chose."""
+    ann, bob, cat = three_due(world)
+    at = select_row(open_retention("manager.leeds"), 1)
+    colleague_acts_on(world, "erases", ann)
+    cat_before = world.db["contacts"].get(cat)
+
+    button(at, "Mark as left").click().run()
+
+    assert not at.exception, at.exception
+    assert values(at.error) == []
+    assert values(at.success) == ["Bob Chosen is marked as left."]
+    assert (world.db["contacts"].get(bob)["status"], world.db["contacts"].get(bob)["left_on"]) == ("left", "2026-03-02")
+    assert world.db["contacts"].get(cat) == cat_before
+
+
+@pytest.mark.parametrize(
+    ("action", "message"),
+    [
+        ("erase", "Bob Chosen's record was changed by someone else after you chose it, so nothing was erased."),
+        ("keep", "Bob Chosen's record was changed by someone else after you chose it, so they were not kept."),
+    ],
+)
+def test_page_refuses_to_act_on_a_contact_changed_since_it_was_chosen(app_env, world, action, message):
+    """Test that when a colleague changed the chosen contact itself (marked them as left) after the user chose them,
+    erasing or keeping is refused with a message naming them, and their record is left as the colleague left it."""
+    ann, bob, cat = three_due(world)
+    at = select_row(open_retention("manager.leeds"), 1)
+    colleague_acts_on(world, "marks as left", bob)
+    bob_before = world.db["contacts"].get(bob)
+
+    if action == "erase":
+        button(at, "Erase").click().run()
+        button(at, "Yes, erase").click().run()
+    else:
+        at.text_input(key="retention_reason").set_value("Still our named contact")
+        button(at, "Keep").click().run()
+
+    assert not at.exception, at.exception
+    assert values(at.error) == [message + " Look at it again, then decide."]
+    assert world.db["contacts"].get(bob) == bob_before
+    assert "Someone has changed this contact since you chose them: select them again to act on their record." in (
+        values(at.info)
+    )
+
+
+def test_page_erases_nothing_when_the_user_cancels(app_env, world):
+    """Test that pressing Cancel at "Erase Bob Chosen?" erases nobody and stops asking."""
+    ann, bob, cat = three_due(world)
+    before = world.db.execute_returning_dicts("SELECT * FROM contacts ORDER BY id")
+    at = select_row(open_retention("manager.leeds"), 1)
+
+    button(at, "Erase").click().run()
+    button(at, "Cancel").click().run()
+
+    assert not at.exception, at.exception
+    assert "Erase Bob Chosen? This cannot be undone." not in values(at.warning)
+    assert [b.label for b in at.button if b.label == "Yes, erase"] == []
+    assert world.db.execute_returning_dicts("SELECT * FROM contacts ORDER BY id") == before
+
+
+def test_page_says_when_the_chosen_contact_was_dealt_with_by_someone_else(app_env, world):
+    """Test that when a colleague kept the very contact the user chose, the page says so and offers no action on
+    whoever now sits in that row."""
+    ann, bob, cat = three_due(world)
+    at = select_row(open_retention("manager.leeds"), 1)
+    colleague_acts_on(world, "keeps", bob)
+
+    at.run()
+
+    assert not at.exception, at.exception
+    assert values(at.info) == [
+        "Bob Chosen is no longer due for review: someone has dealt with them since you chose them."
+    ]
+    assert [b.label for b in at.main.button] == []
+    assert values(at.subheader) == []
+
+
+def test_keep_refuses_a_stale_version(world):
+    """Test that keep() with the version the contact was chosen at is refused once the contact has changed, and
+    writes nothing."""
+    contact_id = old_contact(world, world.leeds, "Olive Old")
+    chosen = world.db["contacts"].get(contact_id)["version"]
+    contacts.mark_left(world.db, world.admin, contact_id, chosen)
+    before = (world.db["contacts"].get(contact_id), world.db["audit_log"].count)
+
+    with pytest.raises(Conflict) as refused:
+        retention.keep(world.db, world.manager_leeds, contact_id, "Still ours", "2027-01-01", expected_version=chosen)
+
+    assert str(refused.value) == (
+        "Olive Old's record was changed by someone else after you chose it, so they were not kept. "
+        "Look at it again, then decide."
+    )
+    assert (world.db["contacts"].get(contact_id), world.db["audit_log"].count) == before
