@@ -15,6 +15,14 @@ LONG_TEXT_MAX = 5000
 # Characters that have no business in a single-line field: C0/C1 controls, line and paragraph separators.
 _SINGLE_LINE_BAD = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _MULTI_LINE_BAD = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Characters no text may hold: Unicode non-characters (U+FDD0-U+FDEF and the last two code points of every
+# plane), lone surrogates (not text at all; SQLite cannot even encode them), and the C0 controls XML 1.0 cannot
+# hold. Word and Excel files are XML: one such character stored in a quote would break every export holding it.
+UNSTORABLE = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufdd0-\ufdef"
+    + "".join(f"{chr(plane * 0x10000 + 0xFFFE)}{chr(plane * 0x10000 + 0xFFFF)}" for plane in range(17))
+    + "]"
+)
 # Ten digits, optionally spaced 3-3-4 as NHS numbers are printed, not part of a longer number. NHS numbers
 # never start with 0, which keeps UK phone numbers (0113 496 0123) out.
 _NHS_NUMBER = re.compile(r"(?<![\d+])([1-9]\d{2})[ -]?(\d{3})[ -]?(\d{4})(?!\d)")
@@ -36,6 +44,7 @@ def text(value: str | None, field: str, *, required: bool = False, max_length: i
         raise ValidationError(field, f"is too long ({len(cleaned)} characters; the limit is {max_length}).")
     if _SINGLE_LINE_BAD.search(cleaned):
         raise ValidationError(field, "contains a line break or control character; use a single line of text.")
+    refuse_unstorable(cleaned, field)
     return cleaned
 
 
@@ -46,7 +55,14 @@ def long_text(value: str | None, field: str, *, max_length: int = LONG_TEXT_MAX)
         raise ValidationError(field, f"is too long ({len(cleaned)} characters; the limit is {max_length}).")
     if _MULTI_LINE_BAD.search(cleaned):
         raise ValidationError(field, "contains a control character that cannot be stored.")
+    refuse_unstorable(cleaned, field)
     return cleaned
+
+
+def refuse_unstorable(value: str, field: str) -> None:
+    """:raises ValidationError: naming the position and code of the first character no text may hold."""
+    if match := UNSTORABLE.search(value):
+        raise ValidationError(field, f"character {match.start() + 1} (U+{ord(match.group()):04X}) is not allowed.")
 
 
 def email(value: str | None, field: str = "Email") -> str | None:

@@ -82,7 +82,13 @@ def clean(db: Database, values: dict, today: date | None = None) -> dict:
             "source": lambda: _choice(values.get("source"), SOURCES, "How it came"),
             "interaction_id": lambda: fields.optional_id(values.get("interaction_id"), "Interaction"),
             "themes": lambda: ", ".join(
-                sorted({t.strip().lower() for t in str(values.get("themes") or "").split(",") if t.strip()})
+                sorted(
+                    {
+                        t.strip().lower()
+                        for t in fields.long_text(values.get("themes"), "Themes").split(",")
+                        if t.strip()
+                    }
+                )
             ),
             "statements": lambda: sorted(set(values.get("statements") or [])),
             "consent_scope": lambda: _choice(values.get("consent_scope"), SCOPES, "Consent", "none"),

@@ -398,3 +398,37 @@ def test_naughty_strings_stored_and_read_back(database, naughty_strings):
     for contact_id, name in stored.items():
         record = contacts.get(database, COMMAND_LINE, contact_id)
         assert (record["name"], record["notes"]) == (name, name)
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ("Thank you s\ufffeo much", "character 12 (U+FFFE) is not allowed."),
+        ("\uffffThanks", "character 1 (U+FFFF) is not allowed."),
+        ("ab\ufdd0", "character 3 (U+FDD0) is not allowed."),
+        ("ab\ufdef", "character 3 (U+FDEF) is not allowed."),
+        ("ab\U0001fffe", "character 3 (U+1FFFE) is not allowed."),
+        ("ab\U0010ffff", "character 3 (U+10FFFF) is not allowed."),
+        ("ab\ud800cd", "character 3 (U+D800) is not allowed."),
+        ("ab\udfff", "character 3 (U+DFFF) is not allowed."),
+    ],
+)
+@pytest.mark.parametrize("check", [fields.text, fields.long_text])
+def test_non_characters_and_lone_surrogates_are_refused_naming_the_position(check, typed, message):
+    """Test that Unicode non-characters and lone surrogates are refused by single-line and multi-line fields alike,
+    naming the field, the character's position and its code. Regression: a quote holding U+FFFE was accepted and
+    then broke every Word and Excel export."""
+    with pytest.raises(ValidationError) as caught:
+        check(typed, "Quote")
+
+    assert str(caught.value) == f"Quote: {message}"
+    assert caught.value.field == "Quote"
+
+
+@pytest.mark.parametrize(
+    "typed", ["Thanks \ufffd", "ab\ufdcf\ufdf0", "ab\ufffc", "ab\U0001fffd", "ok 😀 王伟", "\ue000"]
+)
+def test_characters_next_to_the_refused_ranges_are_kept(typed):
+    """Test that the characters just outside the refused ranges (U+FFFD, U+FDCF, U+FDF0, a private-use character,
+    emoji) are stored exactly."""
+    assert (fields.text(typed, "Name"), fields.long_text(typed, "Notes")) == (typed, typed)

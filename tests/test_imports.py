@@ -1140,3 +1140,31 @@ def test_the_report_format(world):
     assert json.loads(text) == report
     assert "“bad@”" in text
     assert list(json.loads(text)) == ["summary", "rows"]
+
+
+def test_a_row_holding_a_non_character_is_an_error_naming_field_and_character(world):
+    """Test that an imported row whose name, notes or new organisation holds a Unicode non-character is an error
+    naming the field and the character, and only the good row is written. Regression: such text was accepted and
+    then broke every Word and Excel export."""
+    data = csv_bytes(
+        [
+            ROW_HEADERS,
+            _row(Name="Pat\ufffe Row"),
+            _row(Name="Sam Row", Notes="Met\U0001ffff at the MDT"),
+            _row(Name="Ann Row", Organisation="New \ufdd0Team", **{"Partner type": "OT"}),
+            _row(Name="Good Row"),
+        ]
+    )
+
+    report = run_import(world.db, world.manager_leeds, data, world.leeds)
+
+    assert report == {
+        "summary": {"imported": 1, "updated": 0, "skipped": 0, "errors": 3},
+        "rows": [
+            {"line": 2, "outcome": "error", "messages": ["Name: character 4 (U+FFFE) is not allowed."]},
+            {"line": 3, "outcome": "error", "messages": ["Notes: character 4 (U+1FFFF) is not allowed."]},
+            {"line": 4, "outcome": "error", "messages": ["Organisation: character 5 (U+FDD0) is not allowed."]},
+            {"line": 5, "outcome": "imported", "messages": []},
+        ],
+    }
+    assert [r["name"] for r in contact_rows(world.db)] == ["Good Row"]

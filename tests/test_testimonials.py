@@ -1092,3 +1092,23 @@ def test_get_and_search_see_only_testimonials_in_scope(world, who, branch):
     assert found(world, actor, text="wonderful", region_id=world.south) == (
         [ids["bristol"]] if "bristol" in IN_SCOPE[who] else []
     )
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"quote": "Thank you s\ufffeo much"}, "Quote: character 12 (U+FFFE) is not allowed."),
+        ({"giver_name": "Olive \uffff"}, "Giver's name: character 7 (U+FFFF) is not allowed."),
+        ({"themes": "discharge, \ufdd0kind"}, "Themes: character 12 (U+FDD0) is not allowed."),
+    ],
+)
+def test_characters_xml_cannot_hold_are_refused_on_entry_and_nothing_is_written(world, changes, message):
+    """Test that a testimonial holding a Unicode non-character is refused, naming the field and the character.
+    Regression: a quote with U+FFFE was accepted and then broke every Word and Excel export."""
+    before = counts(world)
+
+    with pytest.raises(ValidationError) as error:
+        add(world, **changes)
+
+    assert str(error.value) == message
+    assert counts(world) == before
