@@ -160,9 +160,25 @@ def _decode(data: bytes) -> str:
             return data.decode(encoding)
         except UnicodeDecodeError as failure:
             error = failure
+            if encoding.startswith("utf-8") and _UTF8_SEQUENCE.search(data):
+                # Accented letters written as UTF-8 elsewhere: the file mixes encodings (a line pasted in from
+                # another file). Decoding it all as Windows-1252 would import "Zoë" as "ZoÃ«" without a word.
+                line = data[: failure.start].count(b"\n") + 1
+                raise FileRefused(
+                    f"Line {line} is not valid UTF-8, while other lines are: the file mixes two encodings. "
+                    "Save it as UTF-8 (in Excel: CSV UTF-8) and try again."
+                ) from None
     assert error is not None
     line = data[: error.start].count(b"\n") + 1
     raise FileRefused(f"Line {line}: the file has bytes that are not text in UTF-8, UTF-16 or Windows-1252.")
+
+
+# A well-formed multi-byte UTF-8 sequence. Windows-1252 text practically never holds one (it would take a letter
+# such as Â or é followed by symbols from the 0x80-0xBF range), so finding one means some of the file is UTF-8.
+_UTF8_SEQUENCE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}|\xed[\x80-\x9f][\x80-\xbf]"
+    rb"|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}|\xf4[\x80-\x8f][\x80-\xbf]{2}"
+)
 
 
 def _delimiter(text: str) -> str:

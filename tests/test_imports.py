@@ -1168,3 +1168,47 @@ def test_a_row_holding_a_non_character_is_an_error_naming_field_and_character(wo
         ],
     }
     assert [r["name"] for r in contact_rows(world.db)] == ["Good Row"]
+
+
+MIXED_ENCODING = (
+    "Line 7 is not valid UTF-8, while other lines are: the file mixes two encodings. "
+    "Save it as UTF-8 (in Excel: CSV UTF-8) and try again."
+)
+
+
+def _utf8_with_one_cp1252_line(bad_line: bytes) -> bytes:
+    rows = [["Name", "Organisation"], *[[f"Zoë Brontë {i}", "Hyde Park Surgery"] for i in range(8)]]
+    lines = to_csv(rows).encode("utf-8").split(b"\r\n")
+    lines[6] = bad_line
+    return b"\r\n".join(lines)
+
+
+@pytest.mark.parametrize(
+    "bad_line",
+    [
+        "Chloé Café,Hyde Park Surgery".encode("cp1252"),
+        # The same line holding a UTF-8 ë and a Windows-1252 one: not a file of one encoding either.
+        "Zoë Bront".encode() + "ë,Hyde Park Surgery".encode("cp1252"),
+    ],
+)
+def test_a_utf8_file_with_a_windows_1252_line_is_refused_naming_the_line(world, bad_line):
+    """Test that a UTF-8 file with one line saved in Windows-1252 is refused, naming that line, and nothing is
+    written. Regression: the whole file was decoded as Windows-1252 and "Zoë Brontë" imported as "ZoÃ« BrontÃ«"."""
+    data = _utf8_with_one_cp1252_line(bad_line)
+
+    with pytest.raises(FileRefused) as refused:
+        run_import(world.db, world.manager_leeds, data, world.leeds, "contacts.csv")
+
+    assert str(refused.value) == MIXED_ENCODING
+    assert contact_rows(world.db) == []
+
+
+def test_a_windows_1252_file_with_one_accented_line_still_imports(world):
+    """Test that a file wholly in Windows-1252 (semicolons, one accented name) is still read as such."""
+    data = to_csv(
+        [["Name", "Organisation"], ["Pat Row", "Hyde Park Surgery"], ["Zoë Brontë", "Hyde Park Surgery"]], ";"
+    )
+
+    run_import(world.db, world.manager_leeds, data.encode("cp1252"), world.leeds, "contacts.csv")
+
+    assert [r["name"] for r in contact_rows(world.db)] == ["Pat Row", "Zoë Brontë"]
