@@ -33,7 +33,24 @@ FIELDS = {
     "type": "Partner type",
     "ods_code": "ODS code",
     "notes": "Notes",
+    "do_not_contact": "Do not contact",
 }
+# The contact columns each field of the file sets. An update writes only the columns of the fields the file holds:
+# a column the file does not have is never reset to the default a new contact would get.
+FIELD_COLUMNS = {
+    "name": ("name",),
+    "job_title": ("job_title",),
+    "phone": ("phone", "phone_ext"),
+    "mobile": ("mobile",),
+    "email": ("email",),
+    "organisation": ("organisation_id",),
+    "type": ("organisation_id",),
+    "ods_code": ("organisation_id",),
+    "notes": ("notes",),
+    "do_not_contact": ("do_not_contact",),
+}
+YES = {"yes", "y", "true", "1", "x"}
+NO = {"no", "n", "false", "0", ""}
 # Usual spreadsheet headers for each field, compared lower-case with punctuation removed.
 HEADER_GUESSES = {
     "name": ["name", "full name", "contact name", "contact", "person"],
@@ -45,6 +62,7 @@ HEADER_GUESSES = {
     "type": ["type", "partner type", "organisation type", "organization type", "category"],
     "ods_code": ["ods code", "ods", "practice code"],
     "notes": ["notes", "note", "comments", "comment"],
+    "do_not_contact": ["do not contact", "dnc", "opted out", "opt out", "no contact", "do not call"],
 }
 # Words people write for partner types, besides the app's own codes and labels.
 TYPE_WORDS = {
@@ -112,6 +130,7 @@ class RowPlan:
 class Plan:
     branch_id: int
     rows: list[RowPlan]
+    columns: tuple[str, ...] = ()  # the contact columns the file holds (FIELD_COLUMNS): all an update may write
 
     def summary(self) -> dict[str, int]:
         counts = {"imported": 0, "updated": 0, "skipped": 0, "errors": 0}
@@ -344,7 +363,8 @@ def plan(
                 on_duplicate,
             )
         )
-    return Plan(branch_id=branch_id, rows=plans)
+    held = tuple(dict.fromkeys(column for name in columns for column in FIELD_COLUMNS[name]))
+    return Plan(branch_id=branch_id, rows=plans, columns=held)
 
 
 def _existing_keys(db: Database, branch_id: int) -> dict[tuple, int]:
@@ -409,6 +429,9 @@ def _plan_row(
             )
     else:
         result.messages.append("Organisation: is required.")
+    do_not_contact = raw.get("do_not_contact", "").casefold()
+    if do_not_contact not in YES | NO:
+        result.messages.append(f"Do not contact: “{raw['do_not_contact']}” is not yes or no.")
     try:
         values = contacts.clean(
             {
@@ -418,6 +441,7 @@ def _plan_row(
                 "organisation_id": organisation_id or 0,  # a placeholder while the organisation is still to add
                 "branch_id": branch_id,
                 "is_named_contact": True,
+                "do_not_contact": do_not_contact in YES,
             }
         )
         fields.refuse_nhs_numbers(values, contacts.NOTES_FIELDS)
@@ -481,7 +505,7 @@ def apply(db: Database, actor: Actor, plan: Plan, *, dry_run: bool = False) -> d
                     audit.record(db, actor, "create", "organisations", created_orgs[key], row.new_organisation)
                 values["organisation_id"] = created_orgs[key]
             if row.outcome == "updated" and row.existing_id is not None:
-                _update(db, actor, row.existing_id, values)
+                _update(db, actor, row.existing_id, values, plan.columns)
             else:
                 contact = {
                     **values,
@@ -496,12 +520,18 @@ def apply(db: Database, actor: Actor, plan: Plan, *, dry_run: bool = False) -> d
     return plan.report()
 
 
-def _update(db: Database, actor: Actor, contact_id: int, values: dict) -> None:
-    """Overwrite the existing contact's fields with the row's non-empty values."""
+def _update(db: Database, actor: Actor, contact_id: int, values: dict, columns: tuple[str, ...]) -> None:
+    """Overwrite the existing contact's fields that the file holds (``columns``) with the row's non-empty values.
+
+    Never weakens an objection: a file can mark someone do-not-contact, but a "no" (or a file without the column)
+    leaves the flag as it is; lawful basis, privacy notice, keep-in-touch and retention are never touched.
+    """
     before = db.execute_returning_dicts("SELECT * FROM contacts WHERE id = ?", [contact_id])[0]
-    changes = {k: v for k, v in values.items() if v not in (None, "") and k != "is_named_contact"}
+    changes = {k: values[k] for k in columns if k != "phone_ext" and values.get(k) not in (None, "")}
     if "phone" in changes:
         changes["phone_ext"] = values["phone_ext"]  # a new number must not keep the old number's extension
+    if not changes.get("do_not_contact"):
+        changes.pop("do_not_contact", None)
     diff = audit.diff(before, changes)
     if not diff:
         return

@@ -30,7 +30,7 @@ STAMP = "2026-03-02T10:30:00Z"
 NOT_YOURS = "That branch does not exist or is not one of yours."
 ALREADY = "Already a contact of this branch (same email, phone, or name at the organisation)."
 UPDATES = "Updates the existing contact with this row's values."
-FIELD_NAMES = "name, job_title, phone, mobile, email, organisation, type, ods_code, notes"
+FIELD_NAMES = "name, job_title, phone, mobile, email, organisation, type, ods_code, notes, do_not_contact"
 NHS_NUMBER_IN_NOTES = (
     "Notes: contains what looks like an NHS number. Partner records must not hold details of the people you "
     "support: remove it, or confirm that it is not an NHS number."
@@ -937,6 +937,7 @@ def test_guess_mapping_recognises_usual_headings():
         "Category",
         "Practice code",
         "Comments",
+        "Do not contact?",
     ]
 
     assert imports.guess_mapping(headers) == {
@@ -949,6 +950,7 @@ def test_guess_mapping_recognises_usual_headings():
         "type": "Category",
         "ods_code": "Practice code",
         "notes": "Comments",
+        "do_not_contact": "Do not contact?",
     }
 
 
@@ -966,6 +968,7 @@ def test_parse_mapping_overrides_the_guess():
         "type": "Type",
         "ods_code": None,
         "notes": None,
+        "do_not_contact": None,
     }
 
 
@@ -1042,6 +1045,7 @@ def test_header_text_never_becomes_sql(world):
         "type": None,
         "ods_code": None,
         "notes": None,
+        "do_not_contact": None,
     }
     run_import(world.db, world.manager_leeds, csv_bytes(rows), world.leeds)
     run_import(
@@ -1212,3 +1216,110 @@ def test_a_windows_1252_file_with_one_accented_line_still_imports(world):
     run_import(world.db, world.manager_leeds, data.encode("cp1252"), world.leeds, "contacts.csv")
 
     assert [r["name"] for r in contact_rows(world.db)] == ["Pat Row", "Zoë Brontë"]
+
+
+PERSON_COLUMNS = (
+    "name, job_title, email, phone, do_not_contact, lawful_basis, privacy_info_sent_on, keep_in_touch_days, "
+    "retention_review_on, retention_reason, version"
+)
+
+
+@pytest.fixture
+def objector(world) -> int:
+    """Leeds' contact who objected: do not contact, on the lawful basis of consent, with her own interval and a
+    retention decision."""
+    contact_id = world.contact(
+        world.leeds,
+        "Olive Objector",
+        job_title="Practice Manager",
+        email="olive@hydepark.example",
+        phone="0113 496 0777",
+        do_not_contact=True,
+        lawful_basis="consent",
+        privacy_info_sent_on="2026-01-15",
+        keep_in_touch_days=30,
+    )
+    world.db.execute(
+        "UPDATE contacts SET retention_review_on = '2027-01-01', retention_reason = 'Still our CHC lead' WHERE id = ?",
+        [contact_id],
+    )
+    return contact_id
+
+
+def person(world, contact_id: int) -> dict:
+    return world.db.execute_returning_dicts(f"SELECT {PERSON_COLUMNS} FROM contacts WHERE id = ?", [contact_id])[0]
+
+
+OBJECTOR = {
+    "name": "Olive Objector",
+    "job_title": "Practice Manager",
+    "email": "olive@hydepark.example",
+    "phone": "+441134960777",
+    "do_not_contact": 1,
+    "lawful_basis": "consent",
+    "privacy_info_sent_on": "2026-01-15",
+    "keep_in_touch_days": 30,
+    "retention_review_on": "2027-01-01",
+    "retention_reason": "Still our CHC lead",
+    "version": 1,
+}
+
+
+def test_an_update_import_touches_only_the_columns_the_file_holds(world, objector):
+    """Test that updating a contact from a file without do-not-contact, lawful basis or phone columns changes only
+    what the file holds (the job title) and keeps her objection, basis, notice date, interval and retention.
+    Regression: the update wrote clean()'s defaults, so do-not-contact became 0 and the basis "legitimate
+    interests", and she was back on the mailing list."""
+    data = csv_bytes(
+        [
+            ["Name", "Job title", "Organisation", "Email"],
+            ["Olive Objector", "Senior Practice Manager", "Hyde Park Surgery", "olive@hydepark.example"],
+        ]
+    )
+
+    report = run_import(world.db, world.manager_leeds, data, world.leeds, on_duplicate="update")
+
+    assert report["summary"] == {"imported": 0, "updated": 1, "skipped": 0, "errors": 0}
+    assert person(world, objector) == {**OBJECTOR, "job_title": "Senior Practice Manager", "version": 2}
+    assert [c["name"] for c in contacts.mailing_list(world.db, world.admin)] == []
+
+
+@pytest.mark.parametrize("typed", ["no", "No", "0", "false", ""])
+def test_an_update_import_never_lifts_do_not_contact(world, objector, typed):
+    """Test that a file saying the contact may be contacted (no, 0, false or blank) does not lift her objection."""
+    data = csv_bytes(
+        [
+            ["Name", "Organisation", "Email", "Do not contact"],
+            ["Olive Objector", "Hyde Park Surgery", "olive@hydepark.example", typed],
+        ]
+    )
+
+    report = run_import(world.db, world.manager_leeds, data, world.leeds, on_duplicate="update")
+
+    assert report["rows"] == [{"line": 2, "outcome": "updated", "messages": [UPDATES]}]
+    assert person(world, objector) == OBJECTOR
+
+
+def test_a_file_can_mark_contacts_do_not_contact_and_refuses_other_words(world, quentin):
+    """Test that "yes" in a Do not contact column marks an existing contact (on update) and a new one, "no" imports
+    a new contact who may be contacted, and any other word is a row error."""
+    data = csv_bytes(
+        [
+            ["Name", "Organisation", "Email", "DNC"],
+            ["Quentin Quarry", "Hyde Park Surgery", "quentin.quarry@hydepark.example", "Yes"],
+            ["Nina New", "Hyde Park Surgery", "nina@hydepark.example", "y"],
+            ["Pat Row", "Hyde Park Surgery", "pat@hydepark.example", "no"],
+            ["Sam Maybe", "Hyde Park Surgery", "sam@hydepark.example", "maybe"],
+        ]
+    )
+
+    report = run_import(world.db, world.manager_leeds, data, world.leeds, on_duplicate="update")
+
+    assert report["rows"][3] == {
+        "line": 5,
+        "outcome": "error",
+        "messages": ["Do not contact: “maybe” is not yes or no."],
+    }
+    assert world.db.execute(
+        "SELECT name, do_not_contact FROM contacts WHERE branch_id = ? ORDER BY id", [world.leeds]
+    ).fetchall() == [("Quentin Quarry", 1), ("Nina New", 1), ("Pat Row", 0)]
