@@ -23,6 +23,11 @@ from crm.errors import CRMError, ValidationError
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 20_000
+MAX_COLUMNS = 200
+# A workbook is a zip: its members may unpack to far more than the upload. Spreadsheets of contacts unpack to a
+# few times their size; a zip bomb to hundreds or thousands of times.
+MAX_UNPACKED_BYTES = 50 * 1024 * 1024
+MAX_UNPACK_RATIO = 100
 FIELDS = {
     "name": "Name",
     "job_title": "Job title",
@@ -228,21 +233,63 @@ def _read_csv(text: str) -> list[list[str]]:
 def _read_xlsx(data: bytes) -> list[list[str]]:
     from openpyxl import load_workbook  # imported here: only XLSX uploads need it
 
+    _check_unpacked_size(data)
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError):
         raise FileRefused("The file is not an Excel workbook (.xlsx) that can be read.") from None
-    sheet = workbook.worksheets[0]
-    rows = []
-    for row in sheet.iter_rows(values_only=True):
-        rows.append(["" if v is None else _cell_text(v) for v in row])
-        if len(rows) > MAX_ROWS + 1:
+    try:
+        sheet = workbook.worksheets[0]
+        # The declared size (the sheet's <dimension>): read-only rows are padded out to its width, so a sheet
+        # declaring 16,384 columns would make every row 16,384 cells. Refused before any row is read.
+        declared_rows, declared_columns = sheet.max_row or 0, sheet.max_column or 0
+        if declared_columns > MAX_COLUMNS:
+            raise _too_wide(declared_columns)
+        if declared_rows > MAX_ROWS + 1:
             raise FileRefused(f"The file has more than {MAX_ROWS:,} rows; split it into smaller files.")
-    workbook.close()
+        rows = []
+        # One column past the limit is read, so a cell beyond it (in a sheet declaring no size) is noticed.
+        for row in sheet.iter_rows(values_only=True, max_col=MAX_COLUMNS + 1):
+            cells = ["" if v is None else _cell_text(v) for v in row]
+            if len(cells) > MAX_COLUMNS and cells[MAX_COLUMNS]:
+                raise _too_wide(MAX_COLUMNS + 1)
+            rows.append(cells[:MAX_COLUMNS])
+            if len(rows) > MAX_ROWS + 1:
+                raise FileRefused(f"The file has more than {MAX_ROWS:,} rows; split it into smaller files.")
+    finally:
+        workbook.close()
     while rows and not any(rows[-1]):
         rows.pop()
     width = max((max((i + 1 for i, v in enumerate(r) if v), default=0) for r in rows), default=0)
     return [r[:width] + [""] * (width - len(r[:width])) for r in rows]
+
+
+def _check_unpacked_size(data: bytes) -> None:
+    """:raises FileRefused: when the workbook's members unpack to more than the limit, or to far more than a
+    spreadsheet compresses (both read from the zip's directory, before anything is unpacked)."""
+    try:
+        members = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    except (zipfile.BadZipFile, ValueError, OSError):
+        raise FileRefused("The file is not an Excel workbook (.xlsx) that can be read.") from None
+    # zipfile never unpacks more than a member's declared size (it fails instead), so the sum is a true bound.
+    unpacked = sum(member.file_size for member in members)
+    if unpacked > MAX_UNPACKED_BYTES:
+        raise FileRefused(
+            f"The workbook unpacks to {unpacked // 1024 // 1024} MB; the limit is {MAX_UNPACKED_BYTES // 1024 // 1024} "
+            "MB. Save the sheet as CSV, or split it, and try again."
+        )
+    if unpacked > MAX_UNPACK_RATIO * len(data):
+        raise FileRefused(
+            f"The workbook unpacks to {unpacked // len(data):,} times its size, far more than a spreadsheet does; "
+            "it may be built to exhaust the server. Save the sheet as CSV and try again."
+        )
+
+
+def _too_wide(columns: int) -> FileRefused:
+    return FileRefused(
+        f"The sheet is {columns:,} columns wide; the limit is {MAX_COLUMNS}. Delete the columns you do not need, "
+        "or save the sheet as CSV, and try again."
+    )
 
 
 def _cell_text(value: object) -> str:

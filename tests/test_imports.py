@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -1323,3 +1324,108 @@ def test_a_file_can_mark_contacts_do_not_contact_and_refuses_other_words(world, 
     assert world.db.execute(
         "SELECT name, do_not_contact FROM contacts WHERE branch_id = ? ORDER BY id", [world.leeds]
     ).fetchall() == [("Quentin Quarry", 1), ("Nina New", 1), ("Pat Row", 0)]
+
+
+def _sheet_xml(dimension: str, rows: list[tuple[int, list[tuple[str, str]]]]) -> str:
+    cells = "".join(
+        f'<row r="{n}">'
+        + "".join(f'<c r="{ref}" t="inlineStr"><is><t>{text}</t></is></c>' for ref, text in row)
+        + "</row>"
+        for n, row in rows
+    )
+    return (
+        '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        f'<dimension ref="{dimension}"/><sheetData>{cells}</sheetData></worksheet>'
+    )
+
+
+def _workbook_with(sheet_xml: str | None = None, extra: dict[str, bytes] | None = None) -> bytes:
+    """A real workbook (made by openpyxl) with its first sheet's XML replaced and/or extra members added."""
+    original = zipfile.ZipFile(io.BytesIO(to_xlsx([["Name", "Organisation"], ["Pat Row", "Hyde Park Surgery"]])))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as rebuilt:
+        for item in original.infolist():
+            content = original.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml" and sheet_xml is not None:
+                content = sheet_xml.encode()
+            rebuilt.writestr(item.filename, content)
+        for name, content in (extra or {}).items():
+            rebuilt.writestr(name, content)
+    return out.getvalue()
+
+
+TWO_ROWS = [(1, [("A1", "Name"), ("B1", "Organisation")]), (2, [("A2", "Pat Row"), ("B2", "Hyde Park Surgery")])]
+
+
+def test_an_xlsx_that_unpacks_to_too_much_is_refused_before_it_is_parsed():
+    """Test that a small workbook whose members unpack to more than the limit (a zip bomb: 60 MB of one byte
+    squeezed into tens of kilobytes) is refused from the zip's directory alone. Regression: a 201 KB upload took
+    the process to 722 MB."""
+    bomb = _workbook_with(extra={"xl/media/padding.bin": b"\0" * (60 * 1024 * 1024)})
+    assert len(bomb) < 200 * 1024
+
+    with pytest.raises(FileRefused) as refused:
+        imports.read_table(bomb, "contacts.xlsx")
+
+    assert str(refused.value) == (
+        "The workbook unpacks to 60 MB; the limit is 50 MB. Save the sheet as CSV, or split it, and try again."
+    )
+
+
+def unpacked(workbook: bytes) -> int:
+    return sum(item.file_size for item in zipfile.ZipFile(io.BytesIO(workbook)).infolist())
+
+
+def test_an_xlsx_squeezed_far_beyond_usual_compression_is_refused():
+    """Test that a workbook unpacking to more than 100 times its size (under the size limit) is refused too."""
+    squeezed = _workbook_with(extra={"xl/media/padding.bin": b"\0" * (20 * 1024 * 1024)})
+
+    with pytest.raises(FileRefused) as refused:
+        imports.read_table(squeezed, "contacts.xlsx")
+
+    assert str(refused.value) == (
+        f"The workbook unpacks to {unpacked(squeezed) // len(squeezed):,} times its size, far more than a "
+        "spreadsheet does; it may be built to exhaust the server. Save the sheet as CSV and try again."
+    )
+
+
+@pytest.mark.parametrize(
+    ("dimension", "rows", "message"),
+    [
+        (
+            "A1:XFD2",
+            [*TWO_ROWS[:1], (2, [("A2", "Pat Row"), ("B2", "Hyde Park Surgery"), ("XFD2", "far away")])],
+            "The sheet is 16,384 columns wide; the limit is 200. Delete the columns you do not need, or save the "
+            "sheet as CSV, and try again.",
+        ),
+        ("A1:B1048576", TWO_ROWS, "The file has more than 20,000 rows; split it into smaller files."),
+        # No dimension declared: the cell beyond the last allowed column is found while reading.
+        (
+            "",
+            [*TWO_ROWS[:1], (2, [("A2", "Pat Row"), ("B2", "Hyde Park Surgery"), ("GS2", "far away")])],
+            "The sheet is 201 columns wide; the limit is 200. Delete the columns you do not need, or save the "
+            "sheet as CSV, and try again.",
+        ),
+    ],
+    ids=["declared width", "declared height", "cell beyond the width"],
+)
+def test_an_xlsx_too_wide_or_too_tall_is_refused(dimension, rows, message):
+    """Test that a sheet declaring (or holding) more columns or rows than the limits is refused before its rows
+    are read into memory. Regression: a sheet declaring 16,384 columns made every row 16,384 cells."""
+    sheet = _sheet_xml(dimension, rows)
+    if not dimension:
+        sheet = sheet.replace('<dimension ref=""/>', "")
+
+    with pytest.raises(FileRefused) as refused:
+        imports.read_table(_workbook_with(sheet), "contacts.xlsx")
+
+    assert str(refused.value) == message
+
+
+def test_an_xlsx_at_the_width_limit_is_read():
+    """Test that a sheet exactly as wide as the limit (and declaring so) is read, its last column included."""
+    sheet = _sheet_xml("A1:GR2", [*TWO_ROWS[:1], (2, [("A2", "Pat Row"), ("B2", "Hyde Park Surgery"), ("GR2", "x")])])
+
+    table = imports.read_table(_workbook_with(sheet), "contacts.xlsx")
+
+    assert (len(table.headers), table.rows[0][:2], table.rows[0][-1]) == (200, ["Pat Row", "Hyde Park Surgery"], "x")
