@@ -78,7 +78,9 @@ def clean(db: Database, values: dict, today: date | None = None) -> dict:
             "organisation_id": lambda: fields.optional_id(values.get("organisation_id"), "Organisation"),
             "organisation_name": lambda: fields.text(values.get("organisation_name"), "Organisation"),
             "type_code": lambda: (values.get("type_code") or "").strip() or None,
-            "received_on": lambda: fields.date_value(values.get("received_on") or today, "Received on", required=True),
+            "received_on": lambda: fields.date_value(
+                values.get("received_on") or today, "Received on", required=True, past=True, today=today
+            ),
             "source": lambda: _choice(values.get("source"), SOURCES, "How it came"),
             "interaction_id": lambda: fields.optional_id(values.get("interaction_id"), "Interaction"),
             "themes": lambda: ", ".join(
@@ -93,7 +95,9 @@ def clean(db: Database, values: dict, today: date | None = None) -> dict:
             "statements": lambda: sorted(set(values.get("statements") or [])),
             "consent_scope": lambda: _choice(values.get("consent_scope"), SCOPES, "Consent", "none"),
             "attribution": lambda: _choice(values.get("attribution"), ATTRIBUTIONS, "Attribution", "anonymous"),
-            "consent_given_on": lambda: fields.date_value(values.get("consent_given_on"), "Consent given on"),
+            "consent_given_on": lambda: fields.date_value(
+                values.get("consent_given_on"), "Consent given on", past=True, today=today
+            ),
             "consent_how": lambda: fields.text(values.get("consent_how"), "How consent was given"),
         }
     )

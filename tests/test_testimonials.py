@@ -1112,3 +1112,37 @@ def test_characters_xml_cannot_hold_are_refused_on_entry_and_nothing_is_written(
 
     assert str(error.value) == message
     assert counts(world) == before
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"received_on": "9999-12-31"}, "Received on: cannot be in the future."),
+        (
+            {"received_on": "0001-01-01"},
+            "Received on: 0001-01-01 is before 1990-01-01, the earliest date accepted; check the year.",
+        ),
+        (
+            {"consent_scope": "public", "attribution": "named", "consent_given_on": "0001-01-01"},
+            "Consent given on: 0001-01-01 is before 1990-01-01, the earliest date accepted; check the year.",
+        ),
+        (
+            {"consent_scope": "public", "attribution": "named", "consent_given_on": "9999-12-31"},
+            "Consent given on: cannot be in the future.",
+        ),
+        (
+            {"consent_scope": "public", "attribution": "named", "consent_given_on": "2026-03-03"},
+            "Consent given on: cannot be in the future.",
+        ),
+    ],
+)
+def test_implausible_received_and_consent_dates_are_refused(world, changes, message):
+    """Test that when a testimonial was received and when consent was given must be plausible past dates.
+    Regression: consent given in year 1 or 9999 was accepted."""
+    before = counts(world)
+
+    with pytest.raises(ValidationError) as error:
+        add(world, **changes)
+
+    assert str(error.value) == message
+    assert counts(world) == before
