@@ -385,12 +385,13 @@ def list_users(db: Database, actor: Actor) -> list[dict]:
     return db.execute_returning_dicts(
         """
         SELECT u.id, u.username, u.display_name, u.role, r.name AS region, b.name AS branch,
-               u.disabled, u.locked_until, u.last_sign_in
+               u.disabled, CASE WHEN u.locked_until > ? THEN u.locked_until END AS locked_until, u.last_sign_in
         FROM users u
         LEFT JOIN regions r ON r.id = u.region_id
         LEFT JOIN branches b ON b.id = u.branch_id
         ORDER BY u.username COLLATE NOCASE
-        """
+        """,
+        [clock.stamp()],  # a wait that has passed is no longer worth showing
     )
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from crm import audit, branches, db, users
+from crm import audit, branches, clock, db, users
 from crm.access import ADMIN, BRANCH_MANAGER, REGIONAL_LEAD, Actor
 from crm.errors import AlreadyExists, CRMError, PermissionDenied, SessionEnded, SignInFailed, ValidationError
 from tests.conftest import PASSWORD
@@ -691,8 +691,9 @@ def test_one_address_trying_many_names_is_throttled(database, admin, quick_check
     assert users.sign_in(database, "ada", PASSWORD, now=MOMENT + timedelta(seconds=2), address="203.0.113.5") == admin
 
 
-def test_guesses_spread_over_many_addresses_are_throttled_per_name(database, admin, quick_checks):
-    """Test that 20 failures for one name from 20 addresses make every address wait for that name."""
+def test_guesses_spread_over_many_addresses_are_throttled_per_name(database, admin, quick_checks, monkeypatch):
+    """Test that 20 failures for one name from 20 addresses make every address wait for that name, and the Users
+    page shows the wait until it is over."""
     for n in range(users.MAX_FAILED_PER_ACCOUNT):
         with pytest.raises(SignInFailed):
             users.sign_in(database, "ada", "wrong password!", now=MOMENT, address=f"203.0.113.{n}")
@@ -701,6 +702,11 @@ def test_guesses_spread_over_many_addresses_are_throttled_per_name(database, adm
         users.sign_in(database, "ada", PASSWORD, now=MOMENT, address="198.51.100.7")
     assert str(caught.value) == THROTTLED.format("2 seconds")
     assert _locked_until(database) == "2030-05-06T09:00:02Z"
+    shown = {}  # what the Users page lists, while the wait lasts and after it
+    for second in (1, 2):
+        monkeypatch.setattr(clock, "now", lambda second=second: MOMENT + timedelta(seconds=second))
+        shown[second] = [u["locked_until"] for u in users.list_users(database, admin) if u["username"] == "ada"]
+    assert shown == {1: ["2030-05-06T09:00:02Z"], 2: [None]}
 
 
 def test_setting_a_password_lets_the_user_straight_in(database, admin, manager):
