@@ -172,6 +172,7 @@ def check_evidence(name: str, data: bytes) -> tuple[str, str]:
         raise ValidationError("Evidence file", f"“{display}” is not an acceptable file name (no folders).")
     if len(display) > 150:
         raise ValidationError("Evidence file", "the file name is too long (150 characters at most).")
+    fields.refuse_unstorable(display, "Evidence file")
     if len(data) > EVIDENCE_MAX_BYTES:
         raise ValidationError("Evidence file", f"is larger than {EVIDENCE_MAX_BYTES // (1024 * 1024)} MB.")
     kind = next((mime for magic, mime in EVIDENCE_TYPES.items() if data.startswith(magic)), None)

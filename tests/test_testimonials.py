@@ -1146,3 +1146,23 @@ def test_implausible_received_and_consent_dates_are_refused(world, changes, mess
 
     assert str(error.value) == message
     assert counts(world) == before
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("thanks\ufffe.pdf", "Evidence file: character 7 (U+FFFE) is not allowed."),
+        ("thanks\ud800.pdf", "Evidence file: character 7 (U+D800) is not allowed."),
+    ],
+)
+def test_an_evidence_file_name_holding_a_non_character_is_refused(world, name, message):
+    """Test that an evidence file whose name holds a non-character or a lone surrogate (which SQLite cannot even
+    store) is refused with a message, and nothing is written."""
+    before = counts(world)
+
+    with pytest.raises(ValidationError) as error:
+        add(world, evidence=(name, PDF))
+
+    assert str(error.value) == message
+    assert counts(world) == before
+    assert evidence_files(world) == []
