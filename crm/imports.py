@@ -13,6 +13,7 @@ import json
 import re
 import zipfile
 from dataclasses import dataclass, field
+from xml.etree.ElementTree import ParseError
 
 from sqlite_utils import Database
 
@@ -236,7 +237,7 @@ def _read_xlsx(data: bytes) -> list[list[str]]:
     _check_unpacked_size(data)
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError):
+    except (zipfile.BadZipFile, ParseError, KeyError, ValueError, OSError):
         raise FileRefused("The file is not an Excel workbook (.xlsx) that can be read.") from None
     try:
         sheet = workbook.worksheets[0]
@@ -256,6 +257,9 @@ def _read_xlsx(data: bytes) -> list[list[str]]:
             rows.append(cells[:MAX_COLUMNS])
             if len(rows) > MAX_ROWS + 1:
                 raise FileRefused(f"The file has more than {MAX_ROWS:,} rows; split it into smaller files.")
+    except (zipfile.BadZipFile, ParseError, KeyError, ValueError):
+        # Read-only sheets are parsed while the rows are read: damage shows up here, not when opening.
+        raise FileRefused("The file is not an Excel workbook (.xlsx) that can be read.") from None
     finally:
         workbook.close()
     while rows and not any(rows[-1]):

@@ -1429,3 +1429,23 @@ def test_an_xlsx_at_the_width_limit_is_read():
     table = imports.read_table(_workbook_with(sheet), "contacts.xlsx")
 
     assert (len(table.headers), table.rows[0][:2], table.rows[0][-1]) == (200, ["Pat Row", "Hyde Park Surgery"], "x")
+
+
+@pytest.mark.parametrize(
+    "sheet_xml",
+    [
+        '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData><row r="1">',
+        "not XML at all",
+        # The size is read when the workbook opens; the cut shows only while the rows are read.
+        '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><dimension ref="A1:B2"/>'
+        '<sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>Name</t>',
+    ],
+    ids=["sheet cut short", "sheet not XML", "rows cut short"],
+)
+def test_an_xlsx_whose_sheet_is_damaged_is_refused(sheet_xml):
+    """Test that a workbook that opens but whose sheet cannot be parsed is refused with the usual message.
+    Regression: the parse error surfaced while the rows were read, as a traceback."""
+    with pytest.raises(FileRefused) as refused:
+        imports.read_table(_workbook_with(sheet_xml), "contacts.xlsx")
+
+    assert str(refused.value) == "The file is not an Excel workbook (.xlsx) that can be read."
