@@ -22,6 +22,7 @@ from crm import (
     demo,
     directory,
     exports,
+    fields,
     imports,
     interactions,
     privacy,
@@ -322,6 +323,8 @@ def cmd_coverage(path: Path, args: argparse.Namespace) -> int:
         raise CommandError("give --branch or --region, not both")
     if args.window_days is not None and not 1 <= args.window_days <= 730:
         raise CommandError("--window-days must be between 1 and 730")
+    if args.as_of is not None:
+        fields.date_in_range(args.as_of, "--as-of", past=True)  # coverage as it stood: a plausible past date
     rows, _ = coverage.report(
         database,
         COMMAND_LINE,

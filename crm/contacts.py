@@ -56,7 +56,7 @@ def clean(values: dict) -> dict:
             "keep_in_touch_days": lambda: _interval(values.get("keep_in_touch_days")),
             "lawful_basis": lambda: _lawful_basis(values.get("lawful_basis")),
             "privacy_info_sent_on": lambda: _iso(
-                fields.date_value(values.get("privacy_info_sent_on"), "Privacy information sent on")
+                fields.date_value(values.get("privacy_info_sent_on"), "Privacy information sent on", past=True)
             ),
         }
     )
@@ -292,9 +292,7 @@ def lapsing(db: Database, actor: Actor, *, today: date | None = None, branch_id:
 
 def mark_left(db: Database, actor: Actor, contact_id: int, expected_version: int, left_on: date | None = None) -> None:
     """Record that a contact has left their organisation; they stay on file with their history."""
-    left = left_on or clock.now().date()
-    if left > clock.now().date():
-        raise ValidationError("Left on", "cannot be in the future.")
+    left = fields.date_in_range(left_on or clock.now().date(), "Left on", past=True)
     with transaction(db):
         _save(db, actor, contact_id, expected_version, {"status": "left", "left_on": left.isoformat()})
 

@@ -5,6 +5,8 @@ import io
 import json
 import re
 
+from crm.fields import UNSTORABLE
+
 # OWASP CSV injection: a cell starting with one of these can run as a formula in Excel or LibreOffice.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\0")
 
@@ -68,12 +70,21 @@ def to_xlsx(rows: list[dict], columns: list[str], sheet_title: str) -> bytes:
 
 
 def _xlsx_text(value: object) -> object:
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+    # Formula-like text gets the same apostrophe as in CSV, so it stays inert if the sheet is saved as CSV.
+    return xml_safe(safe_cell(value))
 
-    # Formula-like text gets the same apostrophe as in CSV, so it stays inert if the sheet is saved as CSV;
-    # control characters XML cannot hold are dropped.
-    value = safe_cell(value)
-    return ILLEGAL_CHARACTERS_RE.sub("", value) if isinstance(value, str) else value
+
+def xml_safe(value: object) -> object:
+    """Text a Word or Excel file (XML 1.0) can hold: each character it cannot (a control character, U+FFFE...)
+    is dropped. Entry refuses them (fields.UNSTORABLE), but rows stored before that must not break exports;
+    lists and dicts are cleaned throughout."""
+    if isinstance(value, str):
+        return UNSTORABLE.sub("", value)
+    if isinstance(value, list):
+        return [xml_safe(item) for item in value]
+    if isinstance(value, dict):
+        return {key: xml_safe(item) for key, item in value.items()}
+    return value
 
 
 def testimonials_markdown(rows: list[dict], meta: dict) -> str:
@@ -109,6 +120,7 @@ def evidence_pack(rows: list[dict], flat: list[dict], statements: list[dict], me
     from docx.enum.text import WD_BREAK
     from docx.shared import Pt
 
+    rows, flat, statements, meta = xml_safe([rows, flat, statements, meta])  # type: ignore[misc]
     document = Document()
     style = document.styles["Normal"]
     style.font.name = "Arial"

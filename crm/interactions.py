@@ -60,7 +60,7 @@ def clean(db: Database, values: dict, today: date | None = None) -> dict:
             "kind_code": lambda: _kind(db, values.get("kind_code")),
             "summary": lambda: fields.text(values.get("summary"), "Summary", required=True, max_length=SUMMARY_MAX),
             "notes": lambda: fields.long_text(values.get("notes"), "Notes"),
-            "follow_up_on": lambda: fields.date_value(values.get("follow_up_on"), "Follow-up date"),
+            "follow_up_on": lambda: fields.date_value(values.get("follow_up_on"), "Follow-up date", today=today),
             "follow_up_action": lambda: fields.text(values.get("follow_up_action"), "Follow-up action"),
             "contact_ids": lambda: sorted({fields.required_id(c, "Contacts") for c in values.get("contact_ids") or []}),
             "organisation_id": lambda: fields.optional_id(values.get("organisation_id"), "Organisation"),

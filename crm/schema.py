@@ -415,6 +415,25 @@ def suppression_salt_out_of_audit_log(db: Database) -> None:
     )
 
 
+@migrations(name="0011_sign_in_throttle")
+def sign_in_throttle(db: Database) -> None:
+    # Failed sign-ins counted per typed user name, per user name and client address, and per client address
+    # (users.py): known and unknown names alike, so the answers do not tell which accounts exist. Rows are
+    # forgotten an hour after their last failure (client addresses are personal data).
+    _run(
+        db,
+        """
+        CREATE TABLE sign_in_throttle (
+            key TEXT PRIMARY KEY,
+            failures INTEGER NOT NULL,
+            not_before TEXT,
+            last_failure_at TEXT NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX idx_sign_in_throttle_last_failure ON sign_in_throttle(last_failure_at)
+        """,
+    )
+
+
 def upgrade(db: Database) -> None:
     """Apply every pending migration, all in one write transaction, after keeping a copy of the database.
 

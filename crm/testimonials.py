@@ -78,16 +78,26 @@ def clean(db: Database, values: dict, today: date | None = None) -> dict:
             "organisation_id": lambda: fields.optional_id(values.get("organisation_id"), "Organisation"),
             "organisation_name": lambda: fields.text(values.get("organisation_name"), "Organisation"),
             "type_code": lambda: (values.get("type_code") or "").strip() or None,
-            "received_on": lambda: fields.date_value(values.get("received_on") or today, "Received on", required=True),
+            "received_on": lambda: fields.date_value(
+                values.get("received_on") or today, "Received on", required=True, past=True, today=today
+            ),
             "source": lambda: _choice(values.get("source"), SOURCES, "How it came"),
             "interaction_id": lambda: fields.optional_id(values.get("interaction_id"), "Interaction"),
             "themes": lambda: ", ".join(
-                sorted({t.strip().lower() for t in str(values.get("themes") or "").split(",") if t.strip()})
+                sorted(
+                    {
+                        t.strip().lower()
+                        for t in fields.long_text(values.get("themes"), "Themes").split(",")
+                        if t.strip()
+                    }
+                )
             ),
             "statements": lambda: sorted(set(values.get("statements") or [])),
             "consent_scope": lambda: _choice(values.get("consent_scope"), SCOPES, "Consent", "none"),
             "attribution": lambda: _choice(values.get("attribution"), ATTRIBUTIONS, "Attribution", "anonymous"),
-            "consent_given_on": lambda: fields.date_value(values.get("consent_given_on"), "Consent given on"),
+            "consent_given_on": lambda: fields.date_value(
+                values.get("consent_given_on"), "Consent given on", past=True, today=today
+            ),
             "consent_how": lambda: fields.text(values.get("consent_how"), "How consent was given"),
         }
     )
@@ -167,6 +177,7 @@ def check_evidence(name: str, data: bytes) -> tuple[str, str]:
         raise ValidationError("Evidence file", f"“{display}” is not an acceptable file name (no folders).")
     if len(display) > 150:
         raise ValidationError("Evidence file", "the file name is too long (150 characters at most).")
+    fields.refuse_unstorable(display, "Evidence file")
     if len(data) > EVIDENCE_MAX_BYTES:
         raise ValidationError("Evidence file", f"is larger than {EVIDENCE_MAX_BYTES // (1024 * 1024)} MB.")
     kind = next((mime for magic, mime in EVIDENCE_TYPES.items() if data.startswith(magic)), None)

@@ -357,3 +357,19 @@ def test_bench_help():
     assert result.stdout.startswith("usage: python -m crm bench")
     for option in ("--runs", "--keep PATH", "--epraccur FILE", "--db"):
         assert option in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("as_of", "message"),
+    [
+        ("0001-01-01", "--as-of: 0001-01-01 is before 1990-01-01, the earliest date accepted; check the year."),
+        ("1989-12-31", "--as-of: 1989-12-31 is before 1990-01-01, the earliest date accepted; check the year."),
+        ("9999-12-31", "--as-of: cannot be in the future."),
+    ],
+)
+def test_an_implausible_as_of_date_is_one_line_and_a_non_zero_exit(data, as_of, message):
+    """Test that --as-of in year 1, before 1990 or in the future is refused in one line on stderr with exit
+    status 1. Regression: --as-of 0001-01-01 ended in a traceback."""
+    result = run("coverage", "--as-of", as_of, db_path=data.path)
+
+    assert (result.returncode, result.stdout, result.stderr) == (1, "", f"error: {message}\n")

@@ -156,6 +156,7 @@ def test_a_branch_manager_previews_and_imports_a_spreadsheet(world):
         "import_map_type": "(not in the file)",
         "import_map_ods_code": "(not in the file)",
         "import_map_notes": "(not in the file)",
+        "import_map_do_not_contact": "(not in the file)",
     }
     assert PREVIEW in values(at.markdown)
     assert table(at) == [
@@ -253,6 +254,34 @@ def test_a_refused_file_shows_why_and_writes_nothing(world):
     assert not at.dataframe
     assert not at.selectbox
     assert world.db["contacts"].count == 0
+
+
+def test_an_update_on_the_page_keeps_do_not_contact_and_the_lawful_basis(world):
+    """Test that choosing "Update the existing contact" on the Import contacts page, with a file that has no
+    do-not-contact or lawful-basis column, updates only the file's columns. Regression: the update reset
+    do-not-contact to 0 and the lawful basis to the default, putting an objector back on the mailing list."""
+    olive = world.contact(
+        world.leeds, "Olive Objector", email="olive@hydepark.example", do_not_contact=True, lawful_basis="consent"
+    )
+    data = to_csv(
+        [
+            ["Name", "Job title", "Practice", "Email"],
+            ["Olive Objector", "Partner", "Hyde Park Surgery", "olive@hydepark.example"],
+        ]
+    ).encode("utf-8")
+    at = open_page("manager.leeds", "pages/import_contacts.py")
+    at.file_uploader(key="import_file").upload("contacts.csv", data, "text/csv")
+    at.run()
+    at.radio(key="import_on_duplicate").set_value("update")
+    at.run()
+
+    button(at, "Import 1 contact").click().run()
+
+    assert not at.exception, at.exception
+    assert values(at.success) == ["Imported 0 and updated 1 contacts from contacts.csv."]
+    assert world.db.execute(
+        "SELECT name, job_title, email, do_not_contact, lawful_basis, version FROM contacts WHERE id = ?", [olive]
+    ).fetchall() == [("Olive Objector", "Partner", "olive@hydepark.example", 1, "consent", 2)]
 
 
 # ---------------------------------------------------------------------------------------------------- GP directory

@@ -125,6 +125,15 @@ def _start_session(database: Database, actor: Actor) -> None:
     st.session_state[COOKIE_KEY] = token
 
 
+def client_address() -> str | None:
+    """The browser's network address as Streamlit saw it, for throttling sign-ins; None where unknown (AppTest)."""
+    try:
+        address = st.context.ip_address
+    except (AttributeError, KeyError, RuntimeError):
+        return None
+    return address if isinstance(address, str) and address else None
+
+
 def sign_in_form(database: Database) -> None:
     """The sign-in form; on success starts the session and reruns the app."""
     provider = settings.get(database, "provider_name", "Partner CRM")
@@ -138,7 +147,7 @@ def sign_in_form(database: Database) -> None:
         submitted = st.form_submit_button("Sign in", type="primary")
     if submitted:
         try:
-            actor = users.sign_in(database, username, password)
+            actor = users.sign_in(database, username, password, address=client_address())
         except CRMError as error:
             show_error(error)
         else:
