@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from sqlite_utils import Database
 
-from crm import audit, clock, contacts, interactions, phones, suppressions, testimonials
+from crm import audit, clock, contacts, interactions, phones, search, suppressions, testimonials
 from crm.access import Actor
 from crm.db import transaction, update_row
 from crm.errors import ValidationError
@@ -177,6 +177,7 @@ def erase(db: Database, actor: Actor, contact_id: int) -> None:
         _scrub(db, contact["branch_id"], identifiers)
         # Rebuild the search index, so no copy of a deleted or scrubbed word stays in its segments.
         db.execute("INSERT INTO testimonials_fts (testimonials_fts) VALUES ('rebuild')")
+        search.forget_deleted(db)
         audit.record(db, actor, "erase", "contacts", contact_id, {"erased": True})
 
 
