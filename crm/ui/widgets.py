@@ -202,12 +202,16 @@ def _follow_up_text(row: dict) -> str:
     return f"{row['follow_up_on']}: {row['follow_up_action']}{done}".strip()
 
 
-def chart_with_data(chart, rows: list[dict], columns: dict[str, str], name: str, key: str, **chart_options):
+def chart_with_data(
+    chart, rows: list[dict], columns: dict[str, str], name: str, key: str, report: dict | None = None, **chart_options
+):
     """A chart, its data as a table under it, and downloads: the data as CSV, the chart as PNG and SVG.
 
-    ``columns`` maps row keys to the headings shown. The images are rendered only when a download is clicked.
+    ``columns`` maps row keys to the headings shown. The images are rendered only when a download is clicked,
+    as a report's figure (charts.for_report, given ``report``: scope, as_of, window_days, required_types).
     Returns what st.altair_chart returns (the selection, when ``on_select`` is passed).
     """
+    figure = (lambda: charts.for_report(chart, **report)) if report else (lambda: chart)
     event = st.altair_chart(chart, key=key, **chart_options)
     table = [{heading: row.get(column) for column, heading in columns.items()} for row in rows]
     with st.expander(f"{name}: data as a table", expanded=False):
@@ -224,7 +228,7 @@ def chart_with_data(chart, rows: list[dict], columns: dict[str, str], name: str,
     )
     middle.download_button(
         "Chart (PNG)",
-        lambda: charts.to_png(chart),
+        lambda: charts.to_png(figure()),
         file_name=f"{slug}.png",
         mime="image/png",
         key=f"{key}_png",
@@ -232,7 +236,7 @@ def chart_with_data(chart, rows: list[dict], columns: dict[str, str], name: str,
     )
     right.download_button(
         "Chart (SVG)",
-        lambda: charts.to_svg(chart),
+        lambda: charts.to_svg(figure()),
         file_name=f"{slug}.svg",
         mime="image/svg+xml",
         key=f"{key}_svg",
