@@ -2,12 +2,11 @@
 
 import re
 from collections.abc import Callable, Sequence
-from datetime import date
 from typing import Any, TypeVar
 
 import streamlit as st
 
-from crm import branches, charts, clock, exports, interactions, organisations
+from crm import branches, charts, clock, dates, exports, interactions, organisations
 from crm.errors import CRMError, InvalidFields, PossibleClientData
 
 T = TypeVar("T")
@@ -16,8 +15,8 @@ _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:])")
 
 
 def day(iso_date: str | None) -> str:
-    """A stored date as people in the UK write it: 14 Dec 2025."""
-    return date.fromisoformat(iso_date).strftime("%-d %b %Y") if iso_date else ""
+    """A stored date (or timestamp) as people in the UK write it: 14 Dec 2025 (crm.dates, the one date style)."""
+    return dates.day(iso_date)
 
 
 def show_error(error: CRMError) -> None:
@@ -180,7 +179,7 @@ def timeline(rows: list[dict], *, show_contacts: bool = True) -> None:
     st.dataframe(
         [
             {
-                "Date": r["occurred_on"],
+                "Date": day(r["occurred_on"]),
                 "Kind": r["kind"],
                 "Summary": r["summary"],
                 **({"With": r["contacts"] or r["organisation"] or ""} if show_contacts else {}),
@@ -198,8 +197,8 @@ def timeline(rows: list[dict], *, show_contacts: bool = True) -> None:
 def _follow_up_text(row: dict) -> str:
     if not row["follow_up_on"]:
         return ""
-    done = f" (done {row['follow_up_done_on']})" if row["follow_up_done_on"] else ""
-    return f"{row['follow_up_on']}: {row['follow_up_action']}{done}".strip()
+    done = f" (done {day(row['follow_up_done_on'])})" if row["follow_up_done_on"] else ""
+    return f"{day(row['follow_up_on'])}: {row['follow_up_action']}{done}".strip()
 
 
 def chart_with_data(
