@@ -289,7 +289,7 @@ def history(db: Database, actor: Actor, **filters: object) -> list[dict]:
                 for old_or_new in value if isinstance(value, list) and field != "contact_ids" else [value]:
                     for one in old_or_new if isinstance(old_or_new, list) else [old_or_new]:
                         names.want_value(field, one)
-        names.want_user(entry["user_id"])
+        names.want_user(entry["user_id"], entry["username"])
     names.fetch()
     return [
         {
@@ -315,6 +315,8 @@ class _Names:
         self.value_names: dict[str, dict] = {}
         self.user_ids: set[int] = set()
         self.users: dict[int, str] = {}
+        self.usernames: set[str] = set()
+        self.by_username: dict[str, str] = {}
 
     def want(self, table: str, row_id: int | None) -> None:
         if table in RECORD_NAMES and isinstance(row_id, int):
@@ -324,9 +326,11 @@ class _Names:
         if value is not None and not isinstance(value, bool) and isinstance(value, int | str):
             self.values.setdefault(field, set()).add(value)
 
-    def want_user(self, user_id: int | None) -> None:
+    def want_user(self, user_id: int | None, username: str) -> None:
         if user_id is not None:
             self.user_ids.add(user_id)
+        else:  # the first administrator creating their own account: no one was signed in yet
+            self.usernames.add(username)
 
     def fetch(self) -> None:
         for table, ids in self.wanted.items():
@@ -337,6 +341,7 @@ class _Names:
             key = "code" if field.endswith("_code") else "id"
             self.value_names[field] = self._select(f"SELECT {key}, {column} FROM {table}", key, sorted(values, key=str))
         self.users = self._select("SELECT id, display_name FROM users", "id", sorted(self.user_ids))
+        self.by_username = self._select("SELECT username, display_name FROM users", "username", sorted(self.usernames))
 
     def _select(self, sql: str, key: str, ids: list) -> dict:
         found: dict = {}
@@ -354,7 +359,7 @@ class _Names:
 
     def user(self, user_id: int | None, username: str) -> str:
         if user_id is None:
-            return "Command line" if username == "command line" else username
+            return "Command line" if username == "command line" else self.by_username.get(username, username)
         return self.users.get(user_id, username)
 
 
