@@ -4,6 +4,7 @@ import streamlit as st
 
 from crm import branches, settings
 from crm.ui import pages, session
+from crm.ui.search_box import search_box
 from crm.ui.widgets import md
 
 st.set_page_config(page_title="Partner CRM", page_icon=":material/handshake:", layout="wide")
@@ -33,6 +34,7 @@ else:
         ]
     )
     with st.sidebar:
+        search_box(database, actor)
         st.markdown(f"**{md(settings.get(database, 'provider_name', 'Partner CRM'))}**")
         st.caption(f"{md(actor.display_name)}, {actor.role_label}  \n{md(branches.scope_label(database, actor))}")
         if st.button("Sign out", key="app_sign_out"):

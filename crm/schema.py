@@ -434,6 +434,107 @@ def sign_in_throttle(db: Database) -> None:
     )
 
 
+def _run_statements(db: Database, script: str) -> None:
+    # Like _run, for scripts whose triggers hold semicolons: a statement ends where SQLite says it is complete.
+    import sqlite3
+
+    statement = ""
+    for piece in script.split(";"):
+        statement += piece + ";"
+        if sqlite3.complete_statement(statement):
+            if statement.strip(" \n;"):
+                db.execute(statement)
+            statement = ""
+    if statement.strip(" \n;"):
+        db.execute(statement)
+
+
+@migrations(name="0012_search")
+def search(db: Database) -> None:
+    # The search box (crm/search.py): full-text indexes over contacts, organisations and interactions (testimonials
+    # have theirs since 0007), kept in step by triggers. Each index reads its text from a view, so a contact is
+    # found by its organisation's name too, and each row's branch is a token ("b17") in a column of its own, so
+    # the user's scope is applied inside the index instead of after ranking every match in the provider.
+    _run_statements(
+        db,
+        """
+        CREATE VIEW contacts_search AS
+            SELECT c.id, c.name, c.job_title, c.email, o.name AS organisation, 'b' || c.branch_id AS branch
+            FROM contacts c JOIN organisations o ON o.id = c.organisation_id;
+        CREATE VIRTUAL TABLE contacts_fts USING fts5(
+            name, job_title, email, organisation, branch,
+            content='contacts_search', content_rowid='id', tokenize='unicode61 remove_diacritics 2', prefix='2 3');
+        INSERT INTO contacts_fts (contacts_fts) VALUES ('rebuild');
+        CREATE TRIGGER contacts_search_insert AFTER INSERT ON contacts BEGIN
+            INSERT INTO contacts_fts (rowid, name, job_title, email, organisation, branch)
+            SELECT id, name, job_title, email, organisation, branch FROM contacts_search WHERE id = new.id;
+        END;
+        CREATE TRIGGER contacts_search_delete AFTER DELETE ON contacts BEGIN
+            INSERT INTO contacts_fts (contacts_fts, rowid, name, job_title, email, organisation, branch)
+            VALUES ('delete', old.id, old.name, old.job_title, old.email,
+                    (SELECT name FROM organisations WHERE id = old.organisation_id), 'b' || old.branch_id);
+        END;
+        CREATE TRIGGER contacts_search_update AFTER UPDATE OF name, job_title, email, organisation_id, branch_id
+            ON contacts BEGIN
+            INSERT INTO contacts_fts (contacts_fts, rowid, name, job_title, email, organisation, branch)
+            VALUES ('delete', old.id, old.name, old.job_title, old.email,
+                    (SELECT name FROM organisations WHERE id = old.organisation_id), 'b' || old.branch_id);
+            INSERT INTO contacts_fts (rowid, name, job_title, email, organisation, branch)
+            SELECT id, name, job_title, email, organisation, branch FROM contacts_search WHERE id = new.id;
+        END;
+        CREATE VIRTUAL TABLE organisations_fts USING fts5(
+            name, postcode, ods_code, address,
+            content='organisations', content_rowid='id', tokenize='unicode61 remove_diacritics 2', prefix='2 3');
+        INSERT INTO organisations_fts (organisations_fts) VALUES ('rebuild');
+        CREATE TRIGGER organisations_search_insert AFTER INSERT ON organisations BEGIN
+            INSERT INTO organisations_fts (rowid, name, postcode, ods_code, address)
+            VALUES (new.id, new.name, new.postcode, new.ods_code, new.address);
+        END;
+        CREATE TRIGGER organisations_search_delete AFTER DELETE ON organisations BEGIN
+            INSERT INTO organisations_fts (organisations_fts, rowid, name, postcode, ods_code, address)
+            VALUES ('delete', old.id, old.name, old.postcode, old.ods_code, old.address);
+        END;
+        CREATE TRIGGER organisations_search_update AFTER UPDATE OF name, postcode, ods_code, address
+            ON organisations BEGIN
+            INSERT INTO organisations_fts (organisations_fts, rowid, name, postcode, ods_code, address)
+            VALUES ('delete', old.id, old.name, old.postcode, old.ods_code, old.address);
+            INSERT INTO organisations_fts (rowid, name, postcode, ods_code, address)
+            VALUES (new.id, new.name, new.postcode, new.ods_code, new.address);
+        END;
+        CREATE TRIGGER organisations_search_rename AFTER UPDATE OF name ON organisations BEGIN
+            INSERT INTO contacts_fts (contacts_fts, rowid, name, job_title, email, organisation, branch)
+            SELECT 'delete', id, name, job_title, email, old.name, 'b' || branch_id
+            FROM contacts WHERE organisation_id = old.id;
+            INSERT INTO contacts_fts (rowid, name, job_title, email, organisation, branch)
+            SELECT id, name, job_title, email, organisation, branch FROM contacts_search
+            WHERE id IN (SELECT id FROM contacts WHERE organisation_id = new.id);
+        END;
+        CREATE VIEW interactions_search AS
+            SELECT id, summary, notes, follow_up_action, 'b' || branch_id AS branch FROM interactions;
+        CREATE VIRTUAL TABLE interactions_fts USING fts5(
+            summary, notes, follow_up_action, branch,
+            content='interactions_search', content_rowid='id', tokenize='unicode61 remove_diacritics 2',
+            prefix='2 3');
+        INSERT INTO interactions_fts (interactions_fts) VALUES ('rebuild');
+        CREATE TRIGGER interactions_search_insert AFTER INSERT ON interactions BEGIN
+            INSERT INTO interactions_fts (rowid, summary, notes, follow_up_action, branch)
+            VALUES (new.id, new.summary, new.notes, new.follow_up_action, 'b' || new.branch_id);
+        END;
+        CREATE TRIGGER interactions_search_delete AFTER DELETE ON interactions BEGIN
+            INSERT INTO interactions_fts (interactions_fts, rowid, summary, notes, follow_up_action, branch)
+            VALUES ('delete', old.id, old.summary, old.notes, old.follow_up_action, 'b' || old.branch_id);
+        END;
+        CREATE TRIGGER interactions_search_update AFTER UPDATE OF summary, notes, follow_up_action, branch_id
+            ON interactions BEGIN
+            INSERT INTO interactions_fts (interactions_fts, rowid, summary, notes, follow_up_action, branch)
+            VALUES ('delete', old.id, old.summary, old.notes, old.follow_up_action, 'b' || old.branch_id);
+            INSERT INTO interactions_fts (rowid, summary, notes, follow_up_action, branch)
+            VALUES (new.id, new.summary, new.notes, new.follow_up_action, 'b' || new.branch_id);
+        END
+        """,
+    )
+
+
 def upgrade(db: Database) -> None:
     """Apply every pending migration, all in one write transaction, after keeping a copy of the database.
 

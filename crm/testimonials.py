@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from crm import audit, clock, exports, fields
+from crm import audit, clock, dates, exports, fields
 from crm.access import Actor, branch_clause, require_branch
 from crm.db import insert, transaction, update_row
 from crm.errors import Conflict, NotFound, ValidationError
@@ -434,12 +434,14 @@ def export(
     if fmt not in FORMATS:
         raise ValidationError("Format", f"must be one of: {', '.join(FORMATS)}.")
     rows = search(db, actor, audience=audience, **filters)  # type: ignore[arg-type]
+    produced = clock.now()
     meta = {
         "provider": provider,
         "scope": scope_label,
         "audience": AUDIENCES[audience],
         "period": _period(filters.get("since"), filters.get("until"), rows),  # type: ignore[arg-type]
-        "generated": clock.now().date().isoformat(),
+        "generated": produced.date().isoformat(),
+        "produced": produced,
     }
     flat = export_rows(db, rows, audience)
     if fmt == "csv":
@@ -465,4 +467,6 @@ def export(
 def _period(since: date | None, until: date | None, rows: list[dict]) -> str:
     first = since.isoformat() if since else (min(r["received_on"] for r in rows) if rows else "")
     last = until.isoformat() if until else (max(r["received_on"] for r in rows) if rows else "")
-    return f"{first} to {last}" if first or last else "all dates"
+    if not first and not last:
+        return "all dates"
+    return f"{dates.long_day(first) or 'the start'} to {dates.long_day(last) or 'now'}"

@@ -118,9 +118,9 @@ def show_contact(contact_id: int) -> None:
     if contact["do_not_contact"]:
         st.warning("Do not contact: this person asked not to be contacted.")
     if contact["status"] == "left":
-        st.warning(f"Left this organisation on {contact['left_on']}.")
+        st.warning(f"Left this organisation on {day(contact['left_on'])}.")
     else:
-        last = contact["last_touched_on"] or "never"
+        last = day(contact["last_touched_on"]) or "never"
         st.write(
             f"Relationship: **{contacts.RELATIONSHIPS[contact['relationship']]}** (last touched {last}; "
             f"keep in touch every {contact['interval_days']} days)"

@@ -62,6 +62,16 @@ if len(branch_scores) == 1 and patched:
 
 partner_types = organisations.types(database)
 type_order = [t["label"] for t in partner_types]
+# What a downloaded chart image is titled with (crm.charts.for_report).
+shown = (
+    next(f"{b['name']} branch" for b in in_scope if b["id"] == branch_id)
+    if branch_id
+    else next(f"{r['name']} region" for r in branches.regions(database, actor) if r["id"] == region_id)
+    if region_id
+    else branches.scope_label(database, actor)
+)
+figure = {"scope": shown, "as_of": today, "window_days": window}
+this_month = today.strftime("%Y-%m")
 st.subheader("Heatmap")
 st.caption("Click a cell to see that branch's named contacts of that type, or pick them below.")
 event = chart_with_data(
@@ -79,6 +89,7 @@ event = chart_with_data(
     },
     "Coverage heatmap",
     "coverage_heatmap",
+    report={**figure, "as_of": as_of, "required_types": [t["label"] for t in partner_types if t["required"]]},
     on_select="rerun",
     selection_mode=charts.CELL_SELECTION,
 )
@@ -140,27 +151,30 @@ if len(branch_scores) > 1:
         },
         "Branch league",
         "coverage_league",
+        report={**figure, "as_of": as_of},
     )
 
 st.subheader("Trend")
 trend_rows = cached.trend(database, actor, window=window, region_id=region_id, branch_id=branch_id)
 chart_with_data(
-    charts.trend(trend_rows),
+    charts.trend(trend_rows, partial_month=this_month),
     trend_rows,
     {"month": "Month", "score": "Mean coverage score (0 to 1)", "interactions": "Interactions logged"},
     "Coverage trend",
     "coverage_trend",
+    report=figure,
 )
 
 st.subheader("Referrals received")
 referral_rows = cached.referrals(database, actor, region_id=region_id, branch_id=branch_id)
 if referral_rows:
     chart_with_data(
-        charts.referrals(referral_rows),
+        charts.referrals(referral_rows, partial_month=this_month),
         referral_rows,
         {"month": "Month", "partner_type": "Partner type", "referrals": "Referrals"},
         "Referrals by partner type",
         "coverage_referrals",
+        report={**figure, "window_days": None},
     )
 else:
     st.info("No referrals logged in the last 12 months.")

@@ -14,7 +14,7 @@ today = clock.now().date()
 several_branches = len(branches.branches(database, actor)) > 1
 
 st.title("This week")
-st.caption(f"{md(branches.scope_label(database, actor))}, {today:%A %d %B %Y}")
+st.caption(f"{md(branches.scope_label(database, actor))}, {today:%A} {day(today.isoformat())}")
 flash()
 
 st.subheader("Follow-ups due and overdue")
@@ -60,7 +60,7 @@ else:
                 "Job title": r["job_title"],
                 "Organisation": r["organisation"],
                 "Partner type": r["type_label"],
-                "Last touched": r["last_touched_on"] or "Never",
+                "Last touched": day(r["last_touched_on"]) or "Never",
                 "Every (days)": r["interval_days"],
                 "Phone": r["phone_display"],
             }
@@ -79,7 +79,7 @@ else:
     st.dataframe(
         [
             {
-                "Date": r["occurred_on"],
+                "Date": day(r["occurred_on"]),
                 **({"Branch": r["branch"]} if several_branches else {}),
                 "Kind": r["kind"],
                 "Summary": r["summary"],

@@ -8,7 +8,7 @@ from crm import branches, clock, contacts, interactions
 from crm.access import BRANCH_MANAGER
 from crm.errors import CRMError
 from crm.ui import session
-from crm.ui.widgets import choice, edit_version, end_edit, flash, guarded_save, md, organisation_picker, show_error
+from crm.ui.widgets import choice, day, edit_version, end_edit, flash, guarded_save, md, organisation_picker, show_error
 
 database, actor = session.require(__file__)
 visible_branches = branches.branches(database, actor)
@@ -130,7 +130,7 @@ def show_interaction(interaction_id: int) -> None:
     flash()
     st.header(md(record["summary"]))
     st.write(
-        f"{record['kind']} on {record['occurred_on']}, {md(record['branch'])} branch. Logged by "
+        f"{record['kind']} on {day(record['occurred_on'])}, {md(record['branch'])} branch. Logged by "
         f"{md(record['logged_by'])}."
     )
     prefix = f"interactions_edit_{interaction_id}"
@@ -188,12 +188,12 @@ def list_interactions() -> None:
     event = st.dataframe(
         [
             {
-                "Date": r["occurred_on"],
+                "Date": day(r["occurred_on"]),
                 **({"Branch": r["branch"]} if len(visible_branches) > 1 else {}),
                 "Kind": r["kind"],
                 "Summary": r["summary"],
                 "With": r["contacts"] or r["organisation"] or "",
-                "Follow-up": r["follow_up_on"] or "",
+                "Follow-up": day(r["follow_up_on"]),
                 "Logged by": r["logged_by"],
             }
             for r in rows

@@ -256,7 +256,7 @@ def browse() -> None:
     event = st.dataframe(
         [
             {
-                "Received": r["received_on"],
+                "Received": day(r["received_on"]),
                 "Quote": r["quote"],
                 "Attributed as": testimonials.attribution(r, audience),
                 "Partner type": r["type_label"],

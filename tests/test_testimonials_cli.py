@@ -110,7 +110,7 @@ def test_each_format_writes_a_file_its_library_reads(world, fmt):
             ("Title", "Feedback from partners"),
             ("Normal", "Acme Care"),
             ("Normal", "Covering: All branches"),
-            ("Normal", "Period: 2025-06-10 to 2025-06-16"),
+            ("Normal", "Period: 10 June 2025 to 16 June 2025"),
             ("Normal", "Prepared for: Internal"),
         ]
     if fmt == "md":

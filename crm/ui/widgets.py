@@ -2,12 +2,11 @@
 
 import re
 from collections.abc import Callable, Sequence
-from datetime import date
 from typing import Any, TypeVar
 
 import streamlit as st
 
-from crm import branches, charts, clock, exports, interactions, organisations
+from crm import branches, charts, clock, dates, exports, interactions, organisations
 from crm.errors import CRMError, InvalidFields, PossibleClientData
 
 T = TypeVar("T")
@@ -16,8 +15,8 @@ _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:])")
 
 
 def day(iso_date: str | None) -> str:
-    """A stored date as people in the UK write it: 14 Dec 2025."""
-    return date.fromisoformat(iso_date).strftime("%-d %b %Y") if iso_date else ""
+    """A stored date (or timestamp) as people in the UK write it: 14 Dec 2025 (crm.dates, the one date style)."""
+    return dates.day(iso_date)
 
 
 def show_error(error: CRMError) -> None:
@@ -180,7 +179,7 @@ def timeline(rows: list[dict], *, show_contacts: bool = True) -> None:
     st.dataframe(
         [
             {
-                "Date": r["occurred_on"],
+                "Date": day(r["occurred_on"]),
                 "Kind": r["kind"],
                 "Summary": r["summary"],
                 **({"With": r["contacts"] or r["organisation"] or ""} if show_contacts else {}),
@@ -198,16 +197,20 @@ def timeline(rows: list[dict], *, show_contacts: bool = True) -> None:
 def _follow_up_text(row: dict) -> str:
     if not row["follow_up_on"]:
         return ""
-    done = f" (done {row['follow_up_done_on']})" if row["follow_up_done_on"] else ""
-    return f"{row['follow_up_on']}: {row['follow_up_action']}{done}".strip()
+    done = f" (done {day(row['follow_up_done_on'])})" if row["follow_up_done_on"] else ""
+    return f"{day(row['follow_up_on'])}: {row['follow_up_action']}{done}".strip()
 
 
-def chart_with_data(chart, rows: list[dict], columns: dict[str, str], name: str, key: str, **chart_options):
+def chart_with_data(
+    chart, rows: list[dict], columns: dict[str, str], name: str, key: str, report: dict | None = None, **chart_options
+):
     """A chart, its data as a table under it, and downloads: the data as CSV, the chart as PNG and SVG.
 
-    ``columns`` maps row keys to the headings shown. The images are rendered only when a download is clicked.
+    ``columns`` maps row keys to the headings shown. The images are rendered only when a download is clicked,
+    as a report's figure (charts.for_report, given ``report``: scope, as_of, window_days, required_types).
     Returns what st.altair_chart returns (the selection, when ``on_select`` is passed).
     """
+    figure = (lambda: charts.for_report(chart, **report)) if report else (lambda: chart)
     event = st.altair_chart(chart, key=key, **chart_options)
     table = [{heading: row.get(column) for column, heading in columns.items()} for row in rows]
     with st.expander(f"{name}: data as a table", expanded=False):
@@ -224,7 +227,7 @@ def chart_with_data(chart, rows: list[dict], columns: dict[str, str], name: str,
     )
     middle.download_button(
         "Chart (PNG)",
-        lambda: charts.to_png(chart),
+        lambda: charts.to_png(figure()),
         file_name=f"{slug}.png",
         mime="image/png",
         key=f"{key}_png",
@@ -232,7 +235,7 @@ def chart_with_data(chart, rows: list[dict], columns: dict[str, str], name: str,
     )
     right.download_button(
         "Chart (SVG)",
-        lambda: charts.to_svg(chart),
+        lambda: charts.to_svg(figure()),
         file_name=f"{slug}.svg",
         mime="image/svg+xml",
         key=f"{key}_svg",
