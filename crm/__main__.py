@@ -25,6 +25,7 @@ from crm import (
     imports,
     interactions,
     privacy,
+    referrals,
     schema,
     settings,
     testimonials,
@@ -159,6 +160,14 @@ def _parser() -> argparse.ArgumentParser:
     _scope_options(followups)
     followups.add_argument("--format", choices=["table", "csv", "json"], default="table")
     followups.set_defaults(handler=cmd_followups)
+
+    referral_cmd = commands.add_parser("referrals", help="referrals received, accepted, response times, declines")
+    _scope_options(referral_cmd)
+    referral_cmd.add_argument("--since", type=_iso_date, metavar="DATE", help="received on or after DATE (UK time)")
+    referral_cmd.add_argument("--until", type=_iso_date, metavar="DATE", help="received on or before DATE (UK time)")
+    referral_cmd.add_argument("--by", choices=sorted(referrals.GROUPINGS), default="branch", help="group by")
+    referral_cmd.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    referral_cmd.set_defaults(handler=cmd_referrals)
     return parser
 
 
@@ -275,6 +284,15 @@ def cmd_followups(path: Path, args: argparse.Namespace) -> int:
     database = _existing(path)
     rows = interactions.to_call(database, _scope(database, args))
     _write(rows, ["branch", "what", "state", "date", "who", "organisation", "detail", "phone"], args.format)
+    return 0
+
+
+def cmd_referrals(path: Path, args: argparse.Namespace) -> int:
+    database = _existing(path)
+    if args.since and args.until and args.since > args.until:
+        raise CommandError("--since is after --until")
+    rows = referrals.measures(database, _scope(database, args), by=args.by, since=args.since, until=args.until)
+    _write(rows, referrals.measure_columns(database, args.by), args.format)
     return 0
 
 
