@@ -205,6 +205,55 @@ def log(db: Database, actor: Actor, values: dict, *, confirmed: bool = False, no
     return referral_id
 
 
+def for_interaction(
+    db: Database,
+    actor: Actor,
+    interaction_id: int,
+    values: dict,
+    *,
+    confirmed: bool = False,
+    now: datetime | None = None,
+) -> int:
+    """Record the referral behind a "Referral received" interaction that has none yet (one logged on the
+    Interactions page, or by the demo); the interaction's branch, contact and organisation are the referral's.
+    ``values`` holds the referral's other fields; ``received_at`` defaults to midday UTC of its date.
+
+    :raises ValidationError: when the interaction is not a referral, or already has its referral.
+    """
+    now = now or clock.now()
+    with transaction(db):
+        interaction = interactions.get(db, actor, interaction_id)
+        if interaction["kind_code"] != interactions.REFERRAL:
+            raise ValidationError("Interaction", "is not a referral received.")
+        if db.execute("SELECT 1 FROM referrals WHERE interaction_id = ?", [interaction_id]).fetchone():
+            raise ValidationError("Interaction", "already has its referral.")
+        cleaned = clean(
+            {
+                "received_at": f"{interaction['occurred_on']}T12:00:00+00:00",
+                **values,
+                "branch_id": interaction["branch_id"],
+                "contact_id": (interaction["contact_ids"] or [None])[0],
+                "organisation_id": interaction["organisation_id"],
+            },
+            now,
+        )
+        if not confirmed:
+            fields.refuse_nhs_numbers(cleaned, SENSITIVE_FIELDS)
+        stamp = clock.stamp(now)
+        row = {
+            **cleaned,
+            "outcome": "open",
+            "interaction_id": interaction_id,
+            "created_at": stamp,
+            "created_by": actor.id,
+            "updated_at": stamp,
+            "updated_by": actor.id,
+        }
+        referral_id = insert(db, "referrals", row)
+        audit.record(db, actor, "create", "referrals", referral_id, {**cleaned, "interaction_id": interaction_id})
+    return referral_id
+
+
 def _referrer(db: Database, cleaned: dict) -> str:
     """Check the contact is the branch's and the organisation exists (taking the contact's when unset); the
     referrer's name for the interaction's summary."""

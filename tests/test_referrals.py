@@ -726,3 +726,55 @@ def test_migration_turns_old_referral_interactions_into_referrals(tmp_path):
         None,
     )
     upgraded.close()
+
+
+def test_for_interaction_records_the_referral_behind_a_referral_interaction(world):
+    """Test that a "Referral received" interaction logged on the Interactions page can get its referral (its
+    branch, contact and organisation taken over), once only, and that other kinds of interaction cannot."""
+    priya = world.contact(world.leeds, "Priya Patel")
+    logged = {"branch_id": world.leeds, "occurred_on": date(2026, 4, 10), "contact_ids": [priya]}
+    referral = interactions.log(world.db, world.admin, {**logged, "kind_code": "REFERRAL_RECEIVED", "summary": "R"})
+    call = interactions.log(world.db, world.admin, {**logged, "kind_code": "PHONE_CALL", "summary": "Call"})
+
+    referral_id = referrals.for_interaction(world.db, world.admin, referral, {"channel": "email", "urgency": "urgent"})
+
+    shown = referrals.get(world.db, world.admin, referral_id)
+    assert (shown["branch_id"], shown["contact_id"], shown["organisation_id"], shown["received_at"]) == (
+        world.leeds,
+        priya,
+        world.gp,
+        "2026-04-10T12:00:00Z",
+    )
+    with pytest.raises(ValidationError, match="^Interaction: already has its referral.$"):
+        referrals.for_interaction(world.db, world.admin, referral, {"channel": "email", "urgency": "urgent"})
+    with pytest.raises(ValidationError, match="^Interaction: is not a referral received.$"):
+        referrals.for_interaction(world.db, world.admin, call, {"channel": "email", "urgency": "urgent"})
+    with pytest.raises(NotFound):
+        referrals.for_interaction(world.db, world.manager_york, referral, {"channel": "email", "urgency": "urgent"})
+    assert world.db.table("referrals").count == 1
+
+
+def test_charts_draw_the_measures(figures):
+    """Test that each referral chart takes the rows the page gives it: one bar segment per group and outcome,
+    groups with an answered referral in the response chart, every reason in the declines chart."""
+    from crm import charts
+
+    rows = referrals.measures(figures.db, figures.admin)
+    outcome_data = charts.referral_outcomes(rows, "branch", "Branch").to_dict()["datasets"]
+    [segments] = outcome_data.values()
+    assert sorted((s["group"], s["outcome"], s["referrals"]) for s in segments) == [
+        ("Bristol", "Declined", 1),
+        ("Leeds", "Accepted", 2),
+        ("Leeds", "Declined", 1),
+        ("Leeds", "Open", 1),
+        ("Leeds", "Withdrawn by the referrer", 1),
+        ("York", "Accepted", 1),
+        ("York", "Declined", 1),
+    ]
+    [response] = charts.response_times(rows, "branch", "Branch").to_dict()["datasets"].values()
+    assert [(r["group"], r["hours"]) for r in response] == [("Leeds", 11.0), ("York", 3.5), ("Bristol", 1.0)]
+    [reasons_data] = (
+        charts.declines_by_reason(referrals.declines(figures.db, figures.admin)).to_dict()["datasets"].values()
+    )
+    assert len(reasons_data) == 6
+    assert charts.referral_outcomes([], "branch", "Branch").to_dict()["mark"]["type"] == "bar"
