@@ -22,6 +22,7 @@ from crm import (
     demo,
     directory,
     exports,
+    ical,
     imports,
     interactions,
     privacy,
@@ -158,7 +159,8 @@ def _parser() -> argparse.ArgumentParser:
 
     followups = commands.add_parser("followups", help="follow-ups due or overdue, and lapsed named contacts")
     _scope_options(followups)
-    followups.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    followups.add_argument("--format", choices=["table", "csv", "json", "ics"], default="table")
+    followups.add_argument("--out", type=Path, metavar="FILE", help="write to FILE (needed for --format ics)")
     followups.set_defaults(handler=cmd_followups)
 
     referral_cmd = commands.add_parser("referrals", help="referrals received, accepted, response times, declines")
@@ -282,6 +284,21 @@ def cmd_check(path: Path, args: argparse.Namespace) -> int:
 
 def cmd_followups(path: Path, args: argparse.Namespace) -> int:
     database = _existing(path)
+    if args.format == "ics":
+        # Every open follow-up, not only this week's: a calendar shows them on their own dates.
+        if not args.out:
+            raise CommandError("--format ics needs --out FILE")
+        scope = _scope(database, args)
+        name = f"Partner CRM follow-ups: {args.branch or (args.region + ' region' if args.region else 'all branches')}"
+        content = ical.follow_ups_calendar(database, scope, name=name)
+        try:
+            args.out.write_bytes(content)
+        except OSError as error:
+            raise CommandError(f"cannot write {args.out}: {error.strerror}") from None
+        print(f"wrote {len(ical.open_follow_ups(database, scope))} follow-ups to {args.out}")
+        return 0
+    if args.out:
+        raise CommandError("--out is only for --format ics")
     rows = interactions.to_call(database, _scope(database, args))
     _write(rows, ["branch", "what", "state", "date", "who", "organisation", "detail", "phone"], args.format)
     return 0
