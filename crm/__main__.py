@@ -20,6 +20,7 @@ from crm import (
     coverage,
     db,
     demo,
+    digest,
     directory,
     exports,
     ical,
@@ -163,6 +164,21 @@ def _parser() -> argparse.ArgumentParser:
     followups.add_argument("--out", type=Path, metavar="FILE", help="write to FILE (needed for --format ics)")
     followups.set_defaults(handler=cmd_followups)
 
+    digest_cmd = commands.add_parser("digest", help="email each user their week (or write the emails to files)")
+    digest_cmd.add_argument("--branch", metavar="NAME", help="only the users of this branch (managers and leads)")
+    digest_cmd.add_argument("--dry-run", action="store_true", help="write the emails to --out DIR; send nothing")
+    digest_cmd.add_argument("--out", type=Path, metavar="DIR", help="folder for --dry-run's .eml files")
+    digest_cmd.add_argument("--send", action="store_true", help="send through the SMTP server in $CRM_SMTP_*")
+    digest_cmd.set_defaults(handler=cmd_digest)
+
+    address = users_cmd.add_parser("email", help="set a user's email address for the weekly digest")
+    address.add_argument("name", metavar="NAME")
+    address.add_argument("address", metavar="ADDRESS", help='the address ("" removes it)')
+    choice = address.add_mutually_exclusive_group()
+    choice.add_argument("--opt-out", dest="opt_out", action="store_true", default=None, help="no weekly digest")
+    choice.add_argument("--opt-in", dest="opt_out", action="store_false", help="the weekly digest again")
+    address.set_defaults(handler=cmd_users_email)
+
     referral_cmd = commands.add_parser("referrals", help="referrals received, accepted, response times, declines")
     _scope_options(referral_cmd)
     referral_cmd.add_argument("--since", type=_iso_date, metavar="DATE", help="received on or after DATE (UK time)")
@@ -301,6 +317,42 @@ def cmd_followups(path: Path, args: argparse.Namespace) -> int:
         raise CommandError("--out is only for --format ics")
     rows = interactions.to_call(database, _scope(database, args))
     _write(rows, ["branch", "what", "state", "date", "who", "organisation", "detail", "phone"], args.format)
+    return 0
+
+
+def cmd_digest(path: Path, args: argparse.Namespace) -> int:
+    database = _existing(path)
+    if args.dry_run == args.send:
+        raise CommandError("choose --dry-run --out DIR (write the emails) or --send")
+    if args.dry_run and not args.out:
+        raise CommandError("--dry-run needs --out DIR")
+    if args.send and args.out:
+        raise CommandError("--out is only for --dry-run")
+    branch_id = branches.branch_id_by_name(database, args.branch) if args.branch else None
+    smtp = digest.smtp_from_env(dict(os.environ)) if args.send else None  # checked before any work is done
+    sender = smtp.sender if smtp else os.environ.get("CRM_SMTP_FROM") or "partner-crm@localhost"
+    plan = digest.plan(database, sender=sender, branch_id=branch_id)
+    for user, reason in plan.skipped:
+        print(f"skipped {user['username']}: {reason}")
+    if args.dry_run:
+        paths = digest.write(plan.messages, args.out)
+        print(f"dry run, nothing sent: wrote {len(paths)} emails to {args.out}")
+        return 0
+    assert smtp is not None
+    sent, refused = digest.send(database, smtp, plan.messages)
+    for user in sent:
+        print(f"sent to {user['username']} <{user['email']}>")
+    for user, reason in refused:
+        print(f"error: not sent to {user['username']} <{user['email']}>: {reason}", file=sys.stderr)
+    print(f"{len(sent)} sent, {len(refused)} refused, {len(plan.skipped)} skipped")
+    return 1 if refused else 0
+
+
+def cmd_users_email(path: Path, args: argparse.Namespace) -> int:
+    database = _existing(path)
+    user_id = digest.set_address(database, COMMAND_LINE, args.name, args.address, opt_out=args.opt_out)
+    email, opt_out = digest.address_of(database, user_id)
+    print(f"{args.name}: {email or 'no email address'}; weekly digest {'off' if opt_out else 'on'}")
     return 0
 
 

@@ -470,6 +470,28 @@ def referrals(db: Database) -> None:
     _reference(db, "referral_decline_reasons", DECLINE_REASONS)
 
 
+@migrations(name="0011_digest")
+def digest(db: Database) -> None:
+    # Users gain an address for the weekly digest and a way to opt out of it; each digest sent is recorded
+    # (one per user and week, the Monday of the UK week), so a second run in the same week sends nothing twice.
+    _run(
+        db,
+        """
+        ALTER TABLE users ADD COLUMN email TEXT;
+        ALTER TABLE users ADD COLUMN digest_opt_out INTEGER NOT NULL DEFAULT 0 CHECK (digest_opt_out IN (0, 1));
+        CREATE TABLE digest_sends (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id),
+            week_of TEXT NOT NULL,
+            sent_at TEXT NOT NULL,
+            address TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            UNIQUE (user_id, week_of)
+        )
+        """,
+    )
+
+
 def upgrade(db: Database) -> None:
     """Apply every pending migration, all in one write transaction, after keeping a copy of the database.
 
