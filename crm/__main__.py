@@ -26,6 +26,7 @@ from crm import (
     ical,
     imports,
     interactions,
+    merge,
     privacy,
     referrals,
     schema,
@@ -178,6 +179,18 @@ def _parser() -> argparse.ArgumentParser:
     choice.add_argument("--opt-out", dest="opt_out", action="store_true", default=None, help="no weekly digest")
     choice.add_argument("--opt-in", dest="opt_out", action="store_false", help="the weekly digest again")
     address.set_defaults(handler=cmd_users_email)
+
+    for kind, fields_list in (("contacts", merge.CONTACT_FIELDS), ("organisations", merge.ORGANISATION_FIELDS)):
+        merge_cmd = commands.add_parser(f"merge-{kind}", help=f"merge two duplicate {kind}: B into A")
+        merge_cmd.add_argument("survivor", metavar="A", type=int, help="id of the record that stays")
+        merge_cmd.add_argument("merged", metavar="B", type=int, help="id of the duplicate merged into A")
+        merge_cmd.add_argument(
+            "--take",
+            default="",
+            metavar="FIELDS",
+            help=f"fields to take from B, comma-separated: {','.join(fields_list)}",
+        )
+        merge_cmd.set_defaults(handler=cmd_merge, kind=kind)
 
     referral_cmd = commands.add_parser("referrals", help="referrals received, accepted, response times, declines")
     _scope_options(referral_cmd)
@@ -353,6 +366,18 @@ def cmd_users_email(path: Path, args: argparse.Namespace) -> int:
     user_id = digest.set_address(database, COMMAND_LINE, args.name, args.address, opt_out=args.opt_out)
     email, opt_out = digest.address_of(database, user_id)
     print(f"{args.name}: {email or 'no email address'}; weekly digest {'off' if opt_out else 'on'}")
+    return 0
+
+
+def cmd_merge(path: Path, args: argparse.Namespace) -> int:
+    database = _existing(path)
+    take = [field.strip() for field in args.take.split(",") if field.strip()]
+    if args.kind == "contacts":
+        moved = merge.merge_contacts(database, COMMAND_LINE, args.survivor, args.merged, take=take)
+    else:
+        moved = merge.merge_organisations(database, COMMAND_LINE, args.survivor, args.merged, take=take)
+    what = ", ".join(f"{n} {name.replace('_', ' ')}" for name, n in moved.items())
+    print(f"merged {args.kind[:-1]} {args.merged} into {args.survivor}; moved {what}")
     return 0
 
 

@@ -492,6 +492,25 @@ def digest(db: Database) -> None:
     )
 
 
+@migrations(name="0012_merges")
+def merges(db: Database) -> None:
+    # A merged duplicate is deleted once everything linked to it has moved to the survivor; its old id keeps
+    # resolving to the survivor through this table (old links, bookmarks, audit entries).
+    _run(
+        db,
+        """
+        CREATE TABLE merged_records (
+            table_name TEXT NOT NULL CHECK (table_name IN ('contacts', 'organisations')),
+            old_id INTEGER NOT NULL,
+            survivor_id INTEGER NOT NULL,
+            merged_at TEXT NOT NULL,
+            merged_by INTEGER REFERENCES users(id),
+            PRIMARY KEY (table_name, old_id)
+        ) WITHOUT ROWID
+        """,
+    )
+
+
 def upgrade(db: Database) -> None:
     """Apply every pending migration, all in one write transaction, after keeping a copy of the database.
 
