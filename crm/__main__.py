@@ -20,12 +20,16 @@ from crm import (
     coverage,
     db,
     demo,
+    digest,
     directory,
     exports,
     fields,
+    ical,
     imports,
     interactions,
+    merge,
     privacy,
+    referrals,
     schema,
     settings,
     testimonials,
@@ -158,8 +162,44 @@ def _parser() -> argparse.ArgumentParser:
 
     followups = commands.add_parser("followups", help="follow-ups due or overdue, and lapsed named contacts")
     _scope_options(followups)
-    followups.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    followups.add_argument("--format", choices=["table", "csv", "json", "ics"], default="table")
+    followups.add_argument("--out", type=Path, metavar="FILE", help="write to FILE (needed for --format ics)")
     followups.set_defaults(handler=cmd_followups)
+
+    digest_cmd = commands.add_parser("digest", help="email each user their week (or write the emails to files)")
+    digest_cmd.add_argument("--branch", metavar="NAME", help="only the users of this branch (managers and leads)")
+    digest_cmd.add_argument("--dry-run", action="store_true", help="write the emails to --out DIR; send nothing")
+    digest_cmd.add_argument("--out", type=Path, metavar="DIR", help="folder for --dry-run's .eml files")
+    digest_cmd.add_argument("--send", action="store_true", help="send through the SMTP server in $CRM_SMTP_*")
+    digest_cmd.set_defaults(handler=cmd_digest)
+
+    address = users_cmd.add_parser("email", help="set a user's email address for the weekly digest")
+    address.add_argument("name", metavar="NAME")
+    address.add_argument("address", metavar="ADDRESS", help='the address ("" removes it)')
+    choice = address.add_mutually_exclusive_group()
+    choice.add_argument("--opt-out", dest="opt_out", action="store_true", default=None, help="no weekly digest")
+    choice.add_argument("--opt-in", dest="opt_out", action="store_false", help="the weekly digest again")
+    address.set_defaults(handler=cmd_users_email)
+
+    for kind, fields_list in (("contacts", merge.CONTACT_FIELDS), ("organisations", merge.ORGANISATION_FIELDS)):
+        merge_cmd = commands.add_parser(f"merge-{kind}", help=f"merge two duplicate {kind}: B into A")
+        merge_cmd.add_argument("survivor", metavar="A", type=int, help="id of the record that stays")
+        merge_cmd.add_argument("merged", metavar="B", type=int, help="id of the duplicate merged into A")
+        merge_cmd.add_argument(
+            "--take",
+            default="",
+            metavar="FIELDS",
+            help=f"fields to take from B, comma-separated: {','.join(fields_list)}",
+        )
+        merge_cmd.set_defaults(handler=cmd_merge, kind=kind)
+
+    referral_cmd = commands.add_parser("referrals", help="referrals received, accepted, response times, declines")
+    _scope_options(referral_cmd)
+    referral_cmd.add_argument("--since", type=_iso_date, metavar="DATE", help="received on or after DATE (UK time)")
+    referral_cmd.add_argument("--until", type=_iso_date, metavar="DATE", help="received on or before DATE (UK time)")
+    referral_cmd.add_argument("--by", choices=sorted(referrals.GROUPINGS), default="branch", help="group by")
+    referral_cmd.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    referral_cmd.set_defaults(handler=cmd_referrals)
     return parser
 
 
@@ -274,8 +314,80 @@ def cmd_check(path: Path, args: argparse.Namespace) -> int:
 
 def cmd_followups(path: Path, args: argparse.Namespace) -> int:
     database = _existing(path)
+    if args.format == "ics":
+        # Every open follow-up, not only this week's: a calendar shows them on their own dates.
+        if not args.out:
+            raise CommandError("--format ics needs --out FILE")
+        scope = _scope(database, args)
+        name = f"Partner CRM follow-ups: {args.branch or (args.region + ' region' if args.region else 'all branches')}"
+        content = ical.follow_ups_calendar(database, scope, name=name)
+        try:
+            args.out.write_bytes(content)
+        except OSError as error:
+            raise CommandError(f"cannot write {args.out}: {error.strerror}") from None
+        print(f"wrote {len(ical.open_follow_ups(database, scope))} follow-ups to {args.out}")
+        return 0
+    if args.out:
+        raise CommandError("--out is only for --format ics")
     rows = interactions.to_call(database, _scope(database, args))
     _write(rows, ["branch", "what", "state", "date", "who", "organisation", "detail", "phone"], args.format)
+    return 0
+
+
+def cmd_digest(path: Path, args: argparse.Namespace) -> int:
+    database = _existing(path)
+    if args.dry_run == args.send:
+        raise CommandError("choose --dry-run --out DIR (write the emails) or --send")
+    if args.dry_run and not args.out:
+        raise CommandError("--dry-run needs --out DIR")
+    if args.send and args.out:
+        raise CommandError("--out is only for --dry-run")
+    branch_id = branches.branch_id_by_name(database, args.branch) if args.branch else None
+    smtp = digest.smtp_from_env(dict(os.environ)) if args.send else None  # checked before any work is done
+    sender = smtp.sender if smtp else os.environ.get("CRM_SMTP_FROM") or "partner-crm@localhost"
+    plan = digest.plan(database, sender=sender, branch_id=branch_id)
+    for user, reason in plan.skipped:
+        print(f"skipped {user['username']}: {reason}")
+    if args.dry_run:
+        paths = digest.write(plan.messages, args.out)
+        print(f"dry run, nothing sent: wrote {len(paths)} emails to {args.out}")
+        return 0
+    assert smtp is not None
+    sent, refused = digest.send(database, smtp, plan.messages)
+    for user in sent:
+        print(f"sent to {user['username']} <{user['email']}>")
+    for user, reason in refused:
+        print(f"error: not sent to {user['username']} <{user['email']}>: {reason}", file=sys.stderr)
+    print(f"{len(sent)} sent, {len(refused)} refused, {len(plan.skipped)} skipped")
+    return 1 if refused else 0
+
+
+def cmd_users_email(path: Path, args: argparse.Namespace) -> int:
+    database = _existing(path)
+    user_id = digest.set_address(database, COMMAND_LINE, args.name, args.address, opt_out=args.opt_out)
+    email, opt_out = digest.address_of(database, user_id)
+    print(f"{args.name}: {email or 'no email address'}; weekly digest {'off' if opt_out else 'on'}")
+    return 0
+
+
+def cmd_merge(path: Path, args: argparse.Namespace) -> int:
+    database = _existing(path)
+    take = [field.strip() for field in args.take.split(",") if field.strip()]
+    if args.kind == "contacts":
+        moved = merge.merge_contacts(database, COMMAND_LINE, args.survivor, args.merged, take=take)
+    else:
+        moved = merge.merge_organisations(database, COMMAND_LINE, args.survivor, args.merged, take=take)
+    what = ", ".join(f"{n} {name.replace('_', ' ')}" for name, n in moved.items())
+    print(f"merged {args.kind[:-1]} {args.merged} into {args.survivor}; moved {what}")
+    return 0
+
+
+def cmd_referrals(path: Path, args: argparse.Namespace) -> int:
+    database = _existing(path)
+    if args.since and args.until and args.since > args.until:
+        raise CommandError("--since is after --until")
+    rows = referrals.measures(database, _scope(database, args), by=args.by, since=args.since, until=args.until)
+    _write(rows, referrals.measure_columns(database, args.by), args.format)
     return 0
 
 

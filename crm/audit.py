@@ -51,7 +51,7 @@ def _branch_of(db: Database, table: str, row_id: int | None, changes: dict) -> i
     return None
 
 
-BRANCH_TABLES = ("contacts", "interactions", "testimonials")
+BRANCH_TABLES = ("contacts", "interactions", "testimonials", "referrals")
 # What an entry says; the stored branch_id is for scoping only.
 COLUMNS = "a.id, a.at, a.user_id, a.username, a.action, a.table_name, a.row_id, a.changes"
 

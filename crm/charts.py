@@ -310,3 +310,118 @@ def to_svg(chart: alt.TopLevelMixin | dict) -> str:
 
     spec = chart if isinstance(chart, dict) else chart.to_dict()
     return vl_convert.vegalite_to_svg(json.dumps(spec))
+
+
+# Referrals. Outcome colours from the same Okabe-Ito palette; every bar also has its figure in the tooltip.
+OUTCOME_COLOURS = {
+    "Accepted": "#0072B2",
+    "Declined": "#D55E00",
+    "Withdrawn by the referrer": "#999999",
+    "Open": "#E69F00",
+    "Unknown (logged before outcomes were kept)": "#CCCCCC",
+}
+_OUTCOME_COUNTS = {
+    "accepted": "Accepted",
+    "declined": "Declined",
+    "withdrawn": "Withdrawn by the referrer",
+    "open": "Open",
+    "unknown": "Unknown (logged before outcomes were kept)",
+}
+
+
+def _outcome_scale() -> alt.Scale:
+    return alt.Scale(domain=list(OUTCOME_COLOURS), range=list(OUTCOME_COLOURS.values()))
+
+
+def referral_outcomes(rows: list[dict], group: str, title: str) -> alt.Chart:
+    """Referrals received per group (``group`` names the row key: branch, partner_type, organisation), stacked
+    by outcome, groups with the most referrals first."""
+    data = [
+        {
+            "group": r[group],
+            "outcome": label,
+            "referrals": r[count],
+            "received": r["received"],
+            "acceptance": "" if r["acceptance_rate"] is None else f"{round(100 * r['acceptance_rate'])}%",
+        }
+        for r in rows
+        for count, label in _OUTCOME_COUNTS.items()
+        if r[count]
+    ]
+    order = [r[group] for r in sorted(rows, key=lambda r: -r["received"])]
+    return (
+        alt.Chart(pd.DataFrame(data, columns=["group", "outcome", "referrals", "received", "acceptance"]))
+        .mark_bar()
+        .encode(
+            x=alt.X("sum(referrals):Q", title="Referrals received"),
+            y=alt.Y("group:N", sort=order, title=None, axis=alt.Axis(labelLimit=260)),
+            color=alt.Color("outcome:N", title="Outcome", scale=_outcome_scale(), legend=alt.Legend(orient="top")),
+            order=alt.Order("outcome:N"),
+            tooltip=[
+                alt.Tooltip("group:N", title=title),
+                alt.Tooltip("outcome:N", title="Outcome"),
+                alt.Tooltip("referrals:Q", title="Referrals"),
+                alt.Tooltip("received:Q", title="Received in all"),
+                alt.Tooltip("acceptance:N", title="Acceptance rate"),
+            ],
+        )
+        .properties(height=alt.Step(20), title=f"Referrals by outcome, per {title.lower()}")
+    )
+
+
+def response_times(rows: list[dict], group: str, title: str) -> alt.LayerChart:
+    """Median hours from receipt to answer per group (groups with an answered referral), quickest first."""
+    data = [
+        {"group": r[group], "hours": r["median_response_hours"], "answered": r["accepted"] + r["declined"]}
+        for r in rows
+        if r["median_response_hours"] is not None
+    ]
+    bars = (
+        alt.Chart(pd.DataFrame(data, columns=["group", "hours", "answered"]))
+        .mark_bar(color="#009E73")
+        .encode(
+            x=alt.X("hours:Q", title="Median response time (hours)"),
+            y=alt.Y("group:N", sort="x", title=None, axis=alt.Axis(labelLimit=260)),
+            tooltip=[
+                alt.Tooltip("group:N", title=title),
+                alt.Tooltip("hours:Q", title="Median hours"),
+                alt.Tooltip("answered:Q", title="Answered referrals"),
+            ],
+        )
+    )
+    text = bars.mark_text(align="left", dx=3, color="black").encode(text="hours:Q")
+    return (bars + text).properties(height=alt.Step(20), title="Median response time (received to answer)")
+
+
+def declines_by_reason(rows: list[dict]) -> alt.LayerChart:
+    """Declined referrals per reason, in the reference list's order."""
+    bars = (
+        alt.Chart(pd.DataFrame(rows, columns=["reason", "declined"]))
+        .mark_bar(color=OUTCOME_COLOURS["Declined"])
+        .encode(
+            x=alt.X("declined:Q", title="Referrals declined"),
+            y=alt.Y("reason:N", sort=[r["reason"] for r in rows], title=None, axis=alt.Axis(labelLimit=260)),
+            tooltip=[alt.Tooltip("reason:N", title="Reason"), alt.Tooltip("declined:Q", title="Declined")],
+        )
+    )
+    text = bars.mark_text(align="left", dx=3, color="black").encode(text="declined:Q")
+    return (bars + text).properties(height=alt.Step(24), title="Declines by reason")
+
+
+def referrals_by_outcome_month(rows: list[dict]) -> alt.Chart:
+    """Referrals received per month, stacked by outcome."""
+    return (
+        alt.Chart(pd.DataFrame(rows, columns=["month", "outcome", "referrals"]))
+        .mark_bar()
+        .encode(
+            x=alt.X("month:O", title=None, axis=alt.Axis(labelAngle=0)),
+            y=alt.Y("sum(referrals):Q", title="Referrals received"),
+            color=alt.Color("outcome:N", title="Outcome", scale=_outcome_scale(), legend=alt.Legend(orient="top")),
+            tooltip=[
+                alt.Tooltip("month:O", title="Month"),
+                alt.Tooltip("outcome:N", title="Outcome"),
+                alt.Tooltip("referrals:Q", title="Referrals"),
+            ],
+        )
+        .properties(height=260, title="Referrals received per month, by outcome")
+    )

@@ -21,6 +21,7 @@ table = columns[1].selectbox(
         "interactions",
         "organisations",
         "testimonials",
+        "referrals",
         "users",
         "branches",
         "regions",

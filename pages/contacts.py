@@ -7,6 +7,7 @@ import streamlit as st
 from crm import branches, contacts, exports, interactions, organisations, privacy
 from crm.access import BRANCH_MANAGER
 from crm.errors import CRMError, DuplicateContact, PossibleClientData
+from crm.ui import referrals as referral_ui
 from crm.ui import session
 from crm.ui.widgets import (
     choice,
@@ -143,6 +144,7 @@ def show_contact(contact_id: int) -> None:
     )
     st.subheader("History")
     timeline(interactions.search(database, actor, contact_id=contact_id), show_contacts=False)
+    referral_ui.sent_by(database, actor, f"contacts_referral_{contact_id}", contact=contact)
 
     prefix = f"contacts_edit_{contact_id}"
     version = edit_version(prefix, contact["version"])

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from crm import branches, charts, clock, contacts, coverage, organisations
+from crm import branches, charts, clock, contacts, coverage, organisations, referrals
 from crm.access import ADMIN, BRANCH_MANAGER
 from crm.ui import cached, session
 from crm.ui.widgets import chart_with_data, choice, day, md
@@ -136,6 +136,12 @@ else:
         width="stretch",
     )
 
+# Referrals in the last 90 days beside each score, so a lead can see whether coverage and referrals move together.
+recent_referrals = referrals.received_by_branch(database, actor, days=90, region_id=region_id, branch_id=branch_id)
+for b in branch_scores:
+    b["referrals_90_days"] = recent_referrals.get(b["branch_id"], 0)
+if len(branch_scores) == 1:
+    st.caption(f"Referrals received in the last 90 days: {branch_scores[0]['referrals_90_days']}.")
 if len(branch_scores) > 1:
     st.subheader("Branch league")
     chart_with_data(
@@ -148,6 +154,7 @@ if len(branch_scores) > 1:
             "required": "Required types",
             "gp_patch_with_named_contact": "GP practices with a named contact",
             "gp_patch_practices": "GP practices",
+            "referrals_90_days": "Referrals, last 90 days",
         },
         "Branch league",
         "coverage_league",

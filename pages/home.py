@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import streamlit as st
 
-from crm import branches, clock, contacts, interactions
+from crm import branches, clock, contacts, ical, interactions
 from crm.errors import CRMError
 from crm.ui import session
 from crm.ui.widgets import day, flash, md, show_error
@@ -45,6 +45,15 @@ for row in due[:50]:
             st.rerun()
 if len(due) > 50:
     st.caption(f"Showing the first 50 of {len(due)}; see the Interactions page for the rest.")
+st.download_button(
+    "Follow-ups for your calendar (.ics)",
+    data=ical.follow_ups_calendar(database, actor),  # built in this run: a deferred callable has no rerun around it
+    file_name="partner-crm-follow-ups.ics",
+    mime="text/calendar",
+    key="home_follow_ups_ics",
+    on_click="ignore",
+    help="Every open follow-up as an all-day event. Importing a newer file updates these events, not copies them.",
+)
 
 st.subheader("Named contacts lapsing")
 slipping = contacts.lapsing(database, actor, today=today)

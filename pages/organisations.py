@@ -4,6 +4,7 @@ import streamlit as st
 
 from crm import contacts, interactions, organisations
 from crm.errors import CRMError
+from crm.ui import referrals as referral_ui
 from crm.ui import session
 from crm.ui.widgets import choice, edit_version, end_edit, flash, md, quick_log, show_error, timeline
 
@@ -86,6 +87,7 @@ def show_organisation(org_id: int) -> None:
         st.info("None of your branches has a contact here yet: a gap worth closing.")
     st.subheader("History")
     timeline(interactions.search(database, actor, organisation_id=org_id))
+    referral_ui.sent_by(database, actor, f"organisations_referral_{org_id}", organisation=organisation)
     if not organisations.can_edit(actor, organisation):
         st.caption("Administrators and regional leads keep the directory up to date.")
         return

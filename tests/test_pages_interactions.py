@@ -104,7 +104,7 @@ def test_that_quick_log_on_a_contact_writes_one_row_and_the_history_shows_it(wor
     touched and empties the form."""
     contact_id = world.contact(world.leeds, "Quentin Quarry", job_title="Practice Manager")
     at = open_contact("manager.leeds", contact_id)
-    assert [p.proto.popover.label for p in at.get("popover")] == ["Log an interaction"]
+    assert [p.proto.popover.label for p in at.get("popover")] == ["Log an interaction", "Log a referral"]
     assert values(at.info) == ["Nothing logged yet."]
     assert at.dataframe.len == 0
     key = f"contacts_log_{contact_id}"

@@ -28,6 +28,7 @@ PAGES = [
     PageSpec("pages/organisations.py", "Organisations", ":material/domain:", EVERYONE),
     PageSpec("pages/testimonials.py", "Testimonials", ":material/format_quote:", EVERYONE),
     PageSpec("pages/coverage.py", "Coverage", ":material/grid_view:", EVERYONE),
+    PageSpec("pages/referrals.py", "Referrals", ":material/assignment_ind:", EVERYONE),
     PageSpec("pages/gp_patch.py", "GP patch", ":material/local_hospital:", EVERYONE),
     PageSpec("pages/import_contacts.py", "Import contacts", ":material/upload:", EVERYONE),
     PageSpec("pages/retention.py", "Retention review", ":material/history:", EVERYONE),
