@@ -38,6 +38,14 @@ def _mobile(raw: str | None) -> str | None:
     return phone.e164 if phone else None
 
 
+def _organisation_id(value: object) -> int:
+    # Said as what to do: the picker starts empty, so a blank here means the user has not chosen yet.
+    organisation_id = fields.optional_id(value, "Organisation")
+    if organisation_id is None:
+        raise ValidationError("Organisation", "choose one from the directory.")
+    return organisation_id
+
+
 def clean(values: dict) -> dict:
     """Check and normalise a contact's fields, reporting every problem at once.
 
@@ -47,7 +55,7 @@ def clean(values: dict) -> dict:
         {
             "name": lambda: fields.text(values.get("name"), "Name", required=True),
             "job_title": lambda: fields.text(values.get("job_title"), "Job title"),
-            "organisation_id": lambda: fields.required_id(values.get("organisation_id"), "Organisation"),
+            "organisation_id": lambda: _organisation_id(values.get("organisation_id")),
             "branch_id": lambda: fields.required_id(values.get("branch_id"), "Branch"),
             "phone": lambda: phones.parse(values.get("phone"), "Phone"),
             "mobile": lambda: _mobile(values.get("mobile")),

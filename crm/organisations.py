@@ -5,7 +5,7 @@ import re
 from sqlite_utils import Database
 
 from crm import audit, clock, fields, phones
-from crm.access import ADMIN, REGIONAL_LEAD, Actor, require_role
+from crm.access import ADMIN, REGIONAL_LEAD, Actor, branch_clause, require_role
 from crm.db import insert, transaction, update_row
 from crm.errors import AlreadyExists, Conflict, NotFound, PermissionDenied, ValidationError
 
@@ -181,27 +181,113 @@ def update(db: Database, actor: Actor, org_id: int, values: dict, expected_versi
         audit.record(db, actor, "update", "organisations", org_id, changes)
 
 
-def search(db: Database, query: str = "", type_code: str | None = None, limit: int = 50) -> list[dict]:
-    """Organisations whose name, postcode or ODS code contains ``query``, best matches first."""
+# What people type for a kind of partner, and what it stands for: the abbreviation (a whole word), the phrases it
+# is short for, and the partner types it names. Data, not code: add a row to teach the search a new word.
+SEARCH_ABBREVIATIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    "OT": {
+        "phrases": ("occupational therapy", "occupational therapist", "occupational"),
+        "types": ("COMMUNITY_THERAPY",),
+    },
+    "SW": {"phrases": ("social work", "social worker", "social services"), "types": ("LA_SOCIAL_CARE",)},
+    "DN": {"phrases": ("district nurse", "district nurses", "district nursing"), "types": ("COMMUNITY_NURSING",)},
+    "GP": {"phrases": ("gp practice", "general practice"), "types": ("GP_PRACTICE",)},
+    "PCN": {"phrases": ("primary care network",), "types": ("PCN",)},
+    "ICB": {"phrases": ("integrated care board",), "types": ("ICB",)},
+    "CHC": {"phrases": ("continuing healthcare", "continuing health care"), "types": ("ICB",)},
+}
+
+# A name as separate words, so an abbreviation matches "Leeds OT" or "OT (north)" but not "Scott" or "Other".
+_NAME_WORDS = (
+    "(' ' || replace(replace(replace(replace(lower(o.name), '(', ' '), ')', ' '), ',', ' '), '-', ' ') || ' ')"
+)
+_LIKE = " LIKE ? ESCAPE '\\'"
+
+
+def _search_terms(query: str) -> list[tuple[str, list]]:
+    """One SQL condition (with its parameters) per thing typed: every one must hold, in any order.
+
+    A phrase of the abbreviation table ("occupational therapy") or an abbreviation ("OT") matches the
+    organisations of its partner types and names using either form; any other word matches anywhere in the name,
+    postcode, ODS code or partner type label, or is a partner type's code ("hospice", "la_social_care").
+    """
+    text = " " + " ".join(query.lower().split()) + " "
+    terms: list[tuple[str, list]] = []
+    phrases = sorted(
+        ((phrase, abbreviation) for abbreviation, entry in SEARCH_ABBREVIATIONS.items() for phrase in entry["phrases"]),
+        key=lambda pair: -len(pair[0]),
+    )
+    for phrase, abbreviation in phrases:
+        if f" {phrase} " in text:
+            text = text.replace(f" {phrase} ", " ", 1)
+            terms.append(_abbreviation_term(abbreviation))
+    for word in text.split():
+        if word.upper() in SEARCH_ABBREVIATIONS:
+            terms.append(_abbreviation_term(word.upper()))
+            continue
+        pattern = fields.like_contains(word)
+        terms.append(
+            (
+                f"(o.name{_LIKE} OR o.postcode{_LIKE} OR o.ods_code{_LIKE} OR t.label{_LIKE} OR o.type_code = ?)",
+                [pattern] * 4 + [word.upper()],
+            )
+        )
+    return terms
+
+
+def _abbreviation_term(abbreviation: str) -> tuple[str, list]:
+    entry = SEARCH_ABBREVIATIONS[abbreviation]
+    conditions = [f"{_NAME_WORDS}{_LIKE}"]
+    params: list = [fields.like_contains(f" {abbreviation.lower()} ")]
+    for phrase in entry["phrases"]:
+        conditions.append(f"o.name{_LIKE}")
+        params.append(fields.like_contains(phrase))
+    conditions.append(f"o.type_code IN ({', '.join('?' for _ in entry['types'])})")
+    params += list(entry["types"])
+    return f"({' OR '.join(conditions)})", params
+
+
+def _in_patch(actor: Actor | None) -> tuple[str, list]:
+    """SQL for "this organisation is in the actor's own patch": a contact of one of their branches works there,
+    or it is a GP practice in one of their branches' GP patch. An administrator has no patch of their own."""
+    if actor is None or actor.role == ADMIN:
+        return "0", []
+    contacts_scope, params = branch_clause(actor, "c.branch_id")
+    scope, _ = branch_clause(actor, "branch_id")
+    return (
+        f"""(EXISTS (SELECT 1 FROM contacts c WHERE c.organisation_id = o.id AND {contacts_scope})
+        OR (o.type_code = 'GP_PRACTICE' AND (
+            o.postcode_district IN (SELECT value FROM branch_patch WHERE kind = 'postcode_district' AND {scope})
+            OR o.commissioner_code IN (SELECT value FROM branch_patch WHERE kind = 'commissioner' AND {scope}))))""",
+        [*params, *params, *params],
+    )
+
+
+def search(
+    db: Database, query: str = "", type_code: str | None = None, limit: int = 50, *, actor: Actor | None = None
+) -> list[dict]:
+    """Organisations matching every word of ``query`` in any order (name, postcode, ODS code, partner type),
+    understanding the abbreviations of SEARCH_ABBREVIATIONS; the ``actor``'s own patch first, then names
+    starting with the query, then the rest by name."""
     where, params = ["1 = 1"], []
     query = (query or "").strip()
-    if query:
-        pattern = fields.like_contains(query)
-        where.append("(o.name LIKE ? ESCAPE '\\' OR o.postcode LIKE ? ESCAPE '\\' OR o.ods_code LIKE ? ESCAPE '\\')")
-        params += [pattern, pattern, pattern]
+    for condition, values in _search_terms(query):
+        where.append(condition)
+        params += values
     if type_code:
         where.append("o.type_code = ?")
         params.append(type_code)
+    mine, mine_params = _in_patch(actor)
     rows = db.execute_returning_dicts(
         f"""
         SELECT o.id, o.name, o.type_code, t.label AS type_label, o.address, o.postcode, o.phone, o.phone_ext,
-               o.email, o.website, o.ods_code, o.version, o.created_by, o.status, o.phone_raw
+               o.email, o.website, o.ods_code, o.version, o.created_by, o.status, o.phone_raw,
+               {mine} AS in_patch
         FROM organisations o JOIN organisation_types t ON t.code = o.type_code
         WHERE {" AND ".join(where)}
-        ORDER BY (o.name LIKE ? ESCAPE '\\') DESC, o.name COLLATE NOCASE
+        ORDER BY in_patch DESC, (o.name LIKE ? ESCAPE '\\') DESC, o.name COLLATE NOCASE
         LIMIT ?
         """,
-        [*params, fields.like_escape(query) + "%", limit],
+        [*mine_params, *params, fields.like_escape(query) + "%", limit],
     )
     return [_with_display(row) for row in rows]
 

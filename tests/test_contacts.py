@@ -138,7 +138,7 @@ def test_add_minimal_record_defaults(world):
         ),
         ({"name": "P" * 201}, ValidationError, "Name: is too long (201 characters; the limit is 200)."),
         ({"job_title": "J" * 201}, ValidationError, "Job title: is too long (201 characters; the limit is 200)."),
-        ({"organisation_id": None}, ValidationError, "Organisation: is required."),
+        ({"organisation_id": None}, ValidationError, "Organisation: choose one from the directory."),
         ({"organisation_id": "surgery"}, ValidationError, "Organisation: is not a valid choice."),
         (
             {"organisation_id": 999},
