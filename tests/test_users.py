@@ -577,3 +577,18 @@ def test_password_stored_only_as_argon2id(database, admin, places):
     for entry in database.execute("SELECT changes FROM audit_log").fetchall():
         assert not any(h in entry[0] for h in hashes)
         assert "password_hash" not in entry[0]
+
+
+def test_a_session_started_straight_after_set_up_records_the_last_sign_in(database, admin):
+    """Test that opening a session records it as the user's last sign-in, also for the first administrator,
+    whose session starts at set-up without the sign-in form, so list_users shows it.
+
+    Regression (issue 10, defect 6): the Users page said "Last sign-in: Never" for the administrator signed in."""
+    when = datetime(2026, 3, 2, 10, 30, tzinfo=UTC)
+    assert [r["last_sign_in"] for r in users.list_users(database, admin)] == [None]
+
+    users.start_session(database, admin, now=when)
+
+    assert [(r["username"], r["last_sign_in"]) for r in users.list_users(database, admin)] == [
+        ("ada", "2026-03-02T10:30:00Z")
+    ]
