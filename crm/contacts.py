@@ -208,8 +208,9 @@ def get(db: Database, actor: Actor, contact_id: int) -> dict:
     return _with_display(rows[0])
 
 
-def _save(db: Database, actor: Actor, contact_id: int, expected_version: int, changes_to: dict) -> None:
+def _save(db: Database, actor: Actor, contact_id: int, expected_version: int, changes_to: dict) -> bool:
     # Caller holds the transaction. Re-reading inside it means the version check and the write are atomic.
+    # Returns whether anything changed.
     before = get(db, actor, contact_id)
     if before["version"] != expected_version:
         raise Conflict(
@@ -226,15 +227,16 @@ def _save(db: Database, actor: Actor, contact_id: int, expected_version: int, ch
             )
     changes = audit.diff(before, changes_to)
     if not changes:
-        return
+        return False
     update_row(db, "contacts", contact_id, {**changes_to, "updated_by": actor.id})
     audit.record(db, actor, "update", "contacts", contact_id, changes)
+    return True
 
 
 def update(
     db: Database, actor: Actor, contact_id: int, values: dict, expected_version: int, *, confirmed: bool = False
-) -> None:
-    """Save edits to a contact.
+) -> bool:
+    """Save edits to a contact; returns False when they change nothing (and nothing is written).
 
     :raises Conflict: when someone else saved it after ``expected_version`` was read (no silent overwrite).
     """
@@ -243,7 +245,7 @@ def update(
         fields.refuse_nhs_numbers(cleaned, NOTES_FIELDS)
     with transaction(db):
         _require_organisation(db, cleaned["organisation_id"])
-        _save(db, actor, contact_id, expected_version, cleaned)
+        return _save(db, actor, contact_id, expected_version, cleaned)
 
 
 def set_successor(db: Database, actor: Actor, contact_id: int, successor_id: int) -> None:

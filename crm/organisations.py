@@ -48,8 +48,9 @@ def add_type(db: Database, actor: Actor, code: str, label: str, keep_in_touch_da
         audit.record(db, actor, "create", "organisation_types", None, values)
 
 
-def update_type(db: Database, actor: Actor, code: str, label: str, keep_in_touch_days: int) -> None:
-    """Rename a partner type or change its default keep-in-touch interval (administrators)."""
+def update_type(db: Database, actor: Actor, code: str, label: str, keep_in_touch_days: int) -> bool:
+    """Rename a partner type or change its default keep-in-touch interval (administrators); returns False when
+    that changes nothing (and nothing is written)."""
     require_role(actor, ADMIN)
     values = _type_values(label, keep_in_touch_days)
     with transaction(db):
@@ -60,11 +61,15 @@ def update_type(db: Database, actor: Actor, code: str, label: str, keep_in_touch
             "SELECT 1 FROM organisation_types WHERE label = ? AND code != ?", [values["label"], code]
         ).fetchone():
             raise AlreadyExists(f"Another partner type is already called “{values['label']}”.")
+        changes = audit.diff(before[0], values)
+        if not changes:
+            return False
         db.execute(
             "UPDATE organisation_types SET label = ?, keep_in_touch_days = ? WHERE code = ?",
             [values["label"], values["keep_in_touch_days"], code],
         )
-        audit.record(db, actor, "update", "organisation_types", None, {"code": code, **audit.diff(before[0], values)})
+        audit.record(db, actor, "update", "organisation_types", None, {"code": code, **changes})
+    return True
 
 
 def type_labels(db: Database) -> dict[str, str]:
@@ -158,8 +163,8 @@ def can_edit(actor: Actor, organisation: dict) -> bool:
     return actor.role in (ADMIN, REGIONAL_LEAD) or organisation["created_by"] == actor.id
 
 
-def update(db: Database, actor: Actor, org_id: int, values: dict, expected_version: int) -> None:
-    """Save changes to an organisation.
+def update(db: Database, actor: Actor, org_id: int, values: dict, expected_version: int) -> bool:
+    """Save changes to an organisation; returns False when they change nothing (and nothing is written).
 
     :raises Conflict: when someone else saved it since ``expected_version`` was read.
     """
@@ -176,9 +181,10 @@ def update(db: Database, actor: Actor, org_id: int, values: dict, expected_versi
         _check_unique(db, cleaned, exclude_id=org_id)
         changes = audit.diff(before, cleaned)
         if not changes:
-            return
+            return False
         update_row(db, "organisations", org_id, cleaned)
         audit.record(db, actor, "update", "organisations", org_id, changes)
+    return True
 
 
 # What people type for a kind of partner, and what it stands for: the abbreviation (a whole word), the phrases it

@@ -162,9 +162,11 @@ def show_contact(contact_id: int) -> None:
     updated = guarded_save(
         prefix,
         saved,
-        lambda confirmed: contacts.update(database, actor, contact_id, values, version, confirmed=confirmed) or True,
+        lambda confirmed: contacts.update(database, actor, contact_id, values, version, confirmed=confirmed),
     )
-    if updated:
+    if updated is False:
+        st.info("No changes to save.")
+    elif updated:
         end_edit(prefix)
         flash(f"Saved changes to {contact['name']}.")
         st.rerun()

@@ -137,11 +137,11 @@ def show_interaction(interaction_id: int) -> None:
     saved = guarded_save(
         prefix,
         submitted,
-        lambda confirmed: (
-            interactions.update(database, actor, interaction_id, values, version, confirmed=confirmed) or True
-        ),
+        lambda confirmed: interactions.update(database, actor, interaction_id, values, version, confirmed=confirmed),
     )
-    if saved:
+    if saved is False:
+        st.info("No changes to save.")
+    elif saved:
         end_edit(prefix)
         flash("Saved changes.")
         st.rerun()

@@ -97,10 +97,13 @@ def show_organisation(org_id: int) -> None:
         saved = st.form_submit_button("Save changes", type="primary")
     if saved:
         try:
-            organisations.update(database, actor, org_id, values, expected_version=version)
+            changed = organisations.update(database, actor, org_id, values, expected_version=version)
         except CRMError as error:
             show_error(error)
         else:
+            if not changed:
+                st.info("No changes to save.")
+                return
             end_edit(prefix)
             flash(f"Saved changes to {values['name']}.")
             st.rerun()

@@ -331,10 +331,11 @@ def test_update_without_changes_writes_nothing(world):
     before = _counts(world)
     record = contacts.get(world.db, world.admin, contact_id)
 
-    contacts.update(
+    changed = contacts.update(
         world.db, world.admin, contact_id, _values(world, phone=record["phone_display"]), expected_version=1
     )
 
+    assert changed is False  # the page says "No changes to save." (issue 10, defect 6)
     assert contacts.get(world.db, world.admin, contact_id)["version"] == 1
     assert _counts(world) == before
 

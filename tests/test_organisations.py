@@ -323,11 +323,12 @@ def test_update_whole_record_and_audit(world):
 
 
 def test_update_without_changes_writes_nothing(world):
-    """Test that saving an unchanged organisation neither bumps its version nor logs anything."""
+    """Test that saving an unchanged organisation neither bumps its version nor logs anything, and says so
+    (False), so the page can say "No changes to save." (issue 10, defect 6); a change says True."""
     saved = organisations.get(world.db, world.gp)
     before = _counts(world)
 
-    organisations.update(world.db, world.admin, world.gp, {**saved, "phone": saved["phone_display"]}, 1)
+    assert organisations.update(world.db, world.admin, world.gp, {**saved, "phone": saved["phone_display"]}, 1) is False
 
     assert organisations.get(world.db, world.gp) == saved
     assert _counts(world) == before
@@ -510,3 +511,13 @@ def test_search_lists_the_users_own_patch_first(world, partners):
         "Otley Road Medical Practice",
         "Scott Hall Surgery",
     ]
+
+
+def test_update_type_says_whether_anything_changed(world):
+    """Test that saving a partner type unchanged writes nothing and returns False, and a change returns True."""
+    before = _counts(world)
+
+    assert organisations.update_type(world.db, world.admin, "HOSPICE", "Hospice", 90) is False
+    assert _counts(world) == before
+    assert organisations.update_type(world.db, world.admin, "HOSPICE", "Hospices", 60) is True
+    assert organisations.type_labels(world.db)["HOSPICE"] == "Hospices"
