@@ -326,3 +326,20 @@ def test_to_svg_and_to_png(figures):
     assert svg.rstrip().endswith("</svg>")
     assert "Coverage by branch and partner type" in svg
     assert png.startswith(PNG_SIGNATURE)
+
+
+@pytest.mark.parametrize(
+    ("selection", "expected"),
+    [
+        ({"selection": {"cell": [{"branch_id": 7, "type_code": "LA_SOCIAL_CARE"}]}}, (7, "LA_SOCIAL_CARE")),
+        ({"selection": {"cell": [{"branch_id": 7.0, "type_code": "GP_PRACTICE"}]}}, (7, "GP_PRACTICE")),
+        ({"selection": {"cell": []}}, None),
+        ({"selection": {}}, None),
+        ({}, None),
+        (None, None),
+    ],
+)
+def test_picked_cell_reads_the_heatmap_selection(selection, expected):
+    """Test that the heatmap's selection state (as st.altair_chart keeps it under its key) gives the clicked
+    cell's branch id and partner type code, or None when no cell is selected."""
+    assert charts.picked_cell(selection) == expected
