@@ -203,7 +203,7 @@ def test_that_a_branch_manager_adds_a_contact_and_sees_the_phone_number_in_natio
     search.fill("Hyde")
     search.press("Enter")
     picker = page.get_by_role("combobox", name="Organisation", exact=True)
-    expect(page.get_by_text("1 organisation match; choose one in the list below.")).to_be_visible()
+    expect(page.get_by_text("1 organisation matches; choose one in the list below.")).to_be_visible()
     expect(picker).to_have_value("")  # nothing is chosen for the user, even the only match
     picker.click()
     page.get_by_role("listbox").get_by_role("option", name=ORGANISATION_LABEL, exact=True).click()

@@ -91,7 +91,8 @@ def organisation_picker(
     options: list = ([None] if optional else []) + list(labels)
     if query.strip():
         shown = f"{len(labels)}{'+' if len(labels) == 50 else ''}"
-        st.caption(f"{shown} organisation{'s' if len(labels) != 1 else ''} match; choose one in the list below.")
+        matches_text = "organisation matches" if len(labels) == 1 else "organisations match"
+        st.caption(f"{shown} {matches_text}; choose one in the list below.")
     return st.selectbox(
         "Organisation",
         options,
