@@ -26,11 +26,27 @@ if actor is None:
         position="hidden",
     )
 else:
+    # Every page keeps its own address whatever the role. The root address shows the role's landing page as a
+    # hidden default of its own (a default page's address is "", so the landing page itself could not be the
+    # default without losing its name; a redirect would lose the sign-in cookie sent on that run). A page this
+    # role may not see keeps its address too, hidden from the menu, saying who it is for.
     landing = pages.landing_for(actor)
+
+    def refused(page: pages.PageSpec):
+        def refuse() -> None:
+            st.title(page.title)
+            st.info(pages.refusal(page))
+
+        return st.Page(refuse, title=page.title, icon=page.icon, url_path=page.url_path, visibility="hidden")
+
     navigation = st.navigation(
         [
-            st.Page(page.path, title=page.title, icon=page.icon, default=page.path == landing)
-            for page in pages.for_actor(actor)
+            *(
+                st.Page(page.path, title=page.title, icon=page.icon, url_path=page.url_path)
+                for page in pages.for_actor(actor)
+            ),
+            *(refused(page) for page in pages.not_for_actor(actor)),
+            st.Page(landing, title="Start", url_path="start", default=True, visibility="hidden"),
         ]
     )
     with st.sidebar:

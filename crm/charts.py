@@ -75,6 +75,15 @@ def heatmap(rows: list[dict], type_order: list[str]) -> alt.LayerChart:
     return (cells + labels).properties(height=alt.Step(24), title="Coverage by branch and partner type")
 
 
+def picked_cell(selection: dict | None) -> tuple[int, str] | None:
+    """The (branch id, partner type code) of the heatmap cell a click selected, from the chart's selection state
+    (what st.altair_chart keeps under its key), or None when no cell is selected."""
+    points = ((selection or {}).get("selection") or {}).get(CELL_SELECTION) or []
+    if not points or "branch_id" not in points[0] or "type_code" not in points[0]:
+        return None
+    return int(points[0]["branch_id"]), str(points[0]["type_code"])
+
+
 def league(branch_scores: list[dict], median: float | None) -> alt.LayerChart:
     """Branches sorted by coverage score, with the median as a rule."""
     data = [

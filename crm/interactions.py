@@ -198,8 +198,11 @@ def _check_version(before: dict, expected_version: int) -> None:
 
 def update(
     db: Database, actor: Actor, interaction_id: int, values: dict, expected_version: int, *, confirmed: bool = False
-) -> None:
-    """Save edits to an interaction; :raises Conflict: when someone saved it after ``expected_version``."""
+) -> bool:
+    """Save edits to an interaction; returns False when they change nothing (and nothing is written).
+
+    :raises Conflict: when someone saved it after ``expected_version``.
+    """
     cleaned = clean(db, values)
     if not confirmed:
         fields.refuse_nhs_numbers(cleaned, SENSITIVE_FIELDS)
@@ -213,11 +216,12 @@ def update(
         contact_ids = sorted(set(cleaned.pop("contact_ids")) | moved)
         changes = audit.diff(before, {**cleaned, "contact_ids": contact_ids})
         if not changes:
-            return
+            return False
         update_row(db, "interactions", interaction_id, {**cleaned, "updated_by": actor.id})
         _link_contacts(db, interaction_id, contact_ids, cleaned)
         _refresh_last_touched(db, sorted(set(contact_ids) | set(before["contact_ids"])))
         audit.record(db, actor, "update", "interactions", interaction_id, changes)
+    return True
 
 
 def delete(db: Database, actor: Actor, interaction_id: int, expected_version: int) -> None:

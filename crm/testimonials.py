@@ -248,8 +248,11 @@ def _shaped(row: dict) -> dict:
 
 def update(
     db: Database, actor: Actor, testimonial_id: int, values: dict, expected_version: int, *, confirmed: bool = False
-) -> None:
-    """Save edits; :raises Conflict: when someone saved it after ``expected_version`` was read."""
+) -> bool:
+    """Save edits; returns False when they change nothing (and nothing is written).
+
+    :raises Conflict: when someone saved it after ``expected_version`` was read.
+    """
     cleaned = clean(db, values)
     if not confirmed:
         fields.refuse_nhs_numbers(cleaned, {"quote": "Quote"})
@@ -264,12 +267,13 @@ def update(
         chosen = cleaned.pop("statements")
         changes = audit.diff(before, {**cleaned, "statements": chosen})
         if not changes:
-            return
+            return False
         update_row(db, "testimonials", testimonial_id, {**cleaned, "updated_by": actor.id})
         db.execute("DELETE FROM testimonial_statements WHERE testimonial_id = ?", [testimonial_id])
         for code in chosen:
             db.execute("INSERT INTO testimonial_statements VALUES (?, ?)", [testimonial_id, code])
         audit.record(db, actor, "update", "testimonials", testimonial_id, changes)
+    return True
 
 
 def withdraw_consent(db: Database, actor: Actor, testimonial_id: int, on: date | None = None) -> None:

@@ -323,7 +323,8 @@ def _token_hash(token: str) -> str:
 
 
 def start_session(db: Database, actor: Actor, now: datetime | None = None) -> str:
-    """Open a server-side session for a signed-in user; returns the secret token for the browser cookie."""
+    """Open a server-side session for a signed-in user (recorded as their last sign-in); returns the secret token
+    for the browser cookie."""
     token = secrets.token_urlsafe(32)
     stamp = clock.stamp(now)
     with transaction(db):
@@ -337,6 +338,8 @@ def start_session(db: Database, actor: Actor, now: datetime | None = None) -> st
             "VALUES (?, ?, ?, ?, ?)",
             [_token_hash(token), actor.id, actor.session_version, stamp, stamp],
         )
+        # Every way in counts as a sign-in, also the first administrator's session straight after set-up.
+        db.execute("UPDATE users SET last_sign_in = ? WHERE id = ?", [stamp, actor.id])
     return token
 
 

@@ -149,7 +149,9 @@ def show_contact(contact_id: int) -> None:
     prefix = f"contacts_edit_{contact_id}"
     version = edit_version(prefix, contact["version"])
     st.subheader("Edit")
-    organisation_id = organisation_picker(database, f"contacts_edit_org_{contact_id}", contact["organisation_id"])
+    organisation_id = organisation_picker(
+        database, f"contacts_edit_org_{contact_id}", contact["organisation_id"], actor=actor
+    )
     with st.form(f"contacts_edit_form_{contact_id}"):
         values = contact_fields(prefix, contact)
         branch_id = contact["branch_id"]
@@ -162,9 +164,11 @@ def show_contact(contact_id: int) -> None:
     updated = guarded_save(
         prefix,
         saved,
-        lambda confirmed: contacts.update(database, actor, contact_id, values, version, confirmed=confirmed) or True,
+        lambda confirmed: contacts.update(database, actor, contact_id, values, version, confirmed=confirmed),
     )
-    if updated:
+    if updated is False:
+        st.info("No changes to save.")
+    elif updated:
         end_edit(prefix)
         flash(f"Saved changes to {contact['name']}.")
         st.rerun()
@@ -268,7 +272,7 @@ def add_contact() -> None:
         branch_id = actor.branch_id
     else:
         branch_id = choice("Branch", visible_branches, key="contacts_add_branch")
-    organisation_id = organisation_picker(database, "contacts_add_org")
+    organisation_id = organisation_picker(database, "contacts_add_org", actor=actor)
     with st.expander("Organisation not listed? Add it to the directory"):
         with st.form("contacts_new_org_form", clear_on_submit=True):
             org_values = {

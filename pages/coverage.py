@@ -74,7 +74,18 @@ figure = {"scope": shown, "as_of": today, "window_days": window}
 this_month = today.strftime("%Y-%m")
 st.subheader("Heatmap")
 st.caption("Click a cell to see that branch's named contacts of that type, or pick them below.")
-event = chart_with_data(
+drill_branches = [{"id": b["branch_id"], "name": b["branch"]} for b in branch_scores]
+
+
+def drill_down() -> None:
+    # A click on a cell moves the two pickers below (keyed widgets keep their value, so it is written here,
+    # before they are drawn on the rerun the click causes).
+    picked = charts.picked_cell(st.session_state.get("coverage_heatmap"))
+    if picked:
+        st.session_state["coverage_drill_branch"], st.session_state["coverage_drill_type"] = picked
+
+
+chart_with_data(
     charts.heatmap(rows, type_order),
     rows,
     {
@@ -91,28 +102,19 @@ event = chart_with_data(
     "coverage_heatmap",
     report={**figure, "as_of": as_of, "required_types": [t["label"] for t in partner_types if t["required"]]},
     on_select="rerun",
+    on_select=drill_down,
     selection_mode=charts.CELL_SELECTION,
 )
-picked = (event.selection.get(charts.CELL_SELECTION) or [None])[0] if event else None
 
 st.subheader("Who to call")
+# A branch no longer shown (the filters changed since the click) is not offered; forget it.
+if st.session_state.get("coverage_drill_branch") not in [b["id"] for b in drill_branches]:
+    st.session_state.pop("coverage_drill_branch", None)
 left, right = st.columns(2)
 with left:
-    drill_branch = choice(
-        "Branch",
-        [{"id": b["branch_id"], "name": b["branch"]} for b in branch_scores],
-        key="coverage_drill_branch",
-        index_of=picked["branch_id"] if picked else None,
-    )
+    drill_branch = choice("Branch", drill_branches, key="coverage_drill_branch")
 with right:
-    drill_type = choice(
-        "Partner type",
-        partner_types,
-        key="coverage_drill_type",
-        value="code",
-        text="label",
-        index_of=picked["type_code"] if picked else None,
-    )
+    drill_type = choice("Partner type", partner_types, key="coverage_drill_type", value="code", text="label")
 people = [
     p for p in contacts.search(database, actor, branch_id=drill_branch, type_code=drill_type) if p["is_named_contact"]
 ]

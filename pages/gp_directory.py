@@ -15,13 +15,21 @@ st.write(
     "here. Practices are matched by ODS code: new ones are added, changed ones updated, closed ones marked closed "
     "(never deleted, they may have history). Uploading the same file again changes nothing."
 )
-counts = directory.status_counts(database)
-if counts:
-    st.write(
-        "In the directory now: "
-        + ", ".join(f"{n:,} {directory.STATUS_LABELS[s].lower()}" for s, n in sorted(counts.items()))
-        + " GP practices."
-    )
+# Drawn in a placeholder so an import below can refresh it in the same run (it showed the old counts until reload).
+counts_line = st.empty()
+
+
+def show_counts() -> None:
+    counts = directory.status_counts(database)
+    if counts:
+        counts_line.write(
+            "In the directory now: "
+            + ", ".join(f"{n:,} {directory.STATUS_LABELS[s].lower()}" for s, n in sorted(counts.items()))
+            + " GP practices."
+        )
+
+
+show_counts()
 upload = st.file_uploader("epraccur file (CSV)", type=["csv"], key="gp_directory_file")
 if upload is not None and st.button("Import", key="gp_directory_import", type="primary"):
     try:
@@ -30,6 +38,7 @@ if upload is not None and st.button("Import", key="gp_directory_import", type="p
     except CRMError as error:
         show_error(error)
     else:
+        show_counts()
         st.success(
             f"Imported {upload.name}: {summary.added:,} added, {summary.updated:,} updated, "
             f"{summary.unchanged:,} unchanged, {summary.closed:,} closed or dormant, "

@@ -66,7 +66,9 @@ def interaction_fields(prefix: str, record: dict | None = None) -> dict:
 def who(prefix: str, branch_id: int, record: dict | None = None) -> tuple[list[int], int | None]:
     """Pick the organisation (optional) and the contacts of the branch (outside the form: it searches)."""
     record = record or {}
-    organisation_id = organisation_picker(database, f"{prefix}_org", record.get("organisation_id"), optional=True)
+    organisation_id = organisation_picker(
+        database, f"{prefix}_org", record.get("organisation_id"), optional=True, actor=actor
+    )
     people = contacts.search(
         database, actor, branch_id=branch_id, organisation_id=organisation_id, status=None, limit=1000
     )
@@ -143,11 +145,11 @@ def show_interaction(interaction_id: int) -> None:
     saved = guarded_save(
         prefix,
         submitted,
-        lambda confirmed: (
-            interactions.update(database, actor, interaction_id, values, version, confirmed=confirmed) or True
-        ),
+        lambda confirmed: interactions.update(database, actor, interaction_id, values, version, confirmed=confirmed),
     )
-    if saved:
+    if saved is False:
+        st.info("No changes to save.")
+    elif saved:
         end_edit(prefix)
         flash("Saved changes.")
         st.rerun()

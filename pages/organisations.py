@@ -99,10 +99,13 @@ def show_organisation(org_id: int) -> None:
         saved = st.form_submit_button("Save changes", type="primary")
     if saved:
         try:
-            organisations.update(database, actor, org_id, values, expected_version=version)
+            changed = organisations.update(database, actor, org_id, values, expected_version=version)
         except CRMError as error:
             show_error(error)
         else:
+            if not changed:
+                st.info("No changes to save.")
+                return
             end_edit(prefix)
             flash(f"Saved changes to {values['name']}.")
             st.rerun()
@@ -123,12 +126,14 @@ def list_organisations() -> None:
                     st.query_params["organisation"] = str(org_id)
                     st.rerun()
     left, right = st.columns([3, 2])
-    query = left.text_input("Search", key="organisations_search", placeholder="Name, postcode or ODS code")
+    query = left.text_input(
+        "Search", key="organisations_search", placeholder="Words of the name, postcode, ODS code or type, e.g. Leeds OT"
+    )
     with right:
         type_code = choice(
             "Partner type", partner_types, key="organisations_type", value="code", text="label", blank="All types"
         )
-    rows = organisations.search(database, query, type_code, limit=500)
+    rows = organisations.search(database, query, type_code, limit=500, actor=actor)
     st.caption(
         f"{len(rows)} organisation{'s' if len(rows) != 1 else ''}" + (" (first 500)" if len(rows) == 500 else "")
     )

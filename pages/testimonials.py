@@ -183,11 +183,11 @@ def show(testimonial_id: int) -> None:
     saved = guarded_save(
         prefix,
         submitted,
-        lambda confirmed: (
-            testimonials.update(database, actor, testimonial_id, values, version, confirmed=confirmed) or True
-        ),
+        lambda confirmed: testimonials.update(database, actor, testimonial_id, values, version, confirmed=confirmed),
     )
-    if saved:
+    if saved is False:
+        st.info("No changes to save.")
+    elif saved:
         end_edit(prefix)
         flash("Saved changes.")
         st.rerun()

@@ -138,7 +138,7 @@ def test_add_minimal_record_defaults(world):
         ),
         ({"name": "P" * 201}, ValidationError, "Name: is too long (201 characters; the limit is 200)."),
         ({"job_title": "J" * 201}, ValidationError, "Job title: is too long (201 characters; the limit is 200)."),
-        ({"organisation_id": None}, ValidationError, "Organisation: is required."),
+        ({"organisation_id": None}, ValidationError, "Organisation: choose one from the directory."),
         ({"organisation_id": "surgery"}, ValidationError, "Organisation: is not a valid choice."),
         (
             {"organisation_id": 999},
@@ -331,10 +331,11 @@ def test_update_without_changes_writes_nothing(world):
     before = _counts(world)
     record = contacts.get(world.db, world.admin, contact_id)
 
-    contacts.update(
+    changed = contacts.update(
         world.db, world.admin, contact_id, _values(world, phone=record["phone_display"]), expected_version=1
     )
 
+    assert changed is False  # the page says "No changes to save." (issue 10, defect 6)
     assert contacts.get(world.db, world.admin, contact_id)["version"] == 1
     assert _counts(world) == before
 

@@ -506,6 +506,22 @@ def test_that_editing_a_contact_saves_the_changes_and_bumps_the_version(world, d
     }
 
 
+def test_that_saving_a_contact_without_changing_anything_says_there_is_nothing_to_save(world, database):
+    """Test that pressing Save changes on a contact's edit form without changing anything says "No changes to
+    save." and writes nothing (same version, no audit entry).
+
+    Regression (issue 10, defect 6): "Saved changes" was shown when nothing had changed."""
+    contact_id = world.contact(world.leeds, "Quentin Quarry", phone="0113 496 0123", email="q@hydepark.example")
+    at = _open_contact("manager.leeds", contact_id)
+    button(at, "Save changes").click().run()
+
+    assert not at.exception, at.exception
+    assert (values(at.success), values(at.error)) == ([], [])
+    assert "No changes to save." in values(at.info)
+    assert database["contacts"].get(contact_id)["version"] == 1
+    assert [e["action"] for e in audit.entries(database, "contacts", contact_id)] == ["create"]
+
+
 def test_that_a_contact_changed_by_someone_else_while_editing_is_not_overwritten(world, database):
     """Test that saving an edit form opened before someone else's save shows the conflict message and keeps the
     other change; after reloading, the form shows their values and a save goes through."""

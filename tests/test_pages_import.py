@@ -196,6 +196,11 @@ def test_a_branch_manager_previews_and_imports_a_spreadsheet(world):
     assert not at.exception, at.exception
     assert values(at.success) == ["Imported 2 and updated 0 contacts from contacts.csv."]
     assert [b.label for b in at.get("download_button")] == ["Download the report (JSON)"]
+    # Regression (issue 10, defect 6): the preview still said "2 to import", with the button enabled, after the
+    # import had run. Now the imported file shows what was done, and no preview or Import button.
+    assert PREVIEW not in values(at.markdown)
+    assert [b.label for b in at.button] == ["Sign out"]
+    assert values(at.info) == ["To import more, upload another file."]
     assert world.db.execute(
         "SELECT name, job_title, phone, email, organisation_id, branch_id, created_by FROM contacts ORDER BY id"
     ).fetchall() == [
@@ -307,6 +312,24 @@ def test_an_administrator_imports_the_gp_directory(world):
     at.run()
 
     assert "In the directory now: 3 active, 1 closed GP practices." in values(at.markdown)
+
+
+def test_the_directory_counts_are_current_right_after_an_import(world):
+    """Test that the GP directory page shows the new counts as soon as an import has run, without a reload.
+
+    Regression (issue 10, defect 6): the counts were drawn before the import and stayed old until a reload."""
+    directory.import_gp_practices(
+        world.db, world.admin, to_csv([epraccur_row("Y00009", "OLD PRACTICE", "LS6 1AA")]).encode()
+    )
+    at = open_page("ada", "pages/gp_directory.py")
+    assert "In the directory now: 2 active GP practices." in values(at.markdown)
+    at.file_uploader(key="gp_directory_file").upload("epraccur.csv", EPRACCUR, "text/csv")
+    at.run()
+    button(at, "Import").click().run()
+
+    assert not at.exception, at.exception
+    counts = [v for v in values(at.markdown) if v.startswith("In the directory now")]
+    assert counts == ["In the directory now: 4 active, 1 closed GP practices."]
 
 
 def test_a_malformed_directory_file_is_refused_on_the_page(world):

@@ -521,6 +521,23 @@ def test_that_an_interaction_reopened_after_a_conflict_can_be_saved(world):
     assert (row["summary"], row["version"], row["updated_by"]) == ("Manager's summary", 3, world.manager_leeds.id)
 
 
+def test_that_saving_an_interaction_without_changing_anything_says_there_is_nothing_to_save(world):
+    """Test that pressing Save changes on an interaction without changing anything says "No changes to save."
+    and writes nothing.
+
+    Regression (issue 10, defect 6): "Saved changes." was shown when nothing had changed."""
+    priya = world.contact(world.leeds, "Priya Patel")
+    interaction_id = call_with(world, priya)
+    at = open_on("manager.leeds", "pages/interactions.py", interaction=str(interaction_id))
+    button(at, "Save changes").click().run()
+
+    assert not at.exception, at.exception
+    assert (values(at.success), values(at.error)) == ([], [])
+    assert "No changes to save." in values(at.info)
+    [row] = interaction_rows(world)
+    assert row["version"] == 1
+
+
 def test_that_editing_an_interaction_keeps_a_contact_who_has_moved_organisation(world):
     """Test that saving an edit to an interaction's summary keeps its contacts, even one whose contact record
     has since moved to another organisation.

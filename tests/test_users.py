@@ -735,3 +735,15 @@ def test_setting_a_password_lets_the_user_straight_in(database, admin, manager):
 
 def _locked_until(database) -> str | None:
     return database.execute("SELECT locked_until FROM users WHERE username = 'ada'").fetchone()[0]
+def test_a_session_started_straight_after_set_up_records_the_last_sign_in(database, admin):
+    """Test that opening a session records it as the user's last sign-in, also for the first administrator,
+    whose session starts at set-up without the sign-in form, so list_users shows it.
+
+    Regression (issue 10, defect 6): the Users page said "Last sign-in: Never" for the administrator signed in."""
+    when = datetime(2026, 3, 2, 10, 30, tzinfo=UTC)
+    assert [r["last_sign_in"] for r in users.list_users(database, admin)] == [None]
+
+    users.start_session(database, admin, now=when)
+
+    assert [(r["username"], r["last_sign_in"]) for r in users.list_users(database, admin)] == [
+        ("ada", "2026-03-02T10:30:00Z")

@@ -180,18 +180,23 @@ def setup_form(database: Database) -> None:
             key="setup_demo",
         )
         submitted = st.form_submit_button("Create administrator", type="primary")
+    # One place for the form's messages, emptied as soon as the form is sent again: an error from the last try
+    # must not stay on screen while this one runs (loading the demo data takes a while).
+    messages = st.empty()
     if not submitted:
         return
     if password != again:
-        st.error("Password again: the two passwords differ.")
+        messages.error("Password again: the two passwords differ.")
         return
+    messages.empty()
     try:
         actor = users.create_first_admin(database, username, full_name, password)
         if load_demo:
-            with st.spinner("Loading demo data..."):
+            with messages.container(), st.spinner("Loading demo data..."):
                 demo.load(database, actor, password)
     except CRMError as error:
-        show_error(error)
+        with messages.container():
+            show_error(error)
         return
     _start_session(database, actor)
     _enter_app()

@@ -64,27 +64,41 @@ def flash(message: str | None = None) -> None:
         st.success(text)
 
 
-def organisation_picker(database, key: str, current: int | None = None, *, optional: bool = False) -> int | None:
-    """Search the organisation directory by name, postcode or ODS code, and pick one; returns its id."""
+def organisation_picker(
+    database, key: str, current: int | None = None, *, optional: bool = False, actor=None
+) -> int | None:
+    """Search the organisation directory and pick one; returns its id, or None until the user has chosen.
+
+    Nothing is chosen for the user (a contact filed at the directory's first organisation by default was a bug):
+    the list shows the matches at once, the ``actor``'s own patch first, and the user picks one.
+    """
     query = st.text_input(
-        "Find organisation", key=f"{key}_search", placeholder="Name, postcode or ODS code, e.g. Hyde Park or LS6"
+        "Find organisation",
+        key=f"{key}_search",
+        placeholder="Words of the name, postcode, ODS code or type, e.g. Leeds OT, GP LS6, SW",
     )
-    matches = organisations.search(database, query, limit=50)
+    matches = organisations.search(database, query, limit=50, actor=actor)
     if current is not None and all(m["id"] != current for m in matches):
         matches = [organisations.get(database, current), *matches]
     if not matches:
         st.warning("No organisation matches that search.")
         return None
+    labels = {}
     for m in matches:
         closed = "" if m["status"] == "active" else f", {m['status']}"
-        m["label"] = f"{m['name']} ({m['type_label']}{', ' + m['postcode'] if m['postcode'] else ''}{closed})"
-    return choice(
+        labels[m["id"]] = f"{m['name']} ({m['type_label']}{', ' + m['postcode'] if m['postcode'] else ''}{closed})"
+    options: list = ([None] if optional else []) + list(labels)
+    if query.strip():
+        shown = f"{len(labels)}{'+' if len(labels) == 50 else ''}"
+        matches_text = "organisation matches" if len(labels) == 1 else "organisations match"
+        st.caption(f"{shown} {matches_text}; choose one in the list below.")
+    return st.selectbox(
         "Organisation",
-        matches,
+        options,
+        index=options.index(current) if current in options else (0 if optional else None),
+        format_func=lambda v: "(any organisation)" if v is None else labels[v],
+        placeholder="Choose an organisation",
         key=f"{key}_choice",
-        text="label",
-        index_of=current,
-        blank="(any organisation)" if optional else None,
     )
 
 
