@@ -101,7 +101,6 @@ chart_with_data(
     "Coverage heatmap",
     "coverage_heatmap",
     report={**figure, "as_of": as_of, "required_types": [t["label"] for t in partner_types if t["required"]]},
-    on_select="rerun",
     on_select=drill_down,
     selection_mode=charts.CELL_SELECTION,
 )

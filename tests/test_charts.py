@@ -448,6 +448,8 @@ def test_report_heatmap_marks_required_types_and_keeps_cell_text_only_where_it_f
     )
     width, height, _ = png_facts(charts.to_png(crowded))
     assert (width, height <= round(24.7 / 2.54 * 200)) == (1260, True)
+
+
 @pytest.mark.parametrize(
     ("selection", "expected"),
     [
@@ -458,6 +460,7 @@ def test_report_heatmap_marks_required_types_and_keeps_cell_text_only_where_it_f
         ({}, None),
         (None, None),
     ],
+)
 def test_picked_cell_reads_the_heatmap_selection(selection, expected):
     """Test that the heatmap's selection state (as st.altair_chart keeps it under its key) gives the clicked
     cell's branch id and partner type code, or None when no cell is selected."""

@@ -735,6 +735,8 @@ def test_setting_a_password_lets_the_user_straight_in(database, admin, manager):
 
 def _locked_until(database) -> str | None:
     return database.execute("SELECT locked_until FROM users WHERE username = 'ada'").fetchone()[0]
+
+
 def test_a_session_started_straight_after_set_up_records_the_last_sign_in(database, admin):
     """Test that opening a session records it as the user's last sign-in, also for the first administrator,
     whose session starts at set-up without the sign-in form, so list_users shows it.
@@ -747,3 +749,4 @@ def test_a_session_started_straight_after_set_up_records_the_last_sign_in(databa
 
     assert [(r["username"], r["last_sign_in"]) for r in users.list_users(database, admin)] == [
         ("ada", "2026-03-02T10:30:00Z")
+    ]
