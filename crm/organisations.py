@@ -182,9 +182,12 @@ def update(db: Database, actor: Actor, org_id: int, values: dict, expected_versi
 
 
 def search(db: Database, query: str = "", type_code: str | None = None, limit: int = 50) -> list[dict]:
-    """Organisations whose name, postcode or ODS code contains ``query``, best matches first."""
+    """Organisations whose name, postcode or ODS code contains ``query``, best matches first.
+
+    :raises ValidationError: for search text that is too long or holds control characters.
+    """
     where, params = ["1 = 1"], []
-    query = (query or "").strip()
+    query = fields.search_text(query)
     if query:
         pattern = fields.like_contains(query)
         where.append("(o.name LIKE ? ESCAPE '\\' OR o.postcode LIKE ? ESCAPE '\\' OR o.ods_code LIKE ? ESCAPE '\\')")

@@ -6,7 +6,7 @@ from crm import branches, imports
 from crm.access import BRANCH_MANAGER
 from crm.errors import CRMError
 from crm.ui import session
-from crm.ui.widgets import choice, show_error
+from crm.ui.widgets import choice, md, show_error
 
 database, actor = session.require(__file__)
 
@@ -88,7 +88,7 @@ if st.button(
         show_error(error)
     else:
         done = report["summary"]
-        st.success(f"Imported {done['imported']} and updated {done['updated']} contacts from {upload.name}.")
+        st.success(md(f"Imported {done['imported']} and updated {done['updated']} contacts from {upload.name}."))
         st.download_button(
             "Download the report (JSON)",
             imports.report_json(report),

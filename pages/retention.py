@@ -8,7 +8,7 @@ from crm import clock, contacts, privacy, retention
 from crm.access import ADMIN
 from crm.errors import CRMError
 from crm.ui import session
-from crm.ui.widgets import day, flash, show_error
+from crm.ui.widgets import day, flash, md, show_error
 
 database, actor = session.require(__file__)
 today = clock.now().date()
@@ -62,7 +62,7 @@ if not (event and event.selection.rows):
     st.caption(f"{len(due)} to review. Select one to decide.")
     st.stop()
 chosen = due[event.selection.rows[0]]
-st.subheader(chosen["name"])
+st.subheader(md(chosen["name"]))
 keep_tab, left_tab, erase_tab = st.tabs(["Keep", "Mark as left", "Erase"])
 with keep_tab, st.form("retention_keep_form"):
     reason = st.text_input("Why keep them", key="retention_reason", placeholder="e.g. still our named contact")

@@ -12,7 +12,7 @@ from crm import config, db, demo, settings, users
 from crm.access import Actor
 from crm.errors import CRMError, SessionEnded
 from crm.ui import pages
-from crm.ui.widgets import show_error
+from crm.ui.widgets import md, show_error
 
 TOKEN_KEY = "crm_session_token"  # the signed-in session's secret token, also kept in a browser cookie
 NOTICE_KEY = "crm_notice"  # a message to show on the sign-in form (why the user was signed out)
@@ -128,10 +128,10 @@ def _start_session(database: Database, actor: Actor) -> None:
 def sign_in_form(database: Database) -> None:
     """The sign-in form; on success starts the session and reruns the app."""
     provider = settings.get(database, "provider_name", "Partner CRM")
-    st.title(provider)
+    st.title(md(provider))
     st.caption("Partner CRM: named contacts at GP practices, OT teams, social services and other partners.")
     if notice := st.session_state.get(NOTICE_KEY):
-        st.info(notice)
+        st.info(md(notice))
     with st.form("signin_form"):
         username = st.text_input("User name", key="signin_username", autocomplete="username")
         password = st.text_input("Password", type="password", key="signin_password", autocomplete="current-password")
