@@ -16,14 +16,14 @@ T = TypeVar("T")
 # images, HTML and autolinks in <...>, LaTeX, tables, escapes. A backslash makes each one plain text.
 _INLINE_SPECIAL = re.compile(r"([\\`*_~\[\]<>$|])")
 # An entity (&amp; &#60;) would render as the character it names, not as typed.
-_ENTITY_START = re.compile(r"&(?=[#A-Za-z0-9])")
+_ENTITY_START = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
 # What starts a block at the beginning of a line: heading, quote, list item, setext underline, thematic break.
 _LINE_START_SPECIAL = re.compile(r"^([#+=-]|\d{1,9}(?=[.)]))")
 # Streamlit links bare URLs (https://..., www.x), email addresses and :emoji: shortcodes after escapes are
 # resolved, so a backslash cannot stop them: an invisible WORD JOINER (U+2060) after ":" "@" and "www" breaks
 # each pattern while the text reads, wraps and looks exactly as typed.
 _WORD_JOINER = "\u2060"
-_AUTOLINK_PARTS = re.compile(r"(:|@|(?<![A-Za-z0-9])www)(?=[^\s])", re.IGNORECASE)
+_AUTOLINK_PARTS = re.compile(r"(:(?=\S)|(?<=[\w.+-])@(?=[\w-])|(?<![A-Za-z0-9])www(?=\S))", re.IGNORECASE)
 
 
 def md(text: str | None) -> str:
