@@ -88,12 +88,15 @@ def testimonials_markdown(rows: list[dict], meta: dict) -> str:
 
 
 def _md_text(text: str) -> str:
-    # Quotes are plain text: characters Markdown would act on (links, emphasis, HTML) are escaped, and so is
-    # a line start that would make a heading, a list or a numbered list.
-    escaped = "".join("\\" + c if c in "\\`*_[]<>|" else c for c in text)
-    if escaped[:1] in ("#", "+", "-"):
+    # Quotes are plain text: characters Markdown would act on anywhere in a line (links, emphasis, code, HTML,
+    # strikethrough and fences, tables, entities) are escaped, and so is a line start that would make a heading,
+    # a setext underline ("==="), a list or numbered list ("1." or "1)"), a quote; leading spaces (an indented
+    # code block) are dropped.
+    escaped = "".join("\\" + c if c in "\\`*_[]<>|~" else c for c in text.lstrip(" \t"))
+    escaped = re.sub(r"&(?=#?[A-Za-z0-9]+;)", r"\\&", escaped)
+    if escaped[:1] in ("#", "+", "-") or re.fullmatch(r"=+\s*", escaped):
         return "\\" + escaped
-    return re.sub(r"^(\d+)\.", r"\1\\.", escaped)
+    return re.sub(r"^(\d+)([.)])", r"\1\\\2", escaped)
 
 
 def _month(iso_date: str) -> str:
@@ -114,7 +117,7 @@ def evidence_pack(rows: list[dict], flat: list[dict], statements: list[dict], me
     style.font.name = "Arial"
     style.font.size = Pt(11)
     document.add_heading("Feedback from partners", level=0)
-    document.add_paragraph(meta["provider"]).runs[0].bold = True
+    document.add_paragraph().add_run(meta["provider"]).bold = True  # (a paragraph of no text has no run)
     for label, value in (
         ("Covering", meta["scope"]),
         ("Period", meta["period"]),
