@@ -119,3 +119,12 @@ def plain_main_module(monkeypatch):
     import types
 
     monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory) -> Path:
+    """A demo database (administrator ``ada`` and the demo provider, every account with PASSWORD), built once per
+    test process; copy it (tests.browserkit.demo_copy) before starting a server on it."""
+    from tests.browserkit import build_demo_database
+
+    return build_demo_database(tmp_path_factory.mktemp("demo-template") / "crm.db")
