@@ -8,6 +8,9 @@ session token sat in a cookie any script could read and in an inline script.
 """
 
 import hashlib
+import io
+import json
+import zipfile
 
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
@@ -149,3 +152,20 @@ def test_the_cookie_is_secure_behind_an_https_proxy(browser, server):
         assert cookie is not None and cookie["secure"] is True
     finally:
         page.context.close()
+
+
+def test_the_backups_page_downloads_an_archive_with_the_evidence(tab, server):
+    """Test that the Backups page's download is the backup archive: a zip whose manifest lists the database and
+    the evidence file of the testimonial, each with the SHA-256 of what the archive holds."""
+    sign_in(tab, server.url, "ada")
+    browserkit.open_page(tab, "Backups")
+    name, content = browserkit.download(tab, "Download a backup")
+
+    assert name.endswith(".zip")
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        manifest = json.loads(archive.read("manifest.json"))
+        held = {n: hashlib.sha256(archive.read(n)).hexdigest() for n in archive.namelist() if n != "manifest.json"}
+    evidence = server.rows("SELECT evidence_file FROM testimonials WHERE evidence_file IS NOT NULL")
+    assert sorted(held) == sorted(["database.db", *(f"evidence/{r['evidence_file']}" for r in evidence)])
+    assert len(evidence) == 1
+    assert manifest["files"] == held
