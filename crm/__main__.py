@@ -108,6 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     contacts_import.add_argument("--on-duplicate", choices=["skip", "update"], default="skip")
     contacts_import.add_argument("--dry-run", action="store_true", help="report what would happen; write nothing")
     contacts_import.add_argument("--report", type=Path, metavar="FILE.json", help="write every row's outcome as JSON")
+    _force_option(contacts_import)
     contacts_import.set_defaults(handler=cmd_import_contacts)
 
     cover = commands.add_parser("coverage", help="relationship coverage per branch and partner type")
@@ -131,6 +132,7 @@ def _parser() -> argparse.ArgumentParser:
 
     backup_cmd = commands.add_parser("backup", help="write a consistent copy of the database, safe while in use")
     backup_cmd.add_argument("file", metavar="FILE", type=Path)
+    _force_option(backup_cmd)
     backup_cmd.set_defaults(handler=cmd_backup)
     restore_cmd = commands.add_parser("restore", help="replace the database with a backup (the old one is kept)")
     restore_cmd.add_argument("file", metavar="FILE", type=Path)
@@ -139,6 +141,7 @@ def _parser() -> argparse.ArgumentParser:
     export_person = commands.add_parser("export-person", help="everything held about one contact")
     export_person.add_argument("contact_id", metavar="CONTACT_ID", type=int)
     export_person.add_argument("--out", required=True, type=Path, metavar="FILE", help="FILE.json, or .txt to read")
+    _force_option(export_person)
     export_person.set_defaults(handler=cmd_export_person)
     erase = commands.add_parser("erase-contact", help="erase a contact's personal data (interactions stay)")
     erase.add_argument("contact_id", metavar="CONTACT_ID", type=int)
@@ -148,6 +151,7 @@ def _parser() -> argparse.ArgumentParser:
     export_t = commands.add_parser("export-testimonials", help="testimonials as CSV, XLSX, DOCX or Markdown")
     export_t.add_argument("--format", required=True, choices=["csv", "xlsx", "docx", "md"])
     export_t.add_argument("--out", required=True, type=Path, metavar="FILE")
+    _force_option(export_t)
     _scope_options(export_t)
     export_t.add_argument("--for", dest="audience", choices=["internal", "cqc", "public"], default="internal")
     export_t.add_argument("--since", type=_iso_date, metavar="DATE")
@@ -157,6 +161,7 @@ def _parser() -> argparse.ArgumentParser:
     mailing = commands.add_parser("mailing-list", help="active contacts who may be contacted, as CSV or vCard")
     mailing.add_argument("--format", required=True, choices=["csv", "vcf"])
     mailing.add_argument("--out", required=True, type=Path, metavar="FILE")
+    _force_option(mailing)
     _scope_options(mailing)
     mailing.set_defaults(handler=cmd_mailing_list)
 
@@ -211,6 +216,50 @@ class _Commands:
 
     def add_parser(self, name: str, help: str) -> argparse.ArgumentParser:
         return self.subparsers.add_parser(name, parents=[self.common], help=help)
+
+
+def _force_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--force", action="store_true", help="replace the output file if it exists")
+
+
+def _output(target: Path, db_path: Path, force: bool) -> Path:
+    """Check a file a command is about to write, before any work is done: never the database or its companion
+    files (even with --force), never an existing file (the database's backups included) unless ``force``, and
+    only into a folder that exists.
+
+    :raises CommandError: saying which, in one line.
+    """
+    resolved = target.resolve()
+    live = db_path.resolve()
+    evidence = backups.evidence_folder(live)
+    companions = {live, *(live.with_name(live.name + suffix) for suffix in ("-wal", "-shm", "-journal"))}
+    if resolved in companions or resolved == evidence or evidence in resolved.parents:
+        raise CommandError(f"{target} is the database {db_path} or one of its files; choose another file")
+    if resolved.is_dir():
+        raise CommandError(f"{target} is a folder; give a file name")
+    if not resolved.parent.is_dir():
+        raise CommandError(f"the folder {target.parent} does not exist")
+    if resolved.exists() and not force:
+        raise CommandError(f"{target} already exists; add --force to replace it")
+    return target
+
+
+def _write_out(target: Path, content: str | bytes, db_path: Path, force: bool) -> None:
+    """Write a command's output file whole: under a temporary name in the same folder, renamed when complete."""
+    _output(target, db_path, force)
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    try:
+        partial.write_bytes(data)
+        if force:
+            os.replace(partial, target)
+        else:
+            try:
+                os.link(partial, target)  # never replaces a file that appeared since the check
+            except FileExistsError:
+                raise CommandError(f"{target} already exists; add --force to replace it") from None
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _scope_options(parser: argparse.ArgumentParser) -> None:
@@ -403,6 +452,8 @@ def cmd_import_gp_practices(path: Path, args: argparse.Namespace) -> int:
 
 def cmd_import_contacts(path: Path, args: argparse.Namespace) -> int:
     database = _existing(path)
+    if args.report:
+        _output(args.report, path, args.force)  # before importing: a bad report file must not follow an import
     try:
         data = args.file.read_bytes()
     except OSError as error:
@@ -413,7 +464,7 @@ def cmd_import_contacts(path: Path, args: argparse.Namespace) -> int:
     plan = imports.plan(database, COMMAND_LINE, table, mapping, branch_id, args.on_duplicate)
     report = imports.apply(database, COMMAND_LINE, plan, dry_run=args.dry_run)
     if args.report:
-        args.report.write_text(imports.report_json(report), encoding="utf-8")
+        _write_out(args.report, imports.report_json(report), path, args.force)
     for row in report["rows"]:
         if row["outcome"] in ("error", "skipped"):
             print(f"line {row['line']}: {row['outcome']}: {' '.join(row['messages'])}", file=sys.stderr)
@@ -456,7 +507,9 @@ def cmd_bench(path: Path, args: argparse.Namespace) -> int:
 
 
 def cmd_backup(path: Path, args: argparse.Namespace) -> int:
-    target = backups.backup(_existing(path), COMMAND_LINE, args.file)
+    database = _existing(path)
+    _output(args.file, path, args.force)
+    target = backups.backup(database, COMMAND_LINE, args.file, replace=args.force)
     print(f"backed up {path} to {target}")
     return 0
 
@@ -470,9 +523,11 @@ def cmd_restore(path: Path, args: argparse.Namespace) -> int:
 
 
 def cmd_export_person(path: Path, args: argparse.Namespace) -> int:
-    data = privacy.export_person(_existing(path), COMMAND_LINE, args.contact_id)
+    database = _existing(path)
+    _output(args.out, path, args.force)
+    data = privacy.export_person(database, COMMAND_LINE, args.contact_id)
     text = privacy.export_text(data) if args.out.suffix.lower() == ".txt" else privacy.to_json(data)
-    args.out.write_text(text, encoding="utf-8")
+    _write_out(args.out, text, path, args.force)
     print(f"wrote everything held about contact {args.contact_id} to {args.out}")
     return 0
 
@@ -494,6 +549,7 @@ def cmd_export_testimonials(path: Path, args: argparse.Namespace) -> int:
     database = _existing(path)
     if args.branch and args.region:
         raise CommandError("give --branch or --region, not both")
+    _output(args.out, path, args.force)
     region_id = branches.region_id_by_name(database, args.region) if args.region else None
     branch_id = branches.branch_id_by_name(database, args.branch) if args.branch else None
     scope_label = args.branch or (f"{args.region} region" if args.region else "All branches")
@@ -509,7 +565,7 @@ def cmd_export_testimonials(path: Path, args: argparse.Namespace) -> int:
         since=args.since,
         until=args.until,
     )
-    args.out.write_bytes(content)
+    _write_out(args.out, content, path, args.force)
     print(f"wrote {args.out}")
     return 0
 
@@ -518,6 +574,7 @@ def cmd_mailing_list(path: Path, args: argparse.Namespace) -> int:
     database = _existing(path)
     if args.branch and args.region:
         raise CommandError("give --branch or --region, not both")
+    _output(args.out, path, args.force)
     people = contacts.mailing_list(
         database,
         COMMAND_LINE,
@@ -525,9 +582,9 @@ def cmd_mailing_list(path: Path, args: argparse.Namespace) -> int:
         branch_id=branches.branch_id_by_name(database, args.branch) if args.branch else None,
     )
     if args.format == "vcf":
-        args.out.write_text(exports.to_vcards(people), encoding="utf-8")
+        _write_out(args.out, exports.to_vcards(people), path, args.force)
     else:
-        args.out.write_text("\ufeff" + exports.to_csv(people, contacts.MAILING_COLUMNS), encoding="utf-8")
+        _write_out(args.out, "\ufeff" + exports.to_csv(people, contacts.MAILING_COLUMNS), path, args.force)
     print(f"wrote {len(people)} contacts to {args.out}")
     return 0
 

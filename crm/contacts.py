@@ -324,7 +324,10 @@ def search(
     status: str | None = "active",
     limit: int = 500,
 ) -> list[dict]:
-    """Contacts in the actor's scope matching every filter given, sorted by name."""
+    """Contacts in the actor's scope matching every filter given, sorted by name.
+
+    :raises ValidationError: for search text that is too long or holds control characters.
+    """
     where, params = branch_clause(actor, "c.branch_id")
     conditions, values = [where], list(params)
     for column, value in (
@@ -336,7 +339,7 @@ def search(
         if value is not None:
             conditions.append(f"{column} = ?")
             values.append(value)
-    text = (text or "").strip()
+    text = fields.search_text(text)
     if text:
         pattern = fields.like_contains(text)
         searched = ("c.name", "c.job_title", "c.email", "o.name")

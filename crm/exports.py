@@ -100,12 +100,15 @@ def testimonials_markdown(rows: list[dict], meta: dict) -> str:
 
 
 def _md_text(text: str) -> str:
-    # Quotes are plain text: characters Markdown would act on (links, emphasis, HTML) are escaped, and so is
-    # a line start that would make a heading, a list or a numbered list.
-    escaped = "".join("\\" + c if c in "\\`*_[]<>|" else c for c in text)
-    if escaped[:1] in ("#", "+", "-"):
+    # Quotes are plain text: characters Markdown would act on anywhere in a line (links, emphasis, code, HTML,
+    # strikethrough and fences, tables, entities) are escaped, and so is a line start that would make a heading,
+    # a setext underline ("==="), a list or numbered list ("1." or "1)"), a quote; leading spaces (an indented
+    # code block) are dropped.
+    escaped = "".join("\\" + c if c in "\\`*_[]<>|~" else c for c in text.lstrip(" \t"))
+    escaped = re.sub(r"&(?=#?[A-Za-z0-9]+;)", r"\\&", escaped)
+    if escaped[:1] in ("#", "+", "-") or re.fullmatch(r"=+\s*", escaped):
         return "\\" + escaped
-    return re.sub(r"^(\d+)\.", r"\1\\.", escaped)
+    return re.sub(r"^(\d+)([.)])", r"\1\\\2", escaped)
 
 
 def _month(iso_date: str) -> str:

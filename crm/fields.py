@@ -112,6 +112,17 @@ def website(value: str | None, field: str = "Website") -> str:
     return address
 
 
+SEARCH_MAX = 200  # longer search text is a mistake (or an attack: SQLite refuses LIKE patterns over 50,000)
+
+
+def search_text(value: str | None, field: str = "Search") -> str:
+    """Words to search for, trimmed: one line of at most SEARCH_MAX characters.
+
+    :raises ValidationError: for longer text, or a NUL, line break or other control character.
+    """
+    return text(value, field, max_length=SEARCH_MAX)
+
+
 def like_escape(value: str) -> str:
     """Escape LIKE wildcards so a user's search text matches literally (use with ESCAPE '\\')."""
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

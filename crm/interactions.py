@@ -270,7 +270,10 @@ def search(
     text: str = "",
     limit: int = 200,
 ) -> list[dict]:
-    """Interactions within scope matching every filter given, newest first (a timeline)."""
+    """Interactions within scope matching every filter given, newest first (a timeline).
+
+    :raises ValidationError: for search text that is too long or holds control characters.
+    """
     select, select_params = _select(actor)
     where, params = branch_clause(actor, "i.branch_id")
     conditions, values = [where], list(params)
@@ -285,9 +288,10 @@ def search(
         if value is not None:
             conditions.append(condition)
             values.append(value)
-    if text.strip():
+    text = fields.search_text(text)
+    if text:
         conditions.append("(i.summary LIKE ? ESCAPE '\\' OR i.notes LIKE ? ESCAPE '\\')")
-        values += [fields.like_contains(text.strip())] * 2
+        values += [fields.like_contains(text)] * 2
     return db.execute_returning_dicts(
         f"{select} WHERE {' AND '.join(conditions)} ORDER BY i.occurred_on DESC, i.id DESC LIMIT ?",
         [*select_params, *values, limit],

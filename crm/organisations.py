@@ -279,9 +279,12 @@ def search(
 ) -> list[dict]:
     """Organisations matching every word of ``query`` in any order (name, postcode, ODS code, partner type),
     understanding the abbreviations of SEARCH_ABBREVIATIONS; the ``actor``'s own patch first, then names
-    starting with the query, then the rest by name."""
+    starting with the query, then the rest by name.
+
+    :raises ValidationError: for search text that is too long or holds control characters.
+    """
     where, params = ["1 = 1"], []
-    query = (query or "").strip()
+    query = fields.search_text(query)
     for condition, values in _search_terms(query):
         where.append(condition)
         params += values

@@ -331,10 +331,13 @@ def search(
 ) -> list[dict]:
     """Testimonials within scope that ``audience`` may see, matching every filter, newest first.
 
-    :raises ValidationError: for an unknown audience.
+    :raises ValidationError: for an unknown audience, or search text or a theme that is too long or holds
+        control characters.
     """
     if audience not in AUDIENCES:
         raise ValidationError("Audience", f"must be one of: {', '.join(AUDIENCES)}.")
+    text = fields.search_text(text)
+    theme = fields.search_text(theme, "Theme") or None
     where, params = branch_clause(actor, "t.branch_id")
     conditions, values = [where], list(params)
     allowed = ALLOWED_SCOPES[audience]
@@ -358,11 +361,11 @@ def search(
         if value is not None:
             conditions.append(condition)
             values.append(value)
-    words = db.quote_fts(text.strip()) if text.strip() else ""
+    words = db.quote_fts(text) if text else ""
     if words.strip('" '):
         conditions.append("t.id IN (SELECT rowid FROM testimonials_fts WHERE testimonials_fts MATCH ?)")
         values.append(words)
-    elif text.strip():
+    elif text:
         return []  # only quote marks: nothing to search for
     rows = db.execute_returning_dicts(
         f"{_SELECT} WHERE {' AND '.join(conditions)} ORDER BY t.received_on DESC, t.id DESC LIMIT ?",

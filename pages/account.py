@@ -11,7 +11,8 @@ database, actor = session.require(__file__)
 
 st.title("My account")
 st.write(
-    f"**{md(actor.display_name)}** ({md(actor.username)}), {actor.role_label}: {branches.scope_label(database, actor)}"
+    f"**{md(actor.display_name)}** ({md(actor.username)}), {actor.role_label}: "
+    f"{md(branches.scope_label(database, actor))}"
 )
 
 st.subheader("Weekly digest")

@@ -5,7 +5,7 @@ import streamlit as st
 from crm import directory
 from crm.errors import CRMError
 from crm.ui import session
-from crm.ui.widgets import show_error
+from crm.ui.widgets import md, show_error
 
 database, actor = session.require(__file__)
 
@@ -40,14 +40,17 @@ if upload is not None and st.button("Import", key="gp_directory_import", type="p
     else:
         show_counts()
         st.success(
-            f"Imported {upload.name}: {summary.added:,} added, {summary.updated:,} updated, "
-            f"{summary.unchanged:,} unchanged, {summary.closed:,} closed or dormant, "
-            f"{summary.skipped:,} skipped (not GP practices)."
+            md(
+                f"Imported {upload.name}: {summary.added:,} added, {summary.updated:,} updated, "
+                f"{summary.unchanged:,} unchanged, {summary.closed:,} closed or dormant, "
+                f"{summary.skipped:,} skipped (not GP practices)."
+            )
         )
         if summary.invalid_phones:
             count = len(summary.invalid_phones)
             st.warning(
-                f"{count} {'practice has' if count == 1 else 'practices have'} a phone number that is not valid; "
-                "it is kept as "
-                f"published and flagged: {', '.join(summary.invalid_phones)}."
+                md(
+                    f"{count} {'practice has' if count == 1 else 'practices have'} a phone number that is not "
+                    f"valid; it is kept as published and flagged: {', '.join(summary.invalid_phones)}."
+                )
             )

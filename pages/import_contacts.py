@@ -6,7 +6,7 @@ from crm import branches, imports
 from crm.access import BRANCH_MANAGER
 from crm.errors import CRMError
 from crm.ui import session
-from crm.ui.widgets import choice, show_error
+from crm.ui.widgets import choice, md, show_error
 
 database, actor = session.require(__file__)
 
@@ -27,7 +27,7 @@ if upload is None or branch_id is None:
 # still enabled, after the import had run).
 done = st.session_state.get("import_done")
 if done and done["file_id"] == upload.file_id:
-    st.success(done["message"])
+    st.success(md(done["message"]))
     st.download_button(
         "Download the report (JSON)",
         done["report_json"],

@@ -8,7 +8,19 @@ from crm import branches, clock, contacts, interactions
 from crm.access import BRANCH_MANAGER
 from crm.errors import CRMError
 from crm.ui import session
-from crm.ui.widgets import choice, day, edit_version, end_edit, flash, guarded_save, md, organisation_picker, show_error
+from crm.ui.widgets import (
+    choice,
+    day,
+    edit_version,
+    end_edit,
+    flash,
+    guarded_save,
+    md,
+    organisation_picker,
+    query_id,
+    search_box,
+    show_error,
+)
 
 database, actor = session.require(__file__)
 visible_branches = branches.branches(database, actor)
@@ -132,7 +144,7 @@ def show_interaction(interaction_id: int) -> None:
     flash()
     st.header(md(record["summary"]))
     st.write(
-        f"{record['kind']} on {day(record['occurred_on'])}, {md(record['branch'])} branch. Logged by "
+        f"{md(record['kind'])} on {day(record['occurred_on'])}, {md(record['branch'])} branch. Logged by "
         f"{md(record['logged_by'])}."
     )
     prefix = f"interactions_edit_{interaction_id}"
@@ -179,11 +191,17 @@ def list_interactions() -> None:
     period = columns[2].date_input(
         "Between", value=(today - timedelta(days=90), today), format="DD/MM/YYYY", key="interactions_filter_dates"
     )
-    text = columns[3].text_input("Search", key="interactions_filter_text", placeholder="Words in summary or notes")
-    since, until = (period[0], period[1]) if len(period) == 2 else (None, None)
-    rows = interactions.search(
-        database, actor, branch_id=branch_id, kind_code=kind, since=since, until=until, text=text, limit=500
+    text = search_box(
+        "Search", "interactions_filter_text", placeholder="Words in summary or notes", container=columns[3]
     )
+    since, until = (period[0], period[1]) if len(period) == 2 else (None, None)
+    try:
+        rows = interactions.search(
+            database, actor, branch_id=branch_id, kind_code=kind, since=since, until=until, text=text, limit=500
+        )
+    except CRMError as error:
+        show_error(error)
+        return
     st.caption(
         f"{len(rows)} interaction{'s' if len(rows) != 1 else ''}" + (" (newest 500)" if len(rows) == 500 else "")
     )
@@ -213,10 +231,8 @@ def list_interactions() -> None:
 
 st.title("Interactions")
 if "interaction" in st.query_params:
-    try:
-        show_interaction(int(st.query_params["interaction"]))
-    except ValueError:
-        st.error("That interaction link is not valid.")
+    if (interaction_id := query_id("interaction")) is not None:
+        show_interaction(interaction_id)
 else:
     with st.expander("Log an interaction", expanded=False):
         log_form()

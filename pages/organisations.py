@@ -6,7 +6,18 @@ from crm import contacts, interactions, organisations
 from crm.errors import CRMError
 from crm.ui import referrals as referral_ui
 from crm.ui import session
-from crm.ui.widgets import choice, edit_version, end_edit, flash, md, quick_log, show_error, timeline
+from crm.ui.widgets import (
+    choice,
+    edit_version,
+    end_edit,
+    flash,
+    md,
+    query_id,
+    quick_log,
+    search_box,
+    show_error,
+    timeline,
+)
 
 database, actor = session.require(__file__)
 partner_types = organisations.types(database)
@@ -55,7 +66,7 @@ def show_organisation(org_id: int) -> None:
     flash()
     st.header(md(organisation["name"]))
     st.write(
-        f"{organisation['type_label']}" + (f", {md(organisation['postcode'])}" if organisation["postcode"] else "")
+        f"{md(organisation['type_label'])}" + (f", {md(organisation['postcode'])}" if organisation["postcode"] else "")
     )
     quick_log(
         database,
@@ -126,14 +137,21 @@ def list_organisations() -> None:
                     st.query_params["organisation"] = str(org_id)
                     st.rerun()
     left, right = st.columns([3, 2])
-    query = left.text_input(
-        "Search", key="organisations_search", placeholder="Words of the name, postcode, ODS code or type, e.g. Leeds OT"
+    query = search_box(
+        "Search",
+        "organisations_search",
+        placeholder="Words of the name, postcode, ODS code or type, e.g. Leeds OT",
+        container=left,
     )
     with right:
         type_code = choice(
             "Partner type", partner_types, key="organisations_type", value="code", text="label", blank="All types"
         )
-    rows = organisations.search(database, query, type_code, limit=500, actor=actor)
+    try:
+        rows = organisations.search(database, query, type_code, limit=500, actor=actor)
+    except CRMError as error:
+        show_error(error)
+        return
     st.caption(
         f"{len(rows)} organisation{'s' if len(rows) != 1 else ''}" + (" (first 500)" if len(rows) == 500 else "")
     )
@@ -161,9 +179,7 @@ def list_organisations() -> None:
 
 st.title("Organisations")
 if "organisation" in st.query_params:
-    try:
-        show_organisation(int(st.query_params["organisation"]))
-    except ValueError:
-        st.error("That organisation link is not valid.")
+    if (org_id := query_id("organisation")) is not None:
+        show_organisation(org_id)
 else:
     list_organisations()

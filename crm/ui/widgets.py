@@ -6,12 +6,70 @@ from typing import Any, TypeVar
 
 import streamlit as st
 
-from crm import branches, charts, clock, dates, exports, interactions, organisations
+from crm import branches, charts, clock, dates, exports, fields, interactions, organisations
 from crm.errors import CRMError, InvalidFields, PossibleClientData
 
 T = TypeVar("T")
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:])")
+# What Streamlit's markdown would read as formatting anywhere in a line: emphasis, code, strikethrough, links and
+# images, HTML and autolinks in <...>, LaTeX, tables, escapes. A backslash makes each one plain text.
+_INLINE_SPECIAL = re.compile(r"([\\`*_~\[\]<>$|])")
+# An entity (&amp; &#60;) would render as the character it names, not as typed.
+_ENTITY_START = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
+# What starts a block at the beginning of a line: heading, quote, list item, setext underline, thematic break.
+_LINE_START_SPECIAL = re.compile(r"^([#+=-]|\d{1,9}(?=[.)]))")
+# Streamlit links bare URLs (https://..., www.x), email addresses and :emoji: shortcodes after escapes are
+# resolved, so a backslash cannot stop them: an invisible WORD JOINER (U+2060) after ":" "@" and "www" breaks
+# each pattern while the text reads, wraps and looks exactly as typed.
+_WORD_JOINER = "\u2060"
+_AUTOLINK_PARTS = re.compile(r"(:(?=\S)|(?<=[\w.+-])@(?=[\w-])|(?<![A-Za-z0-9])www(?=\S))", re.IGNORECASE)
+
+
+def md(text: str | None) -> str:
+    """User-entered text for any element that renders markdown (titles, captions, messages, labels, buttons,
+    tabs, expanders, toasts, radio options), shown as typed: never a link, image, heading, list or emoji.
+
+    Each line keeps its break (as a markdown hard line break). Leading spaces are dropped: a browser would
+    not show them, and four of them would start a code block.
+    """
+    lines = []
+    for line in (text or "").splitlines() or [""]:
+        line = _INLINE_SPECIAL.sub(r"\\\1", line.lstrip(" \t"))
+        line = _ENTITY_START.sub(r"\\&", line)
+        line = _AUTOLINK_PARTS.sub(lambda m: m.group(1) + _WORD_JOINER, line)
+        line = _LINE_START_SPECIAL.sub(_escape_line_start, line)
+        lines.append(line)
+    return "  \n".join(lines)
+
+
+def _escape_line_start(match: re.Match) -> str:
+    marker = match.group(1)
+    if marker.isdigit():  # "1." or "1)" would start a numbered list: escape the "." or ")" after the number
+        return marker + "\\"
+    return "\\" + marker
+
+
+INVALID_LINK = "That link is not valid."
+_RECORD_ID = re.compile(r"[1-9][0-9]{0,18}")  # a positive whole number; SQLite's ids stop at 2**63 - 1
+_MAX_RECORD_ID = 2**63 - 1
+
+
+def query_id(name: str) -> int | None:
+    """The record id in the address's ``?name=`` parameter, or None (with a plain message) when it is not one.
+
+    Ids come from links people can edit: anything but a positive whole number SQLite can hold gets the
+    message, never a traceback (a larger number overflows SQLite's integer and raises in the query).
+    """
+    raw = st.query_params.get(name, "")
+    if _RECORD_ID.fullmatch(raw) and int(raw) <= _MAX_RECORD_ID:
+        return int(raw)
+    st.error(INVALID_LINK)
+    return None
+
+
+def search_box(label: str, key: str, *, placeholder: str | None = None, container: Any = None) -> str:
+    """A search text box, as long as crm's searches accept (fields.SEARCH_MAX characters)."""
+    return (container or st).text_input(label, key=key, placeholder=placeholder, max_chars=fields.SEARCH_MAX)
 
 
 def day(iso_date: str | None) -> str:
@@ -20,15 +78,10 @@ def day(iso_date: str | None) -> str:
 
 
 def show_error(error: CRMError) -> None:
-    """One plain-English error box per problem."""
+    """One plain-English error box per problem (messages can quote what the user typed: shown as plain text)."""
     problems = error.errors if isinstance(error, InvalidFields) else [error]
     for problem in problems:
-        st.error(str(problem))
-
-
-def md(text: str | None) -> str:
-    """Escape user-entered text for st.markdown, so a name can never become a link, image or heading."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", text or "")
+        st.error(md(str(problem)))
 
 
 def choice(
@@ -57,11 +110,14 @@ def choice(
 
 
 def flash(message: str | None = None) -> None:
-    """Keep a success message across a rerun (``flash("Saved.")``), or show and forget it (``flash()``)."""
+    """Keep a success message across a rerun (``flash("Saved.")``), or show and forget it (``flash()``).
+
+    The message is plain text (it names records by what users typed): it is shown escaped, never as markdown.
+    """
     if message is not None:
         st.session_state["crm_flash"] = message
     elif text := st.session_state.pop("crm_flash", None):
-        st.success(text)
+        st.success(md(text))
 
 
 def organisation_picker(
@@ -72,12 +128,16 @@ def organisation_picker(
     Nothing is chosen for the user (a contact filed at the directory's first organisation by default was a bug):
     the list shows the matches at once, the ``actor``'s own patch first, and the user picks one.
     """
-    query = st.text_input(
+    query = search_box(
         "Find organisation",
-        key=f"{key}_search",
+        f"{key}_search",
         placeholder="Words of the name, postcode, ODS code or type, e.g. Leeds OT, GP LS6, SW",
     )
-    matches = organisations.search(database, query, limit=50, actor=actor)
+    try:
+        matches = organisations.search(database, query, limit=50, actor=actor)
+    except CRMError as error:
+        show_error(error)
+        return None
     if current is not None and all(m["id"] != current for m in matches):
         matches = [organisations.get(database, current), *matches]
     if not matches:
@@ -114,7 +174,7 @@ def guarded_save(key: str, submitted: bool, save: Callable[[bool], T]) -> T | No
     if submitted:
         st.session_state.pop(pending, None)
     elif pending in st.session_state:
-        st.warning(st.session_state[pending])
+        st.warning(md(st.session_state[pending]))
         left, right = st.columns(2)
         if right.button("Cancel", key=f"{key}_cancel"):
             del st.session_state[pending]
