@@ -32,6 +32,8 @@ SCOPES = {
 }
 ATTRIBUTIONS = {"named": "Named person", "role": "Role and organisation", "anonymous": "Anonymous"}
 AUDIENCES = {"internal": "Internal", "cqc": "CQC and commissioners", "public": "Public"}
+# Each audience as the readers named in a sentence ("9 testimonials CQC and commissioners may see").
+_READERS = {"internal": "internal readers", "cqc": "CQC and commissioners", "public": "the public"}
 # Which consent scopes let a quote reach each audience (a wider consent includes the narrower audiences).
 ALLOWED_SCOPES = {"internal": ("none", "internal", "cqc", "public"), "cqc": ("cqc", "public"), "public": ("public",)}
 QUOTE_MAX = 5000
@@ -409,6 +411,11 @@ FORMATS = {
     "docx": ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", "docx"),
     "md": ("text/markdown", "md"),
 }
+
+
+def readers(audience: str) -> str:
+    """An audience as people are named in a sentence, with proper capitals: "CQC and commissioners"."""
+    return _READERS[audience]
 
 
 def export_rows(db: Database, rows: list[dict], audience: str) -> list[dict]:

@@ -3,9 +3,12 @@
 from datetime import timedelta
 
 import streamlit as st
+from sqlite_utils import Database
 
 from crm import audit, clock, exports
+from crm.access import Actor
 from crm.ui import session
+from crm.ui.downloads import deferred_download
 
 database, actor = session.require(__file__)
 today = clock.now().date()
@@ -38,23 +41,30 @@ period = columns[3].date_input(
 )
 since, until = (period[0].isoformat(), period[1].isoformat()) if len(period) == 2 else (None, None)
 hide_demo = st.checkbox("Hide the demo data's set-up", value=True, key="audit_hide_demo")
-entries = audit.history(
-    database, actor, username=username, table=table, row_id=row_id, since=since, until=until, hide_demo=hide_demo
-)
+filters = {
+    "username": username,
+    "table": table,
+    "row_id": row_id,
+    "since": since,
+    "until": until,
+    "hide_demo": hide_demo,
+}
+entries = audit.history(database, actor, **filters)
 table_rows = [{k: v for k, v in e.items() if k != "at"} for e in entries]
+CSV_COLUMNS = ["At (UTC)", "Who", "Did", "Record", "Changes"]
+
+
+def as_csv(database: Database, actor: Actor) -> str:
+    """The entries listed, searched again for the one pressing Export (made when the button is pressed). The file
+    keeps the UTC time in ISO 8601 for machines, beside what people read."""
+    found = audit.history(database, actor, **filters)
+    return "\ufeff" + exports.to_csv([{"At (UTC)": e["at"], **e} for e in found], CSV_COLUMNS)
+
+
 st.caption(
     f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}" + (" (newest 1,000)" if len(entries) == 1000 else "")
 )
 st.dataframe(table_rows, hide_index=True, width="stretch")
-st.download_button(
-    "Export (CSV)",
-    # The file keeps the UTC time in ISO 8601 for machines, beside what people read.
-    lambda: (
-        "\ufeff"
-        + exports.to_csv([{"At (UTC)": e["at"], **e} for e in entries], ["At (UTC)", "Who", "Did", "Record", "Changes"])
-    ),
-    file_name=f"audit-{today.isoformat()}.csv",
-    mime="text/csv",
-    key="audit_export",
-    on_click="ignore",
+deferred_download(
+    "Export (CSV)", as_csv, file_name=f"audit-{today.isoformat()}.csv", mime="text/csv", key="audit_export"
 )

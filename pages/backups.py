@@ -4,9 +4,12 @@ import tempfile
 from pathlib import Path
 
 import streamlit as st
+from sqlite_utils import Database
 
 from crm import backups, clock
+from crm.access import Actor
 from crm.ui import session
+from crm.ui.downloads import deferred_download
 
 database, actor = session.require(__file__)
 
@@ -19,18 +22,18 @@ st.write(
 )
 
 
-def snapshot() -> bytes:
+def snapshot(database: Database, actor: Actor) -> bytes:
+    """A consistent copy of the database as bytes (made when the button is pressed)."""
     with tempfile.TemporaryDirectory() as folder:
         target = backups.backup(database, actor, Path(folder) / "backup.zip")
         return target.read_bytes()
 
 
-st.download_button(
+deferred_download(
     "Download a backup",
     snapshot,
     file_name=f"partner-crm-{clock.now():%Y-%m-%d-%H%M}.zip",
     mime="application/zip",
     key="backups_download",
-    on_click="ignore",
     type="primary",
 )

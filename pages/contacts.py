@@ -9,6 +9,7 @@ from crm.access import BRANCH_MANAGER
 from crm.errors import CRMError, DuplicateContact, PossibleClientData
 from crm.ui import referrals as referral_ui
 from crm.ui import session
+from crm.ui.downloads import deferred_download
 from crm.ui.widgets import (
     choice,
     day,
@@ -203,22 +204,22 @@ def personal_data(contact: dict, version: int) -> None:
     with st.expander("Everything we hold about this person, and erasing it"):
         st.write("Export what the app holds about them (for a subject access request), or erase them.")
         left, right = st.columns(2)
-        left.download_button(
-            "Export (readable text)",
-            lambda: privacy.export_text(privacy.export_person(database, actor, contact["id"])),
-            file_name=f"contact-{contact['id']}.txt",
-            mime="text/plain",
-            key="contacts_export_text",
-            on_click="ignore",
-        )
-        right.download_button(
-            "Export (JSON)",
-            lambda: privacy.to_json(privacy.export_person(database, actor, contact["id"])),
-            file_name=f"contact-{contact['id']}.json",
-            mime="application/json",
-            key="contacts_export_json",
-            on_click="ignore",
-        )
+        with left:
+            deferred_download(
+                "Export (readable text)",
+                lambda database, actor: privacy.export_text(privacy.export_person(database, actor, contact["id"])),
+                file_name=f"contact-{contact['id']}.txt",
+                mime="text/plain",
+                key="contacts_export_text",
+            )
+        with right:
+            deferred_download(
+                "Export (JSON)",
+                lambda database, actor: privacy.to_json(privacy.export_person(database, actor, contact["id"])),
+                file_name=f"contact-{contact['id']}.json",
+                mime="application/json",
+                key="contacts_export_json",
+            )
         st.caption(
             "Erasing removes their name, numbers, email and notes everywhere the app holds them, in every branch "
             "they were at, including interaction notes that name them. Interactions keep their date and kind."
@@ -405,22 +406,27 @@ def list_contacts() -> None:
         )
         people = contacts.mailing_list(database, actor, branch_id=branch_id)
         left, right = st.columns(2)
-        left.download_button(
-            f"CSV ({len(people)} {'person' if len(people) == 1 else 'people'})",
-            lambda: "\ufeff" + exports.to_csv(people, contacts.MAILING_COLUMNS),
-            file_name="mailing-list.csv",
-            mime="text/csv",
-            key="contacts_mailing_csv",
-            on_click="ignore",
-        )
-        right.download_button(
-            "vCard",
-            lambda: exports.to_vcards(people),
-            file_name="mailing-list.vcf",
-            mime="text/vcard",
-            key="contacts_mailing_vcf",
-            on_click="ignore",
-        )
+        with left:
+            deferred_download(
+                f"CSV ({len(people)} {'person' if len(people) == 1 else 'people'})",
+                lambda database, actor: (
+                    "\ufeff"
+                    + exports.to_csv(
+                        contacts.mailing_list(database, actor, branch_id=branch_id), contacts.MAILING_COLUMNS
+                    )
+                ),
+                file_name="mailing-list.csv",
+                mime="text/csv",
+                key="contacts_mailing_csv",
+            )
+        with right:
+            deferred_download(
+                "vCard",
+                lambda database, actor: exports.to_vcards(contacts.mailing_list(database, actor, branch_id=branch_id)),
+                file_name="mailing-list.vcf",
+                mime="text/vcard",
+                key="contacts_mailing_vcf",
+            )
 
 
 st.title("Contacts")

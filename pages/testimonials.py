@@ -8,6 +8,7 @@ from crm import branches, clock, contacts, organisations, settings, testimonials
 from crm.access import ADMIN, BRANCH_MANAGER
 from crm.errors import CRMError
 from crm.ui import session
+from crm.ui.downloads import deferred_download
 from crm.ui.widgets import (
     choice,
     day,
@@ -177,14 +178,12 @@ def show(testimonial_id: int) -> None:
         flash("Consent withdrawn: the quote now appears only in internal exports.")
         st.rerun()
     if record["evidence_file"]:
-        name, kind, _ = record["evidence_name"], record["evidence_type"], None
-        st.download_button(
-            f"Evidence: {md(name)}",
-            lambda: testimonials.evidence(database, actor, testimonial_id)[2],
-            file_name=name,
-            mime=kind,
+        deferred_download(
+            f"Evidence: {md(record['evidence_name'])}",
+            lambda database, actor: testimonials.evidence(database, actor, testimonial_id)[2],
+            file_name=record["evidence_name"],
+            mime=record["evidence_type"],
             key="testimonials_evidence",
-            on_click="ignore",
         )
     prefix = f"testimonials_edit_{testimonial_id}"
     version = edit_version(prefix, record["version"])
@@ -263,7 +262,7 @@ def browse() -> None:
     except CRMError as error:
         show_error(error)
         return
-    st.caption(f"{len(rows)} testimonial{'s' if len(rows) != 1 else ''} {audience} readers may see.")
+    st.caption(f"{len(rows)} testimonial{'s' if len(rows) != 1 else ''} {testimonials.readers(audience)} may see.")
     event = st.dataframe(
         [
             {
@@ -288,8 +287,8 @@ def browse() -> None:
         st.rerun()
     st.subheader("Export")
     st.write(
-        f"Exactly the testimonials listed above, attributed for {testimonials.AUDIENCES[audience].lower()} "
-        "readers. Every export is recorded."
+        f"Exactly the testimonials listed above, attributed for {testimonials.readers(audience)}. "
+        "Every export is recorded."
     )
     provider = settings.get(database, "provider_name", "")
     scope_label = branches.scope_label(database, actor)
@@ -297,16 +296,16 @@ def browse() -> None:
     for column, (fmt, label) in zip(
         buttons, (("docx", "Evidence pack (Word)"), ("xlsx", "Excel"), ("csv", "CSV"), ("md", "Markdown")), strict=True
     ):
-        column.download_button(
-            label,
-            lambda fmt=fmt: testimonials.export(
-                database, actor, fmt, audience, provider=provider, scope_label=scope_label, **filters
-            )[0],
-            file_name=f"testimonials-{audience}-{today.isoformat()}.{testimonials.FORMATS[fmt][1]}",
-            mime=testimonials.FORMATS[fmt][0],
-            key=f"testimonials_export_{fmt}",
-            on_click="ignore",
-        )
+        with column:
+            deferred_download(
+                label,
+                lambda database, actor, fmt=fmt: testimonials.export(
+                    database, actor, fmt, audience, provider=provider, scope_label=scope_label, **filters
+                )[0],
+                file_name=f"testimonials-{audience}-{today.isoformat()}.{testimonials.FORMATS[fmt][1]}",
+                mime=testimonials.FORMATS[fmt][0],
+                key=f"testimonials_export_{fmt}",
+            )
 
 
 st.title("Testimonials")

@@ -183,7 +183,8 @@ def open_page(page: Page, title: str) -> None:
     """Open a page from the sidebar menu by its title and wait for it to settle."""
     nav = page.get_by_test_id("stSidebarNav")
     more = nav.get_by_test_id("stSidebarNavViewButton")
-    if more.count() and more.first.is_visible():  # a long menu is folded ("View N more")
+    # A long menu is folded ("View N more"); once unfolded the same button says "View less": leave it then.
+    if more.count() and more.first.is_visible() and "more" in more.first.inner_text():
         more.first.click()
     nav.get_by_role("link", name=title, exact=True).click()
     wait_for_app(page)

@@ -191,7 +191,10 @@ def test_the_list_shows_only_the_users_branches(world, username, branches):
 
 def test_the_audience_selector_changes_what_is_listed_and_how_it_is_attributed(world):
     """Test that choosing the CQC or public audience lists only what that audience may see, attributed as each
-    giver agreed, and says how many it may see."""
+    giver agreed, and says how many it may see and for whom the export is, naming the audience with its capitals.
+
+    Regression (issue 10, defect 7): the page said "2 testimonials cqc readers may see" and "attributed for cqc
+    and commissioners readers"."""
     record(
         world,
         "leeds",
@@ -214,10 +217,12 @@ def test_the_audience_selector_changes_what_is_listed_and_how_it_is_attributed(w
     at = open_testimonials("manager.leeds")
 
     shown = {}
+    exported_for = {}
     for audience in ("internal", "cqc", "public", "internal"):
         at.selectbox(key="testimonials_audience").set_value(audience).run()
         assert not at.exception, at.exception
         shown[audience] = ([(r["Quote"], r["Attributed as"]) for r in table(at)], values(at.main.caption))
+        exported_for[audience] = [m for m in values(at.main.markdown) if m.startswith("Exactly")]
 
     assert shown["internal"] == (
         [
@@ -229,12 +234,21 @@ def test_the_audience_selector_changes_what_is_listed_and_how_it_is_attributed(w
     )
     assert shown["cqc"] == (
         [("Role-attributed, for CQC.", ROLE), ("Anonymous, for the public.", ANONYMOUS)],
-        ["2 testimonials cqc readers may see."],
+        ["2 testimonials CQC and commissioners may see."],
     )
     assert shown["public"] == (
         [("Anonymous, for the public.", ANONYMOUS)],
-        ["1 testimonial public readers may see."],
+        ["1 testimonial the public may see."],
     )
+    assert exported_for == {
+        "internal": [
+            "Exactly the testimonials listed above, attributed for internal readers. Every export is recorded."
+        ],
+        "cqc": [
+            "Exactly the testimonials listed above, attributed for CQC and commissioners. Every export is recorded."
+        ],
+        "public": ["Exactly the testimonials listed above, attributed for the public. Every export is recorded."],
+    }
 
 
 def test_searching_the_words_lists_only_matches_and_a_lone_quote_does_not_break_the_page(world):

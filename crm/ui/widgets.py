@@ -8,6 +8,7 @@ import streamlit as st
 
 from crm import branches, charts, clock, dates, exports, fields, interactions, organisations
 from crm.errors import CRMError, InvalidFields, PossibleClientData
+from crm.ui.downloads import deferred_download
 
 T = TypeVar("T")
 
@@ -291,30 +292,30 @@ def chart_with_data(
         st.dataframe(table, hide_index=True, width="stretch")
     left, middle, right, _ = st.columns([1, 1, 1, 3])
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-    left.download_button(
-        "Data (CSV)",
-        lambda: "\ufeff" + exports.to_csv(table, list(columns.values())),
-        file_name=f"{slug}.csv",
-        mime="text/csv",
-        key=f"{key}_csv",
-        on_click="ignore",
-    )
-    middle.download_button(
-        "Chart (PNG)",
-        lambda: charts.to_png(figure()),
-        file_name=f"{slug}.png",
-        mime="image/png",
-        key=f"{key}_png",
-        on_click="ignore",
-    )
-    right.download_button(
-        "Chart (SVG)",
-        lambda: charts.to_svg(figure()),
-        file_name=f"{slug}.svg",
-        mime="image/svg+xml",
-        key=f"{key}_svg",
-        on_click="ignore",
-    )
+    with left:
+        deferred_download(
+            "Data (CSV)",
+            lambda database, actor: "\ufeff" + exports.to_csv(table, list(columns.values())),
+            file_name=f"{slug}.csv",
+            mime="text/csv",
+            key=f"{key}_csv",
+        )
+    with middle:
+        deferred_download(
+            "Chart (PNG)",
+            lambda database, actor: charts.to_png(figure()),
+            file_name=f"{slug}.png",
+            mime="image/png",
+            key=f"{key}_png",
+        )
+    with right:
+        deferred_download(
+            "Chart (SVG)",
+            lambda database, actor: charts.to_svg(figure()),
+            file_name=f"{slug}.svg",
+            mime="image/svg+xml",
+            key=f"{key}_svg",
+        )
     return event
 
 
