@@ -1,5 +1,7 @@
 """Partner CRM: the entry point. Run with ``streamlit run app.py``."""
 
+import os
+
 import streamlit as st
 
 from crm import branches, settings
@@ -7,6 +9,12 @@ from crm.ui import pages, session
 from crm.ui.widgets import md
 
 st.set_page_config(page_title="Partner CRM", page_icon=":material/handshake:", layout="wide")
+
+if os.environ.get("CRM_BENCH_FLOOR") == "1" and st.query_params.get("bench") == "floor":
+    # The load benchmark's floor (python -m crm loadbench): a page that only draws a title, served by the same
+    # server. Only a server the benchmark starts sets CRM_BENCH_FLOOR; normal runs never show this.
+    st.title("Floor")
+    st.stop()
 
 database = session.open_database()
 actor = session.current_actor(database)
