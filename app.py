@@ -16,6 +16,7 @@ if os.environ.get("CRM_BENCH_FLOOR") == "1" and st.query_params.get("bench") == 
     st.title("Floor")
     st.stop()
 
+st.session_state[session.APP_KEY] = True
 database = session.open_database()
 actor = session.current_actor(database)
 
@@ -40,6 +41,8 @@ else:
             for page in pages.for_actor(actor)
         ]
     )
+    if (asked := st.session_state.pop(session.RETURN_KEY, None)) in {page.path for page in pages.for_actor(actor)}:
+        st.switch_page(asked)  # a page address opened before app.py had run on this server (session.require)
     with st.sidebar:
         st.markdown(f"**{md(settings.get(database, 'provider_name', 'Partner CRM'))}**")
         st.caption(f"{md(actor.display_name)}, {actor.role_label}  \n{md(branches.scope_label(database, actor))}")

@@ -35,8 +35,11 @@ from crm.access import ADMIN, BRANCH_MANAGER, REGIONAL_LEAD, Actor
 FLOOR = "floor: title-only page"
 WRITE = "Log an interaction (write)"
 FLOOR_QUERY = "bench=floor"
+FLOOR_ENV = "CRM_BENCH_FLOOR"
 RUN_SECONDS_LIMIT = 120  # one rerun taking longer than this counts as an error (and the tab reconnects)
 ROLE_SHARES = ((BRANCH_MANAGER, 0.7), (REGIONAL_LEAD, 0.2), (ADMIN, 0.1))
+SIGN_IN_PASSWORD = "signin_password"  # the sign-in form's password box (crm/ui/session.py)
+WRITE_TURNS = 3  # a writer logs an interaction on every third turn
 WIDGET_ID = re.compile(r"^\$\$ID-[0-9a-f]+-(.*)$")
 
 
@@ -95,7 +98,6 @@ class Tab:
         from streamlit.proto.Alert_pb2 import Alert
         from streamlit.proto.BackMsg_pb2 import BackMsg
         from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-        from streamlit.proto.TextInput_pb2 import TextInput
 
         if self.socket is None:
             await self.connect()
@@ -125,10 +127,10 @@ class Tab:
                     outcome.error = outcome.error or f"exception: {proto.type}: {proto.message}"[:200]
                 elif name == "alert" and proto.format == Alert.ERROR:
                     outcome.error = outcome.error or f"error shown: {proto.body}"[:200]
-                elif name == "text_input" and proto.type == TextInput.PASSWORD and proto.label == "Password":
-                    outcome.error = outcome.error or "signed out: the sign-in form was shown"
                 if match := WIDGET_ID.match(getattr(proto, "id", "") or ""):
                     outcome.widgets[match.group(1)] = proto
+                    if match.group(1) == SIGN_IN_PASSWORD:
+                        outcome.error = outcome.error or "signed out: the sign-in form was shown"
             elif kind == "script_finished":
                 status = forward.script_finished
                 if status == ForwardMsg.FINISHED_EARLY_FOR_RERUN:
@@ -198,7 +200,7 @@ async def _drive(
     while time.perf_counter() < deadline_box[0]:
         turn += 1
         page = rng.choice(choices)
-        write = user.writer and turn % 3 == 0 and "Interactions" in pages
+        write = user.writer and turn % WRITE_TURNS == 0 and "Interactions" in pages
         if write:
             page = "Interactions"
         try:
@@ -380,13 +382,27 @@ def run_once(
 ) -> Report:
     """Serve the app with ``workers_count`` workers, drive ``count`` users for ``seconds``, check the writes."""
     people = prepare_users(db_path, count, writers_every, seed)
-    run_id = f"{int(time.time())}-{workers_count}w"
-    with workers.serve(db_path, workers=workers_count, env={"CRM_BENCH_FLOOR": "1"}) as cluster:
-        for person in people:
-            sticky = _sticky_cookie(cluster.url)
-            if sticky:
-                person.cookie = f"{person.cookie}; {sticky}"
-        tally = asyncio.run(_load(cluster.url, people, seconds, think, seed, run_id, one_at_a_time))
+    with workers.serve(db_path, workers=workers_count, env={FLOOR_ENV: "1"}) as cluster:
+        return drive(cluster.url, db_path, people, workers_count, seconds, think, seed, one_at_a_time)
+
+
+def drive(
+    url: str,
+    db_path: Path,
+    people: list[User],
+    workers_count: int,
+    seconds: float,
+    think: float,
+    seed: int = bench.SEED,
+    one_at_a_time: bool = False,
+) -> Report:
+    """Drive signed-in ``people`` against the server at ``url`` (started with FLOOR_ENV set) for ``seconds``,
+    then count their confirmed writes in the database."""
+    run_id = f"{time.time_ns()}-{workers_count}w"
+    for person in people:
+        if sticky := _sticky_cookie(url):
+            person.cookie = f"{person.cookie}; {sticky}"
+    tally = asyncio.run(_load(url, people, seconds, think, seed, run_id, one_at_a_time))
     return Report(workers_count, tally, count_writes(db_path, run_id), people)
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 STICKY_COOKIE = "crm_worker"
+WORKER_HEADER = "X-CRM-Worker"
 START_SECONDS = 60
 
 
@@ -93,6 +94,7 @@ http {{
             proxy_send_timeout 1d;
             proxy_buffering off;
             add_header Set-Cookie "{STICKY_COOKIE}=$crm_worker; Path=/; HttpOnly; SameSite=Strict" always;
+            add_header {WORKER_HEADER} $upstream_addr always;  # which worker answered (for logs and tests)
         }}
     }}
 }}
