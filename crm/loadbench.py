@@ -60,6 +60,7 @@ class Tally:
 
     times: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     role_times: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    page_role_times: dict[tuple[str, str], list[float]] = field(default_factory=lambda: defaultdict(list))
     errors: Counter = field(default_factory=Counter)
     attempted: int = 0
     confirmed: int = 0
@@ -249,6 +250,7 @@ def _record(tally: Tally, page: str, role: str, outcome: Outcome) -> None:
     tally.times[page].append(outcome.seconds)
     if page != FLOOR:
         tally.role_times[role].append(outcome.seconds)
+        tally.page_role_times[page, role].append(outcome.seconds)
 
 
 def _sticky_cookie(url: str) -> str:
@@ -479,6 +481,29 @@ def print_report(reports: list[Report], heading: str, out=sys.stdout) -> None:
             + " |",
             file=out,
         )
+    roles = (BRANCH_MANAGER, REGIONAL_LEAD, ADMIN)
+    for report in reports:
+        floor = report.tally.times.get(FLOOR, [])
+        if not floor:
+            continue
+        print("", file=out)
+        print(
+            f"Median per page and role, {report.workers} worker{'s' if report.workers > 1 else ''} "
+            f"(ms, and ÷ the floor's median of {_ms(statistics.median(floor))} ms):",
+            file=out,
+        )
+        print("", file=out)
+        print("| page | " + " | ".join(role.replace("_", " ") for role in roles) + " |", file=out)
+        print("| --- |" + " --- |" * len(roles), file=out)
+        for page in [*pages, WRITE]:
+            cells = []
+            for role in roles:
+                times = report.tally.page_role_times.get((page, role), [])
+                median = statistics.median(times) if times else 0
+                cells.append(
+                    f"{_ms(median)}, {median / statistics.median(floor):.1f}x (n={len(times)})" if times else ""
+                )
+            print(f"| {page} | " + " | ".join(cells) + " |", file=out)
     for report in reports:
         for what, n in sorted(report.tally.errors.items(), key=lambda item: -item[1]):
             print(f"- {report.workers} worker(s): {n} x {what}", file=out)
