@@ -1,10 +1,13 @@
 """The load benchmark's pieces that need no server: its floor page in app.py, and its accounts."""
 
+import logging
+import tomllib
+
 import pytest
 
-from crm import loadbench, users
+from crm import bench, loadbench, users
 from crm.access import ADMIN, BRANCH_MANAGER, REGIONAL_LEAD
-from tests.pagehelpers import is_sign_in_form, new_app, run_app_on, values
+from tests.pagehelpers import ROOT, is_sign_in_form, new_app, run_app_on, values
 
 
 @pytest.mark.parametrize("setting", [None, "0"])
@@ -52,3 +55,36 @@ def test_that_the_bench_signs_in_a_mix_of_roles_and_reuses_its_accounts(db_path,
     for user in first:
         token = user.cookie.removeprefix("crm_session=")
         assert users.resume_session(database, token, 30).username == user.name
+
+
+def test_that_the_bench_page_runs_log_no_streamlit_warnings(tmp_path, db_path, database, monkeypatch):
+    """Test that timing a page with AppTest, with the cache cleared as for a first view, passes no warning to
+    Streamlit's log handlers ("missing ScriptRunContext", "No runtime found"): python -m crm bench prints none.
+
+    Regression test: every AppTest run in the bench printed "missing ScriptRunContext" (screens of it)."""
+    monkeypatch.setenv("CRM_DB", str(db_path))
+    page = tmp_path / "title.py"
+    page.write_text("import streamlit as st\n\nst.title('Floor')\n")
+    seen: list[logging.LogRecord] = []
+    catcher = logging.Handler()
+    catcher.emit = seen.append  # type: ignore[method-assign]
+    names = ["streamlit.runtime.scriptrunner_utils.script_run_context", "streamlit.runtime.caching.cache_data_api"]
+    for name in names:
+        logging.getLogger(name).addHandler(catcher)
+    try:
+        run = bench._page_runner(str(page), db_path, None, cold=True)
+        run()
+        run()
+    finally:
+        for name in names:
+            logging.getLogger(name).removeHandler(catcher)
+    assert [(r.name, r.getMessage()) for r in seen if r.levelno >= logging.WARNING] == []
+
+
+def test_that_streamlit_skips_the_full_garbage_collection_after_every_script_run():
+    """Test that the project's Streamlit configuration turns off runner.postScriptGC.
+
+    Regression test: Streamlit's default gc.collect(2) after every script run cost about as much as a
+    title-only page on every rerun of every user (py-spy: half of the script thread's time under load)."""
+    settings = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert settings["runner"]["postScriptGC"] is False
