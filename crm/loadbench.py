@@ -65,6 +65,7 @@ class Tally:
     attempted: int = 0
     confirmed: int = 0
     elapsed: float = 0.0
+    lag: list[float] = field(default_factory=list)  # how late the client's own loop woke up (client-bound?)
 
 
 class Tab:
@@ -282,9 +283,20 @@ async def _load(
     start = time.perf_counter()
     deadline[0] = start + seconds
     barrier.set()
+    watcher = asyncio.create_task(_watch_lag(tally, deadline))
     await asyncio.gather(*tasks)
+    await watcher
     tally.elapsed = time.perf_counter() - start
     return tally
+
+
+async def _watch_lag(tally: Tally, deadline: list[float]) -> None:
+    """Sample how late a 100 ms sleep wakes up: when the bench's own process is starved of CPU, every time it
+    measures includes that delay, and the report says so."""
+    while time.perf_counter() < deadline[0]:
+        before = time.perf_counter()
+        await asyncio.sleep(0.1)
+        tally.lag.append(time.perf_counter() - before - 0.1)
 
 
 def prepare_users(db_path: Path, count: int, writers_every: int, seed: int) -> list[User]:
@@ -465,6 +477,15 @@ def print_report(reports: list[Report], heading: str, out=sys.stdout) -> None:
         rates.append(done / report.tally.elapsed if report.tally.elapsed else 0.0)
     print("| reruns per second | " + " | ".join(f"{r:.2f}" for r in rates) + " |", file=out)
     print("| errors | " + " | ".join(str(sum(r.tally.errors.values())) for r in reports) + " |", file=out)
+    print(
+        "| the bench client's own delay (100 ms timer lateness, p50 / p95 ms) | "
+        + " | ".join(
+            f"{_ms(statistics.median(r.tally.lag))} / {_ms(_percentile(r.tally.lag, 0.95))}" if r.tally.lag else ""
+            for r in reports
+        )
+        + " |",
+        file=out,
+    )
     print(
         "| writes: sent, confirmed on the page, in the database, missing | "
         + " | ".join(
