@@ -14,10 +14,7 @@ from crm import db, loadbench, users, workers
 from tests.conftest import PASSWORD
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, WAIT_MS, _seed
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(workers.nginx_path() is None, reason="nginx is not installed (./scripts/test installs it)"),
-]
+pytestmark = pytest.mark.browser  # nginx is needed too: ./scripts/test installs it, as it does chromium
 
 
 @pytest.fixture(scope="module")
