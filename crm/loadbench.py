@@ -113,7 +113,8 @@ class Tab:
         start = time.perf_counter()
         await self.socket.send(message.SerializeToString())
         while True:
-            data = await asyncio.wait_for(self.socket.recv(), RUN_SECONDS_LIMIT)
+            # One limit for the whole rerun, not per message: a run that never finishes ends the wait.
+            data = await asyncio.wait_for(self.socket.recv(), max(0.0, start + RUN_SECONDS_LIMIT - time.perf_counter()))
             assert isinstance(data, bytes)
             if look_for and look_for in data:
                 outcome.saw = True
@@ -190,7 +191,8 @@ async def _drive(
             tally.errors[f"opening the app: {first.error}"] += 1
     except Exception as error:  # noqa: BLE001 - a failed connection is a result to report, not a crash
         tally.errors[f"opening the app: {type(error).__name__}: {error}"[:200]] += 1
-    connected[0] += 1
+    finally:
+        connected[0] += 1
     await start_barrier.wait()
     if not pages:
         await tab.close()
