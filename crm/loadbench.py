@@ -17,6 +17,7 @@ Streamlit's protocol messages are imported here, in the command only (crm/ itsel
 """
 
 import asyncio
+import contextlib
 import random
 import re
 import statistics
@@ -208,7 +209,7 @@ async def _drive(
         if write:
             page = "Interactions"
         try:
-            async with one_at_a_time or _NoLock():
+            async with one_at_a_time or contextlib.nullcontext():
                 if page == FLOOR:
                     outcome = await tab.rerun(query=FLOOR_QUERY)
                 else:
@@ -236,14 +237,6 @@ async def _drive(
             await tab.close()
         await asyncio.sleep(think * rng.uniform(0.5, 1.5))
     await tab.close()
-
-
-class _NoLock:
-    async def __aenter__(self) -> None:
-        return None
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
 
 
 def _record(tally: Tally, page: str, role: str, outcome: Outcome) -> None:
