@@ -1,5 +1,7 @@
 """Partner CRM: the entry point. Run with ``streamlit run app.py``."""
 
+import os
+
 import streamlit as st
 
 from crm import branches, settings
@@ -9,6 +11,13 @@ from crm.ui.widgets import md
 
 st.set_page_config(page_title="Partner CRM", page_icon=":material/handshake:", layout="wide")
 
+if os.environ.get("CRM_BENCH_FLOOR") == "1" and st.query_params.get("bench") == "floor":
+    # The load benchmark's floor (python -m crm loadbench): a page that only draws a title, served by the same
+    # server. Only a server the benchmark starts sets CRM_BENCH_FLOOR; normal runs never show this.
+    st.title("Floor")
+    st.stop()
+
+st.session_state[session.APP_KEY] = True
 database = session.open_database()
 actor = session.current_actor(database)
 
@@ -49,6 +58,8 @@ else:
             st.Page(landing, title="Start", url_path="start", default=True, visibility="hidden"),
         ]
     )
+    if (asked := st.session_state.pop(session.RETURN_KEY, None)) in {page.path for page in pages.for_actor(actor)}:
+        st.switch_page(asked)  # a page address opened before app.py had run on this server (session.require)
     with st.sidebar:
         search_box(database, actor)
         st.markdown(f"**{md(settings.get(database, 'provider_name', 'Partner CRM'))}**")

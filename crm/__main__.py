@@ -130,6 +130,29 @@ def _parser() -> argparse.ArgumentParser:
     )
     bench_cmd.set_defaults(handler=cmd_bench)
 
+    load = commands.add_parser("loadbench", help="signed-in users driving a running server; times every page")
+    load.add_argument(
+        "--data", choices=["large", "demo"], default="large", help="the database to build (default: large)"
+    )
+    load.add_argument("--keep", type=Path, metavar="PATH", help="build the database at PATH, or reuse it if it exists")
+    load.add_argument("--users", type=int, default=50, help="signed-in users at once (default: 50)")
+    load.add_argument("--seconds", type=float, default=60, help="how long the load runs (default: 60)")
+    load.add_argument("--think", type=float, default=5, help="mean seconds between a user's reruns (default: 5)")
+    load.add_argument(
+        "--workers", type=_worker_counts, default=[1], metavar="N[,N...]", help="worker counts to compare (default: 1)"
+    )
+    load.add_argument(
+        "--writers-every", type=int, default=4, metavar="K", help="every K-th branch manager logs interactions"
+    )
+    load.add_argument("--one-at-a-time", action="store_true", help="one rerun at a time across all users")
+    load.set_defaults(handler=cmd_loadbench)
+
+    serve = commands.add_parser("serve", help="run N app workers behind nginx (./scripts/start --workers N)")
+    serve.add_argument("--workers", type=int, default=2, help="app processes (default: 2)")
+    serve.add_argument("--port", type=int, default=8501, help="the port nginx listens on (default: 8501)")
+    serve.add_argument("--address", default="0.0.0.0", help="the address nginx listens on (default: all)")
+    serve.set_defaults(handler=cmd_serve)
+
     backup_cmd = commands.add_parser("backup", help="write a consistent copy of the database, safe while in use")
     backup_cmd.add_argument("file", metavar="FILE", type=Path)
     _force_option(backup_cmd)
@@ -498,6 +521,40 @@ def cmd_coverage(path: Path, args: argparse.Namespace) -> int:
     )
     _write(rows, coverage.REPORT_COLUMNS, args.format)
     return 0
+
+
+def _worker_counts(text: str) -> list[int]:
+    try:
+        counts = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError("give worker counts as numbers, e.g. 1,2") from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError("worker counts must be at least 1")
+    return counts
+
+
+def cmd_loadbench(path: Path, args: argparse.Namespace) -> int:
+    from crm import loadbench
+
+    return loadbench.run(
+        data=args.data,
+        keep=args.keep,
+        users_count=args.users,
+        seconds=args.seconds,
+        think=args.think,
+        worker_counts=args.workers,
+        writers_every=args.writers_every,
+        one_at_a_time=args.one_at_a_time,
+    )
+
+
+def cmd_serve(path: Path, args: argparse.Namespace) -> int:
+    from crm import workers
+
+    try:
+        return workers.run(path, args.workers, args.port, args.address)
+    except workers.ServeError as error:
+        raise CommandError(str(error)) from None
 
 
 def cmd_bench(path: Path, args: argparse.Namespace) -> int:

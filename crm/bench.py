@@ -7,6 +7,7 @@ Rows are written with executemany, not through the app's one-at-a-time
 functions, so building takes seconds rather than hours; everything measured goes through the app's own code.
 """
 
+import logging
 import os
 import random
 import resource
@@ -227,11 +228,30 @@ def median_seconds(work: Callable[[], object], runs: int) -> float:
     return statistics.median(times)
 
 
+def _only_errors(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.ERROR
+
+
+def quiet_streamlit() -> None:
+    """Keep Streamlit's warnings about running outside a server out of the report.
+
+    AppTest runs each page on this process's main thread, where Streamlit warns "missing ScriptRunContext" on
+    every run, and a cache cleared outside a server warns that there is no runtime: both expected here. A filter
+    on the loggers (not a level, which Streamlit resets when it reads its config) keeps errors only.
+    """
+    for name in ("streamlit.runtime.scriptrunner_utils.script_run_context", "streamlit.runtime.caching.cache_data_api"):
+        logger = logging.getLogger(name)
+        if _only_errors not in logger.filters:
+            logger.addFilter(_only_errors)
+
+
 def _page_runner(script: str, db_path: Path, actor: Actor | None, cold: bool = False) -> Callable[[], object]:
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
     from crm.ui import session
+
+    quiet_streamlit()
 
     os.environ["CRM_DB"] = str(db_path)
     token = None

@@ -1,6 +1,8 @@
 """Opening the database: the only module that knows how a connection is set up."""
 
+import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,11 +29,44 @@ def connect(path: str | Path, *, migrate: bool = True) -> Database:
     conn.execute("PRAGMA foreign_keys = ON")
     _use_wal(conn)
     db = Database(conn)
-    if migrate:
+    if migrate and not _known_current(path, conn):
         from crm import schema
 
         schema.upgrade(db)
+        _remember_current(path, conn)
     return db
+
+
+# Files this process has upgraded (or found up to date), so a Streamlit rerun does not ask sqlite-utils for the
+# pending migrations on every connection. Keyed by the resolved path; the file's identity (device and inode),
+# SQLite's schema cookie (which every schema change, by any process, and every restore through the backup API
+# increments) and the steps this code knows must all still match, or the file is checked again.
+_up_to_date: dict[str, tuple] = {}
+_up_to_date_lock = threading.Lock()
+
+
+def _identity(path: Path, conn: sqlite3.Connection) -> tuple[str, tuple] | None:
+    from crm import schema
+
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    cookie = conn.execute("PRAGMA schema_version").fetchone()[0]
+    return str(path.resolve()), (stat.st_dev, stat.st_ino, cookie, tuple(schema.step_names()))
+
+
+def _known_current(path: Path, conn: sqlite3.Connection) -> bool:
+    identity = _identity(path, conn)
+    with _up_to_date_lock:
+        return identity is not None and _up_to_date.get(identity[0]) == identity[1]
+
+
+def _remember_current(path: Path, conn: sqlite3.Connection) -> None:
+    identity = _identity(path, conn)
+    if identity is not None:
+        with _up_to_date_lock:
+            _up_to_date[identity[0]] = identity[1]
 
 
 def _use_wal(conn: sqlite3.Connection) -> None:

@@ -1,5 +1,6 @@
 """Phone numbers: parsed and validated with phonenumbers, stored as E.164 plus extension, shown nationally."""
 
+import functools
 from dataclasses import dataclass
 
 import phonenumbers
@@ -39,8 +40,13 @@ def parse(raw: str | None, field: str = "Phone") -> Phone | None:
     return Phone(e164=e164, extension=number.extension or None)
 
 
+@functools.lru_cache(maxsize=100_000)
 def national(e164: str | None, extension: str | None = None) -> str:
-    """Format a stored number the way people in the UK write it: 020 7946 0123 (international if abroad)."""
+    """Format a stored number the way people in the UK write it: 020 7946 0123 (international if abroad).
+
+    Kept per process (the same stored number always reads the same): lists format every row's numbers on every
+    rerun, and parsing with phonenumbers was most of a long contact list's time (BENCHMARKS.md).
+    """
     if not e164:
         return ""
     number = phonenumbers.parse(e164, DEFAULT_REGION)

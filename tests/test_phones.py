@@ -172,3 +172,18 @@ def test_epraccur_invalid_numbers_refused(epraccur_numbers):
             refused += 1
 
     assert refused == 70
+
+
+def test_that_a_stored_number_is_parsed_once_per_process_however_often_it_is_shown(monkeypatch):
+    """Test that showing the same stored number again (every row of a list, on every rerun) formats it from
+    memory: phonenumbers parses it once, and the text is the same each time.
+
+    Regression test: lists parsed every row's numbers with phonenumbers on every rerun, most of the time of an
+    administrator's contact lists."""
+    phones.national.cache_clear()
+    parses = []
+    real_parse = phones.phonenumbers.parse
+    monkeypatch.setattr(phones.phonenumbers, "parse", lambda *args: parses.append(args) or real_parse(*args))
+    shown = [phones.national("+441134960123", "12") for _ in range(3)] + [phones.national("+441134960123")]
+    assert shown == ["0113 496 0123 ext. 12"] * 3 + ["0113 496 0123"]
+    assert parses == [("+441134960123", "GB"), ("+441134960123", "GB")]

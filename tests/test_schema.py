@@ -107,6 +107,41 @@ def test_reconnecting_is_a_no_op(db_path):
     again.close()
 
 
+def test_that_a_process_checks_for_pending_migrations_once_per_file(db_path, monkeypatch):
+    """Test that reconnecting to a file this process has upgraded does not check for pending migrations again
+    (every Streamlit rerun connects), while a file replaced by a new one at the same path is upgraded anew.
+
+    Regression test: db.connect ran schema.upgrade, a query of every applied step, on every connection."""
+    upgrades = []
+    real_upgrade = schema.upgrade
+    monkeypatch.setattr(schema, "upgrade", lambda database: upgrades.append(1) or real_upgrade(database))
+    for _ in range(3):
+        db.connect(db_path).close()
+    assert len(upgrades) == 1
+
+    for leftover in db_path.parent.glob(db_path.name + "*"):
+        leftover.unlink()
+    sqlite3.connect(db_path).close()  # a new, empty file where the old one was
+    replaced = db.connect(db_path)
+    assert len(upgrades) == 2
+    assert schema.pending(replaced) == []
+    replaced.close()
+
+
+def test_that_a_schema_changed_by_another_process_is_checked_again(db_path, monkeypatch):
+    """Test that after another process (here: a plain connection) changes the schema of a file this process
+    has already checked, the next connect checks for pending migrations again."""
+    db.connect(db_path).close()
+    with sqlite3.connect(db_path) as other:
+        other.execute("DELETE FROM _sqlite_migrations WHERE name = ?", [_all_step_names()[-1]])
+        other.execute("CREATE TABLE made_elsewhere (id INTEGER PRIMARY KEY)")
+    other.close()
+    upgrades = []
+    monkeypatch.setattr(schema, "upgrade", lambda database: upgrades.append(schema.pending(database)))
+    db.connect(db_path).close()
+    assert upgrades == [[_all_step_names()[-1]]]
+
+
 def test_unmigrated_connection_reports_pending(db_path):
     """Test that migrate=False leaves a new file empty, with every step pending, until it is upgraded."""
     database = db.connect(db_path, migrate=False)

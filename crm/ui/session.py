@@ -8,6 +8,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import streamlit as st
 from sqlite_utils import Database
@@ -24,6 +25,9 @@ NOTICE_KEY = "crm_notice"  # a message to show on the sign-in form (why the user
 COOKIE_KEY = "crm_cookie_pending"  # a cookie change to send to the browser on the next run
 HANDLE_AT_KEY = "crm_handle_issued_at"  # when this tab last gave the browser a new handle
 COOKIE = "crm_session"
+APP_KEY = "crm_through_app"  # set by app.py on every run: this tab has app.py's navigation and menu
+RETURN_KEY = "crm_return_to"  # the page a signed-in user asked for before app.py had run (app.py goes there)
+
 HANDLE_ROTATE_SECONDS = 300  # while someone works, the browser's handle is replaced this often
 
 
@@ -168,11 +172,16 @@ def require(page_file: str) -> tuple[Database, Actor]:
     database = open_database()
     actor = current_actor(database)
     send_cookie()
-    if actor is None:
-        # Only reached when the page runs without app.py: before app.py has first run on a new server, Streamlit
-        # serves pages/ on their own (listing them all in its menu). Go through app.py, which sets up the
-        # navigation for good and shows its gate; a page tested on its own shows the gate right here.
+    if actor is None or APP_KEY not in st.session_state:
+        # Only reached when the page runs without app.py: before app.py has first run on a new server (or a new
+        # worker behind the proxy), Streamlit serves pages/ on their own (listing them all in its menu, with no
+        # Sign out). Go through app.py, which sets up the navigation for good and shows its gate or the user's
+        # menu, and then (signed in) this page again; a page tested on its own carries on right here.
+        if actor is not None:
+            st.session_state[RETURN_KEY] = f"pages/{Path(page_file).name}"
         _enter_app()
+        st.session_state.pop(RETURN_KEY, None)
+    if actor is None:
         gate(database)
         st.stop()
     if actor.role not in roles:
