@@ -645,6 +645,25 @@ def merges(db: Database) -> None:
     )
 
 
+@migrations(name="0016_session_handles")
+def session_handles(db: Database) -> None:
+    # The browser's cookie holds a short-lived handle for its session (crm/handles.py). Kept here rather than in
+    # one process's memory, so every worker behind the proxy can exchange it. Only hashes and the token sealed with
+    # the handle are stored: the table alone opens no session.
+    _run(
+        db,
+        """
+        CREATE TABLE session_handles (
+            handle_hash TEXT PRIMARY KEY,
+            token_hash TEXT NOT NULL,
+            sealed_token TEXT NOT NULL,
+            expires_at REAL NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX idx_session_handles_token ON session_handles(token_hash)
+        """,
+    )
+
+
 def upgrade(db: Database) -> None:
     """Apply every pending migration, all in one write transaction, after keeping a copy of the database.
 

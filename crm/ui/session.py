@@ -4,10 +4,7 @@ Pages in pages/ can be opened by URL before app.py's navigation has run, so each
 itself: with no valid session it renders the sign-in form (or the set-up screen) and stops the script.
 """
 
-import secrets
-import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import streamlit as st
@@ -17,6 +14,7 @@ from streamlit.errors import StreamlitAPIException
 from crm import config, db, demo, settings, users
 from crm.access import Actor
 from crm.errors import CRMError, SessionEnded
+from crm.handles import Handles
 from crm.ui import pages
 from crm.ui.widgets import md, show_error
 
@@ -29,46 +27,6 @@ APP_KEY = "crm_through_app"  # set by app.py on every run: this tab has app.py's
 RETURN_KEY = "crm_return_to"  # the page a signed-in user asked for before app.py had run (app.py goes there)
 
 HANDLE_ROTATE_SECONDS = 300  # while someone works, the browser's handle is replaced this often
-
-
-class Handles:
-    """Short-lived handles the browser's cookie holds instead of the session token.
-
-    Streamlit cannot set an HttpOnly cookie, so the cookie is written by a script and readable by any script on
-    the page. It therefore holds a random handle that only this server can exchange for the session token (kept
-    in memory, never in the database or the browser). A handle lives as long as the idle limit, is replaced
-    every few minutes while the user is active and whenever it is exchanged (a reload, a new tab), and the one
-    it replaces stops working at once. Handles end with the session (sign-out, expiry) and with the server
-    process: after a restart people sign in again.
-    """
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic):
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._tokens: dict[str, tuple[str, float]] = {}  # handle -> (session token, expires at)
-
-    def issue(self, token: str, lifetime_seconds: float) -> str:
-        """A new handle for ``token``; every earlier handle of the same session stops working."""
-        handle = secrets.token_urlsafe(32)
-        now = self._clock()
-        with self._lock:
-            self._tokens = {h: (t, until) for h, (t, until) in self._tokens.items() if t != token and until > now}
-            self._tokens[handle] = (token, now + lifetime_seconds)
-        return handle
-
-    def exchange(self, handle: str) -> str | None:
-        """The session token a live handle stands for, or None (unknown, replaced or expired)."""
-        with self._lock:
-            token, until = self._tokens.get(handle, (None, 0.0))
-            if token is None or until <= self._clock():
-                self._tokens.pop(handle, None)
-                return None
-            return token
-
-    def revoke(self, token: str) -> None:
-        """End every handle of a session (sign-out, the session ended)."""
-        with self._lock:
-            self._tokens = {h: entry for h, entry in self._tokens.items() if entry[0] != token}
 
 
 HANDLES = Handles()
@@ -91,14 +49,14 @@ def current_actor(database: Database) -> Actor | None:
     if not token:
         handle = st.context.cookies.get(COOKIE)
         if isinstance(handle, str) and handle:  # (AppTest's stand-in context has no real cookies)
-            token, from_cookie = HANDLES.exchange(handle), True
+            token, from_cookie = HANDLES.exchange(database, handle), True
     if not isinstance(token, str) or not token:
         return None
     idle_minutes = config.from_env().idle_minutes
     try:
         actor = users.resume_session(database, token, idle_minutes)
     except SessionEnded as ended:
-        HANDLES.revoke(token)
+        HANDLES.revoke(database, token)
         if TOKEN_KEY in st.session_state:  # this tab was signed in: say why it no longer is
             _forget()
             st.session_state[NOTICE_KEY] = str(ended)
@@ -106,13 +64,13 @@ def current_actor(database: Database) -> Actor | None:
     st.session_state[TOKEN_KEY] = token
     issued = st.session_state.get(HANDLE_AT_KEY, 0.0)
     if from_cookie or time.monotonic() - issued > min(HANDLE_ROTATE_SECONDS, idle_minutes * 30):
-        _new_handle(token, idle_minutes)
+        _new_handle(database, token, idle_minutes)
     return actor
 
 
-def _new_handle(token: str, idle_minutes: int) -> None:
+def _new_handle(database: Database, token: str, idle_minutes: int) -> None:
     """Give the browser a fresh handle for this session (sent by send_cookie); the old one stops working."""
-    st.session_state[COOKIE_KEY] = HANDLES.issue(token, idle_minutes * 60)
+    st.session_state[COOKIE_KEY] = HANDLES.issue(database, token, idle_minutes * 60)
     st.session_state[HANDLE_AT_KEY] = time.monotonic()
 
 
@@ -125,7 +83,7 @@ def _forget() -> None:
 def sign_out(database: Database, notice: str = "") -> None:
     """End the session in the database and in this browser."""
     if token := st.session_state.get(TOKEN_KEY):
-        HANDLES.revoke(token)
+        HANDLES.revoke(database, token)
         users.end_session(database, token)
     _forget()
     if notice:
@@ -213,7 +171,7 @@ def _start_session(database: Database, actor: Actor) -> None:
     token = users.start_session(database, actor)
     st.session_state.pop(NOTICE_KEY, None)
     st.session_state[TOKEN_KEY] = token
-    _new_handle(token, config.from_env().idle_minutes)
+    _new_handle(database, token, config.from_env().idle_minutes)
 
 
 def client_address() -> str | None:
