@@ -1,11 +1,13 @@
 """Referrals in a real browser: a branch manager logs a referral from a contact's page and sees it on the Referrals
 page; the This week calendar download gives an .ics file that parses back."""
 
+from datetime import timedelta
+
 import pytest
 from icalendar import Calendar
 from playwright.sync_api import expect, sync_playwright
 
-from crm import db, interactions, users
+from crm import clock, db, interactions, users
 from tests import browserkit
 from tests.conftest import PASSWORD, World
 
@@ -24,7 +26,10 @@ def server(tmp_path_factory):
         database,
         world.admin,
         {"branch_id": world.leeds, "kind_code": "PHONE_CALL", "summary": "Call", "contact_ids": [priya]}
-        | {"follow_up_on": "2099-01-05", "follow_up_action": "Send availability"},
+        | {
+            "follow_up_on": (clock.now().date() + timedelta(days=30)).isoformat(),
+            "follow_up_action": "Send availability",
+        },
     )
     database.close()
     with browserkit.streamlit_server(path, folder / "server.log") as running:
