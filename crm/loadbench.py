@@ -2,7 +2,7 @@
 
 The command starts ``streamlit run app.py`` (or several workers behind nginx, crm/workers.py) on a free loopback
 port against a benchmark database, and signs in N users of mixed roles: sessions are made with
-``users.start_session`` and the token is sent in the ``crm_session`` cookie, as a browser sends it. Each user
+``users.start_session`` and a handle for it is sent in the ``crm_session`` cookie, as a browser sends it. Each user
 holds a websocket to ``/_stcore/stream`` and re-runs pages as a browser tab does (a ``rerun_script`` BackMsg
 naming the page's script hash), waits a think time, and goes on until the time is up. The time of a page is
 from sending the rerun request to the ``script_finished`` ForwardMsg (after any ``st.rerun`` inside it).
@@ -32,6 +32,7 @@ from typing import Any
 
 from crm import bench, db, users, workers
 from crm.access import ADMIN, BRANCH_MANAGER, REGIONAL_LEAD, Actor
+from crm.handles import Handles
 
 FLOOR = "floor: title-only page"
 WRITE = "Log an interaction (write)"
@@ -311,19 +312,20 @@ def prepare_users(db_path: Path, count: int, writers_every: int, seed: int) -> l
         for role, how_many in wanted.items():
             for number in range(how_many):
                 actor = _account(database, admin, role, number, branch_ids, region_ids)
+                # The browser's cookie holds a handle for the session, never its token (crm/handles.py).
                 token = users.start_session(database, actor)
-                people.append((role, actor, token))
+                people.append((role, actor, Handles().issue(database, token, users.SESSION_HOURS * 3600)))
         rng.shuffle(people)
     finally:
         database.close()
     result = []
     managers = 0
-    for role, actor, token in people:
+    for role, actor, handle in people:
         writer = False
         if role == BRANCH_MANAGER:
             writer = writers_every > 0 and managers % writers_every == 0
             managers += 1
-        result.append(User(actor.username, role, f"crm_session={token}", writer))
+        result.append(User(actor.username, role, f"crm_session={handle}", writer))
     return result
 
 

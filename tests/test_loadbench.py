@@ -7,6 +7,7 @@ import pytest
 
 from crm import bench, loadbench, users
 from crm.access import ADMIN, BRANCH_MANAGER, REGIONAL_LEAD
+from crm.handles import Handles
 from tests.pagehelpers import ROOT, is_sign_in_form, new_app, run_app_on, values
 
 
@@ -53,8 +54,8 @@ def test_that_the_bench_signs_in_a_mix_of_roles_and_reuses_its_accounts(db_path,
     assert sorted(u.name for u in again) == sorted(u.name for u in first)
     assert database.execute("SELECT count(*) FROM users WHERE username LIKE 'load.%'").fetchone()[0] == 10
     for user in first:
-        token = user.cookie.removeprefix("crm_session=")
-        assert users.resume_session(database, token, 30).username == user.name
+        token = Handles().exchange(database, user.cookie.removeprefix("crm_session="))
+        assert token is not None and users.resume_session(database, token, 30).username == user.name
 
 
 def test_that_the_bench_page_runs_log_no_streamlit_warnings(tmp_path, db_path, database, monkeypatch):

@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from crm import db, loadbench, users, workers
+from crm.handles import Handles
 from tests.conftest import PASSWORD
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, WAIT_MS, _seed
 
@@ -88,7 +89,7 @@ def test_that_interactions_logged_through_both_workers_are_all_in_the_database(c
         manager = users.get(
             database, database.execute("SELECT id FROM users WHERE username = 'manager.leeds'").fetchone()[0]
         )
-        tokens = [users.start_session(database, manager) for _ in cluster.worker_urls]
+        tokens = [Handles().issue(database, users.start_session(database, manager), 3600) for _ in cluster.worker_urls]
     finally:
         database.close()
     by_worker = _sticky_values(cluster)
