@@ -516,7 +516,7 @@ def measures(
     reason_sums = "".join(f", count(CASE WHEN r.decline_reason = ? THEN 1 END) AS d{i}" for i in range(len(reasons)))
     rows = db.execute(
         f"""
-        WITH picked AS (
+        WITH picked AS MATERIALIZED (
             SELECT {key} AS k, {label} AS label, {extra} AS extra, r.outcome, r.decline_reason,
                    CASE WHEN r.outcome IN ('accepted', 'declined')
                         THEN (strftime('%s', r.decided_at) - strftime('%s', r.received_at)) / 3600.0 END AS hours
@@ -532,21 +532,26 @@ def measures(
                    count(*) OVER (PARTITION BY k) AS total
             FROM picked WHERE hours IS NOT NULL
         ),
-        medians AS (
+        medians AS MATERIALIZED (
             SELECT k, avg(hours) AS median FROM ranked WHERE n IN ((total + 1) / 2, (total + 2) / 2) GROUP BY k
+        ),
+        counts AS MATERIALIZED (
+            SELECT r.k, min(r.label) AS label, min(r.extra) AS extra, count(*), sum(r.outcome = 'open'),
+                   sum(r.outcome = 'accepted'), sum(r.outcome = 'declined'), sum(r.outcome = 'withdrawn'),
+                   sum(r.outcome = 'unknown'){reason_sums}
+            FROM picked r
+            GROUP BY r.k
         )
-        SELECT r.k, min(r.label), min(r.extra), count(*), sum(r.outcome = 'open'), sum(r.outcome = 'accepted'),
-               sum(r.outcome = 'declined'), sum(r.outcome = 'withdrawn'), sum(r.outcome = 'unknown'),
-               (SELECT median FROM medians m WHERE m.k = r.k){reason_sums}
-        FROM picked r
-        GROUP BY r.k
-        ORDER BY min(r.extra), min(r.label), r.k
+        -- Joined, not a subquery per group: SQLite would recompute the medians for every group.
+        SELECT c.*, m.median FROM counts c LEFT JOIN medians m ON m.k = c.k
+        ORDER BY c.extra, c.label, c.k
         """,
         [*params, *between_params, *reasons],  # the reasons' marks come last, in the final SELECT
     ).fetchall()
     out = []
     for row in rows:
-        _, name, extra_value, received, open_, accepted, declined, withdrawn, unknown, median = row[:10]
+        _, name, extra_value, received, open_, accepted, declined, withdrawn, unknown = row[:9]
+        median, reason_counts = row[-1], row[9:-1]
         first: dict = {
             "branch": {"region": extra_value, "branch": name},
             "partner_type": {"partner_type": name},
@@ -564,7 +569,7 @@ def measures(
                 "unknown": unknown,
                 "acceptance_rate": round(accepted / answered, 3) if answered else None,
                 "median_response_hours": round(median, 1) if median is not None else None,
-                **{f"declined_{code.lower()}": n for code, n in zip(reasons, row[10:], strict=True)},
+                **{f"declined_{code.lower()}": n for code, n in zip(reasons, reason_counts, strict=True)},
             }
         )
     return out
