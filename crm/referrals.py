@@ -510,43 +510,47 @@ def measures(
     if by not in _GROUP_KEYS:
         raise ValidationError("Group by", f"choose one of: {', '.join(GROUPINGS)}.")
     key, label, extra = _GROUP_KEYS[by]
+    # Only the joins the grouping needs (the scope clause reads r.branch_id alone).
+    joins = (
+        "JOIN branches b ON b.id = r.branch_id JOIN regions rg ON rg.id = b.region_id"
+        if by == "branch"
+        else "LEFT JOIN organisations o ON o.id = r.organisation_id "
+        "LEFT JOIN organisation_types t ON t.code = o.type_code"
+    )
     where, params = Scope(actor, region_id, branch_id).clause("r.branch_id")
     between, between_params = _received_between(since, until)
     reasons = [r["code"] for r in decline_reasons(db)]
-    reason_sums = "".join(f", count(CASE WHEN r.decline_reason = ? THEN 1 END) AS d{i}" for i in range(len(reasons)))
+    reason_sums = "".join(f", count(CASE WHEN decline_reason = ? THEN 1 END) AS d{i}" for i in range(len(reasons)))
     rows = db.execute(
         f"""
         WITH picked AS (
             SELECT {key} AS k, {label} AS label, {extra} AS extra, r.outcome, r.decline_reason,
                    CASE WHEN r.outcome IN ('accepted', 'declined')
-                        THEN (strftime('%s', r.decided_at) - strftime('%s', r.received_at)) / 3600.0 END AS hours
+                        THEN round((julianday(r.decided_at) - julianday(r.received_at)) * 86400) / 3600.0 END AS hours
             FROM referrals r
-            JOIN branches b ON b.id = r.branch_id
-            JOIN regions rg ON rg.id = b.region_id
-            LEFT JOIN organisations o ON o.id = r.organisation_id
-            LEFT JOIN organisation_types t ON t.code = o.type_code
+            {joins}
             WHERE {" AND ".join([where, *between])}
         ),
         ranked AS (
-            SELECT k, hours, row_number() OVER (PARTITION BY k ORDER BY hours) AS n,
-                   count(*) OVER (PARTITION BY k) AS total
-            FROM picked WHERE hours IS NOT NULL
-        ),
-        medians AS (
-            SELECT k, avg(hours) AS median FROM ranked WHERE n IN ((total + 1) / 2, (total + 2) / 2) GROUP BY k
+            -- Each answered referral's rank by response time within its group, and how many were answered.
+            SELECT *, row_number() OVER (PARTITION BY k, hours IS NULL ORDER BY hours) AS n,
+                   count(hours) OVER (PARTITION BY k) AS answered
+            FROM picked
         )
-        SELECT r.k, min(r.label), min(r.extra), count(*), sum(r.outcome = 'open'), sum(r.outcome = 'accepted'),
-               sum(r.outcome = 'declined'), sum(r.outcome = 'withdrawn'), sum(r.outcome = 'unknown'),
-               (SELECT median FROM medians m WHERE m.k = r.k){reason_sums}
-        FROM picked r
-        GROUP BY r.k
-        ORDER BY min(r.extra), min(r.label), r.k
+        -- One pass, one sort: the median is the mean of the middle one or two answered ranks of each group.
+        SELECT k, min(label), min(extra), count(*), sum(outcome = 'open'), sum(outcome = 'accepted'),
+               sum(outcome = 'declined'), sum(outcome = 'withdrawn'), sum(outcome = 'unknown'){reason_sums},
+               avg(CASE WHEN hours IS NOT NULL AND n IN ((answered + 1) / 2, (answered + 2) / 2) THEN hours END)
+        FROM ranked
+        GROUP BY k
+        ORDER BY min(extra), min(label), k
         """,
         [*params, *between_params, *reasons],  # the reasons' marks come last, in the final SELECT
     ).fetchall()
     out = []
     for row in rows:
-        _, name, extra_value, received, open_, accepted, declined, withdrawn, unknown, median = row[:10]
+        _, name, extra_value, received, open_, accepted, declined, withdrawn, unknown = row[:9]
+        median, reason_counts = row[-1], row[9:-1]
         first: dict = {
             "branch": {"region": extra_value, "branch": name},
             "partner_type": {"partner_type": name},
@@ -564,7 +568,7 @@ def measures(
                 "unknown": unknown,
                 "acceptance_rate": round(accepted / answered, 3) if answered else None,
                 "median_response_hours": round(median, 1) if median is not None else None,
-                **{f"declined_{code.lower()}": n for code, n in zip(reasons, row[10:], strict=True)},
+                **{f"declined_{code.lower()}": n for code, n in zip(reasons, reason_counts, strict=True)},
             }
         )
     return out

@@ -778,3 +778,20 @@ def test_charts_draw_the_measures(figures):
     )
     assert len(reasons_data) == 6
     assert charts.referral_outcomes([], "branch", "Branch").to_dict()["mark"]["type"] == "bar"
+
+
+@pytest.mark.parametrize("by", ["branch", "partner_type", "organisation"])
+def test_measures_query_has_no_subquery_per_group(figures, by):
+    """Test that the measures are one pass, with no correlated subquery run once per group. Regression: the
+    median was a subquery per group, so SQLite recomputed every median for each of a large provider's 10,000
+    referring organisations (the benchmark's per-organisation figures took minutes)."""
+    statements: list[str] = []
+    figures.db.conn.set_trace_callback(statements.append)
+    try:
+        referrals.measures(figures.db, figures.lead_north, by=by)
+    finally:
+        figures.db.conn.set_trace_callback(None)
+    [sql] = [s for s in statements if "WITH picked" in s]
+
+    plan = [row[3] for row in figures.db.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall()]
+    assert [step for step in plan if "CORRELATED" in step] == []
