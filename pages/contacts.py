@@ -434,6 +434,11 @@ if "contact" in st.query_params:
     if (contact_id := query_id("contact")) is not None:
         show_contact(contact_id)
 else:
-    with st.expander("Add a contact", expanded="contacts_pending" in st.session_state):
+    # Open while someone is adding (a search typed, an organisation picked, a save pending): a rerun caused by the
+    # organisation search would otherwise fold the form away under the user's cursor.
+    adding = "contacts_pending" in st.session_state or any(
+        st.session_state.get(key) for key in ("contacts_add_org_search", "contacts_add_org_choice")
+    )
+    with st.expander("Add a contact", expanded=adding):
         add_contact()
     list_contacts()
