@@ -7,13 +7,14 @@ from sqlite_utils import Database
 from crm import audit, clock, contacts, fields
 from crm.access import Actor, branch_clause, require_branch
 from crm.db import insert, transaction, update_row
-from crm.errors import Conflict, NotFound, ValidationError
+from crm.errors import Conflict, NotFound, PermissionDenied, ValidationError
 
 SUMMARY_MAX = 200
 EARLIEST = date(2000, 1, 1)
 FOLLOW_UP_HORIZON_DAYS = 7  # "due" means due within the coming week
 SENSITIVE_FIELDS = {"summary": "Summary", "notes": "Notes", "follow_up_action": "Follow-up action"}
 REFERRAL = "REFERRAL_RECEIVED"
+DEFAULT_KIND = "PHONE_CALL"
 
 OTHER_BRANCH_CONTACT = "a contact now at another branch"
 
@@ -251,6 +252,70 @@ def complete_follow_up(db: Database, actor: Actor, interaction_id: int, done_on:
             interaction_id,
             {"follow_up_done_on": [before["follow_up_done_on"], done]},
         )
+
+
+def most_used_kind(db: Database, actor: Actor) -> str:
+    """The kind of interaction this user logs most often (ties go to the kind listed first), else a phone call."""
+    row = db.execute(
+        """SELECT i.kind_code FROM interactions i JOIN interaction_kinds k ON k.code = i.kind_code
+           WHERE i.created_by = ? GROUP BY i.kind_code ORDER BY count(*) DESC, k.sort_order, k.label LIMIT 1""",
+        [actor.id],
+    ).fetchone()
+    return row[0] if row else DEFAULT_KIND
+
+
+def complete_with_touch(
+    db: Database, actor: Actor, interaction_id: int, values: dict, *, confirmed: bool = False
+) -> int:
+    """Log the touch that answers a follow-up and mark the follow-up done on its date, in one transaction;
+    returns the new interaction's id. The touch keeps the follow-up's branch, contacts and organisation.
+
+    :raises Conflict: when the follow-up was completed meanwhile (by a colleague, or in another tab).
+    :raises PossibleClientData: when the outcome looks like it holds an NHS number, unless ``confirmed``.
+    """
+    with transaction(db):
+        follow_up = get(db, actor, interaction_id)
+        if not follow_up["follow_up_on"]:
+            raise ValidationError("Follow-up", "this interaction has no follow-up to complete.")
+        if follow_up["follow_up_done_on"]:
+            raise Conflict("This follow-up has already been marked done.")
+        touch = {
+            **values,
+            "branch_id": follow_up["branch_id"],
+            "contact_ids": [c for c in follow_up["contact_ids"] if c not in follow_up["moved_contact_ids"]],
+            "organisation_id": follow_up["organisation_id"],
+        }
+        touch_id = log(db, actor, touch, confirmed=confirmed)
+        done_on = db.execute("SELECT occurred_on FROM interactions WHERE id = ?", [touch_id]).fetchone()[0]
+        complete_follow_up(db, actor, interaction_id, done_on=date.fromisoformat(done_on))
+    return touch_id
+
+
+def undo_complete_with_touch(db: Database, actor: Actor, interaction_id: int, touch_id: int) -> None:
+    """Undo ``complete_with_touch`` in one transaction: delete the touch it logged and reopen the follow-up.
+
+    :raises PermissionDenied: when the touch was logged by someone else (only your own action can be undone).
+    """
+    with transaction(db):
+        touch = get(db, actor, touch_id)
+        if db.execute("SELECT created_by FROM interactions WHERE id = ?", [touch_id]).fetchone()[0] != actor.id:
+            raise PermissionDenied("Only the person who logged that touch can undo it.")
+        follow_up = get(db, actor, interaction_id)
+        delete(db, actor, touch_id, touch["version"])
+        if follow_up["follow_up_done_on"]:
+            db.execute(
+                "UPDATE interactions SET follow_up_done_on = NULL, updated_at = ?, updated_by = ?, "
+                "version = version + 1 WHERE id = ?",
+                [clock.stamp(), actor.id, interaction_id],
+            )
+            audit.record(
+                db,
+                actor,
+                "update",
+                "interactions",
+                interaction_id,
+                {"follow_up_done_on": [follow_up["follow_up_done_on"], None]},
+            )
 
 
 def search(
