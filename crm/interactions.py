@@ -381,6 +381,35 @@ def follow_ups(db: Database, actor: Actor, *, today: date | None = None, branch_
     return rows
 
 
+def people(db: Database, actor: Actor, interaction_ids: list[int]) -> dict[int, list[dict]]:
+    """The contacts of each interaction that ``actor`` may see (in scope, not erased), as contact rows with
+    display fields (phone_link and so on), by interaction id; interactions without any map to []."""
+    found: dict[int, list[dict]] = {i: [] for i in interaction_ids}
+    if not interaction_ids:
+        return found
+    marks = ", ".join("?" for _ in interaction_ids)
+    links = db.execute(
+        f"SELECT interaction_id, contact_id FROM interaction_contacts WHERE interaction_id IN ({marks})",
+        interaction_ids,
+    ).fetchall()
+    where, params = branch_clause(actor, "c.branch_id")
+    contact_ids = sorted({contact_id for _, contact_id in links})
+    visible = {
+        row["id"]: row
+        for row in contacts.query(
+            db,
+            f"c.id IN ({', '.join('?' for _ in contact_ids) or 'NULL'}) AND c.erased_at IS NULL AND {where}",
+            [*contact_ids, *params],
+        )
+    }
+    for interaction_id, contact_id in links:
+        if contact_id in visible:
+            found[interaction_id].append(visible[contact_id])
+    for rows in found.values():
+        rows.sort(key=lambda row: (row["name"].casefold(), row["id"]))
+    return found
+
+
 def referrals_by_type(db: Database, actor: Actor, since: date, until: date) -> list[dict]:
     """Referrals received between two dates (inclusive) per branch and partner type, within scope."""
     where, params = branch_clause(actor, "i.branch_id")
