@@ -27,10 +27,14 @@ if actor is None:
 else:
     landing = pages.landing_for(actor)
     navigation = st.navigation(
-        [
-            st.Page(page.path, title=page.title, icon=page.icon, default=page.path == landing)
-            for page in pages.for_actor(actor)
-        ]
+        {
+            section: [
+                st.Page(page.path, title=page.title, icon=page.icon, default=page.path == landing)
+                for page in section_pages
+            ]
+            for section, section_pages in pages.sections_for(actor).items()
+        },
+        expanded=True,  # never folded: an administrator's pages are in view without "View more"
     )
     with st.sidebar:
         st.markdown(f"**{md(settings.get(database, 'provider_name', 'Partner CRM'))}**")

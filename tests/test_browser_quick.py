@@ -20,6 +20,7 @@ pytestmark = pytest.mark.browser
 
 MANAGER = "manager.leedsnorth"
 LONG_AGO = date(2020, 1, 6)
+ROW_HEIGHT = 35  # st.dataframe's default row (and header) height, in CSS pixels
 # Screenshots land here for a person to look at (never committed); a temporary folder unless set.
 SHOTS = os.environ.get("CRM_SCREENSHOTS")
 
@@ -246,3 +247,39 @@ def test_that_this_week_on_a_phone_does_not_scroll_sideways(browser, server, sho
     assert _no_sideways_scroll(page)
     _assert_in_viewport(page, save, PHONE)
     page.screenshot(path=shots / "quick-done-390.png")
+
+
+def test_that_a_contact_opens_by_clicking_their_name_in_the_contacts_list(browser, server):
+    """Test that the Contacts list shows each name as a link to the contact's page (a table link opens in a tab
+    of its own, still signed in), not only a row checkbox."""
+    contact_id, _ = _lapsed_contact(server, "Nora Name")
+    page = _this_week(browser, server, DESKTOP)
+    browserkit.open_page(page, "Contacts")
+    page.get_by_role("textbox", name="Search").fill("Nora Name")
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("1 contact", exact=True)).to_be_visible()
+    box = page.get_by_test_id("stDataFrame").bounding_box()
+    assert box is not None
+    name_cell = (box["x"] + 60, box["y"] + ROW_HEIGHT * 1.5)  # the first row's Name cell, on the name
+
+    page.mouse.move(*name_cell)  # the table makes a link of a cell's text under the pointer
+    with page.context.expect_page() as opened:
+        page.mouse.click(*name_cell)
+
+    tab = opened.value
+    assert tab.url == f"{server.url}/contacts?contact={contact_id}#Nora%20Name"
+    browserkit.wait_for_app(tab)
+    expect(tab.get_by_role("heading", name="Nora Name")).to_be_visible()
+    browserkit.assert_no_exception(tab)
+
+
+def test_that_the_admin_pages_show_in_the_menu_without_unfolding_it(browser, server):
+    """Test that an administrator's menu is grouped Work, Insight, Admin and shows every admin page at once."""
+    page = browserkit.new_tab(browser, viewport=DESKTOP)
+    browserkit.sign_in(page, server.url, "ada")
+    nav = page.get_by_test_id("stSidebarNav")
+    expect(nav.get_by_test_id("stSidebarNavViewButton")).to_have_count(0)
+    for section in ("Work", "Insight", "Admin"):
+        expect(nav.get_by_text(section, exact=True)).to_be_visible()
+    for title in ("Users", "Regions and branches", "Partner types", "GP directory import", "Backups"):
+        expect(nav.get_by_role("link", name=title, exact=True)).to_be_visible()
