@@ -283,3 +283,32 @@ def test_that_the_admin_pages_show_in_the_menu_without_unfolding_it(browser, ser
         expect(nav.get_by_text(section, exact=True)).to_be_visible()
     for title in ("Users", "Regions and branches", "Partner types", "GP directory import", "Backups"):
         expect(nav.get_by_role("link", name=title, exact=True)).to_be_visible()
+
+
+def test_that_deleting_an_interaction_asks_first_naming_it_as_plain_text(browser, server):
+    """Test that Delete on an interaction opens a dialog naming it as typed (markdown shown as plain text);
+    Cancel keeps it, "Yes, delete" deletes it."""
+    contact_id, old = _lapsed_contact(server, "Del Delete")
+    database = server.connect()
+    try:
+        database.execute("UPDATE interactions SET summary = ? WHERE id = ?", ["**Intro** [visit](https://x.test)", old])
+    finally:
+        database.close()
+    page = _this_week(browser, server, DESKTOP)
+    page.goto(f"{server.url}/interactions?interaction={old}")
+    browserkit.wait_for_app(page)
+    page.get_by_text("Delete this interaction").click()
+    question = "Delete the interaction “**Intro** [visit](https://x.test), 6 Jan 2020”? This cannot be undone."
+
+    page.get_by_role("button", name="Delete", exact=True).click()
+    expect(_dialog(page).get_by_text(question, exact=True)).to_be_visible()
+    _dialog(page).get_by_role("button", name="Cancel").click()
+    expect(_dialog(page)).to_have_count(0)
+    assert server.rows("SELECT count(*) AS n FROM interactions WHERE id = ?", [old]) == [{"n": 1}]
+
+    page.get_by_role("button", name="Delete", exact=True).click()
+    _dialog(page).get_by_role("button", name="Yes, delete").click()
+
+    expect(page.get_by_text("Interaction deleted.")).to_be_visible()
+    assert server.rows("SELECT count(*) AS n FROM interactions WHERE id = ?", [old]) == [{"n": 0}]
+    browserkit.assert_no_exception(page)

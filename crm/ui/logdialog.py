@@ -60,7 +60,7 @@ def _log_dialog(key: str, touch: Touch) -> None:
     _in_own_connection(key, touch, done=False)
 
 
-@st.dialog("Follow-up done: the outcome")
+@st.dialog("Follow-up done")
 def _done_dialog(key: str, touch: Touch) -> None:
     _in_own_connection(key, touch, done=True)
 
