@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from crm import clock, contacts, interactions
+from crm import clock, contacts, interactions, testimonials
 from crm.access import COMMAND_LINE
 from tests import browserkit
 from tests.browserkit import DESKTOP, PHONE
@@ -311,4 +311,37 @@ def test_that_deleting_an_interaction_asks_first_naming_it_as_plain_text(browser
 
     expect(page.get_by_text("Interaction deleted.")).to_be_visible()
     assert server.rows("SELECT count(*) AS n FROM interactions WHERE id = ?", [old]) == [{"n": 0}]
+    browserkit.assert_no_exception(page)
+
+
+def test_that_deleting_a_testimonial_asks_first_naming_it_as_plain_text(browser, server):
+    """Test that Delete on a testimonial opens a dialog quoting it as typed; only "Yes, delete" deletes it."""
+    contact_id, _ = _lapsed_contact(server, "Tess Testimonial")
+    database = server.connect()
+    try:
+        testimonial_id = testimonials.add(
+            database,
+            COMMAND_LINE,
+            {
+                "branch_id": _manager(server)["branch_id"],
+                "quote": "_Brilliant_ <b>care</b>",
+                "contact_id": contact_id,
+                "source": "email",
+            },
+        )
+    finally:
+        database.close()
+    page = _this_week(browser, server, DESKTOP)
+    page.goto(f"{server.url}/testimonials?testimonial={testimonial_id}")
+    browserkit.wait_for_app(page)
+    page.get_by_text("Delete this testimonial").click()
+
+    page.get_by_role("button", name="Delete", exact=True).click()
+    question = "Delete the testimonial “_Brilliant_ <b>care</b>”? This cannot be undone."
+    expect(_dialog(page).get_by_text(question, exact=True)).to_be_visible()
+    assert server.rows("SELECT count(*) AS n FROM testimonials WHERE id = ?", [testimonial_id]) == [{"n": 1}]
+    _dialog(page).get_by_role("button", name="Yes, delete").click()
+
+    expect(page.get_by_text("Testimonial deleted.")).to_be_visible()
+    assert server.rows("SELECT count(*) AS n FROM testimonials WHERE id = ?", [testimonial_id]) == [{"n": 0}]
     browserkit.assert_no_exception(page)
