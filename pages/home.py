@@ -9,10 +9,9 @@ from crm.ui import logdialog, session
 from crm.ui.logdialog import Touch, person_lines, person_link, undo_offer
 from crm.ui.widgets import day, flash, md
 
+database, actor = session.require(__file__)
 SHOWN = 50  # follow-ups listed; the rest are on the Interactions page
 SHOWN_LAPSING = 30  # lapsing contacts listed, most urgent first; the rest are on the Contacts page
-
-database, actor = session.require(__file__)
 today = clock.now().date()
 several_branches = len(branches.branches(database, actor)) > 1
 
