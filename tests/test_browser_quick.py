@@ -139,6 +139,7 @@ def test_that_two_clicks_from_this_week_save_a_phone_call(browser, server, shots
     contact_id, _ = _lapsed_contact(server, name)
     manager = _manager(server)
     page = _this_week(browser, server, viewport)
+    page.screenshot(path=shots / f"quick-home-top-{viewport['width']}.png")
     clicks = 0
 
     _button(page, f"home_log_contact_{contact_id}").click()
@@ -344,4 +345,23 @@ def test_that_deleting_a_testimonial_asks_first_naming_it_as_plain_text(browser,
 
     expect(page.get_by_text("Testimonial deleted.")).to_be_visible()
     assert server.rows("SELECT count(*) AS n FROM testimonials WHERE id = ?", [testimonial_id]) == [{"n": 0}]
+    browserkit.assert_no_exception(page)
+
+
+def test_that_the_dialog_asks_before_saving_what_looks_like_an_nhs_number(browser, server):
+    """Test that a summary holding what looks like an NHS number gets the warning inside the dialog (the dialog
+    stays open, nothing saved), and "save anyway" then saves it."""
+    contact_id, _ = _lapsed_contact(server, "Nia Number")
+    page = _this_week(browser, server, DESKTOP)
+    _button(page, f"home_log_contact_{contact_id}").click()
+    dialog = _dialog(page)
+    dialog.get_by_role("textbox", name="Summary").fill("Asked about 943 476 5919")
+    dialog.get_by_role("button", name="Save").click()
+
+    expect(dialog.get_by_text("Summary: contains what looks like an NHS number.", exact=False)).to_be_visible()
+    assert len(_touches(server, contact_id)) == 1
+    dialog.get_by_role("button", name="It is not client data: save anyway").click()
+
+    expect(page.get_by_text("Logged: Asked about 943 476 5919.")).to_be_visible()
+    assert [t["summary"] for t in _touches(server, contact_id)] == ["Introductory visit", "Asked about 943 476 5919"]
     browserkit.assert_no_exception(page)
