@@ -1430,3 +1430,30 @@ def test_undo_complete_with_touch_restores_both(world):
     reopened = audit.entries(world.db, "interactions", follow_up)[0]
     assert (reopened["username"], reopened["changes"]) == ("manager.leeds", {"follow_up_done_on": [STAMP[:10], None]})
     assert audit.entries(world.db, "interactions", touch)[0]["action"] == "delete"
+
+
+def test_people_of_interactions_are_those_the_actor_may_see(world):
+    """Test that people() gives each interaction's contacts with their tel: links, sorted by name, leaving out
+    erased people and those of branches outside the actor's scope; an interaction without contacts gets []."""
+    from crm import privacy
+
+    priya = world.contact(world.leeds, "Priya Patel", phone="0113 496 0001")
+    adam = world.contact(world.leeds, "Adam Ash")
+    gone = world.contact(world.leeds, "Gina Gone")
+    with_people = log(world, [priya, adam, gone])
+    privacy.erase(world.db, world.admin, gone)
+    organisation_only = interactions.log(
+        world.db,
+        world.admin,
+        {"branch_id": world.leeds, "kind_code": "VISIT", "summary": "Drop-in", "organisation_id": world.gp},
+    )
+
+    found = interactions.people(world.db, world.manager_leeds, [with_people, organisation_only])
+
+    assert [(p["id"], p["name"], p["phone_link"]) for p in found[with_people]] == [
+        (adam, "Adam Ash", ""),
+        (priya, "Priya Patel", "tel:+441134960001"),
+    ]
+    assert found[organisation_only] == []
+    assert interactions.people(world.db, world.manager_york, [with_people]) == {with_people: []}
+    assert interactions.people(world.db, world.manager_york, []) == {}
