@@ -4,6 +4,7 @@ import streamlit as st
 
 from crm import branches, settings
 from crm.ui import pages, session
+from crm.ui.search_box import search_box
 from crm.ui.widgets import md
 
 st.set_page_config(page_title="Partner CRM", page_icon=":material/handshake:", layout="wide")
@@ -25,18 +26,32 @@ if actor is None:
         position="hidden",
     )
 else:
+    # Every page keeps its own address whatever the role. The root address shows the role's landing page as a
+    # hidden default of its own (a default page's address is "", so the landing page itself could not be the
+    # default without losing its name; a redirect would lose the sign-in cookie sent on that run). A page this
+    # role may not see keeps its address too, hidden from the menu, saying who it is for.
     landing = pages.landing_for(actor)
-    navigation = st.navigation(
-        {
-            section: [
-                st.Page(page.path, title=page.title, icon=page.icon, default=page.path == landing)
-                for page in section_pages
-            ]
-            for section, section_pages in pages.sections_for(actor).items()
-        },
-        expanded=True,  # never folded: an administrator's pages are in view without "View more"
+
+    def refused(page: pages.PageSpec):
+        def refuse() -> None:
+            st.title(page.title)
+            st.info(pages.refusal(page))
+
+        return st.Page(refuse, title=page.title, icon=page.icon, url_path=page.url_path, visibility="hidden")
+
+    # The menu in sections (Work, Insight, Admin), never folded; the refused and start pages are hidden.
+    menu = {
+        section: [st.Page(page.path, title=page.title, icon=page.icon, url_path=page.url_path) for page in listed]
+        for section, listed in pages.sections_for(actor).items()
+    }
+    for page in pages.not_for_actor(actor):
+        menu.setdefault(page.section, []).append(refused(page))
+    next(iter(menu.values())).append(
+        st.Page(landing, title="Start", url_path="start", default=True, visibility="hidden")
     )
+    navigation = st.navigation(menu, expanded=True)
     with st.sidebar:
+        search_box(database, actor)
         st.markdown(f"**{md(settings.get(database, 'provider_name', 'Partner CRM'))}**")
         st.caption(f"{md(actor.display_name)}, {actor.role_label}  \n{md(branches.scope_label(database, actor))}")
         if st.button("Sign out", key="app_sign_out"):

@@ -20,11 +20,16 @@ from crm import (
     coverage,
     db,
     demo,
+    digest,
     directory,
     exports,
+    fields,
+    ical,
     imports,
     interactions,
+    merge,
     privacy,
+    referrals,
     schema,
     settings,
     testimonials,
@@ -103,6 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     contacts_import.add_argument("--on-duplicate", choices=["skip", "update"], default="skip")
     contacts_import.add_argument("--dry-run", action="store_true", help="report what would happen; write nothing")
     contacts_import.add_argument("--report", type=Path, metavar="FILE.json", help="write every row's outcome as JSON")
+    _force_option(contacts_import)
     contacts_import.set_defaults(handler=cmd_import_contacts)
 
     cover = commands.add_parser("coverage", help="relationship coverage per branch and partner type")
@@ -126,6 +132,7 @@ def _parser() -> argparse.ArgumentParser:
 
     backup_cmd = commands.add_parser("backup", help="write a consistent copy of the database, safe while in use")
     backup_cmd.add_argument("file", metavar="FILE", type=Path)
+    _force_option(backup_cmd)
     backup_cmd.set_defaults(handler=cmd_backup)
     restore_cmd = commands.add_parser("restore", help="replace the database with a backup (the old one is kept)")
     restore_cmd.add_argument("file", metavar="FILE", type=Path)
@@ -134,6 +141,7 @@ def _parser() -> argparse.ArgumentParser:
     export_person = commands.add_parser("export-person", help="everything held about one contact")
     export_person.add_argument("contact_id", metavar="CONTACT_ID", type=int)
     export_person.add_argument("--out", required=True, type=Path, metavar="FILE", help="FILE.json, or .txt to read")
+    _force_option(export_person)
     export_person.set_defaults(handler=cmd_export_person)
     erase = commands.add_parser("erase-contact", help="erase a contact's personal data (interactions stay)")
     erase.add_argument("contact_id", metavar="CONTACT_ID", type=int)
@@ -143,6 +151,7 @@ def _parser() -> argparse.ArgumentParser:
     export_t = commands.add_parser("export-testimonials", help="testimonials as CSV, XLSX, DOCX or Markdown")
     export_t.add_argument("--format", required=True, choices=["csv", "xlsx", "docx", "md"])
     export_t.add_argument("--out", required=True, type=Path, metavar="FILE")
+    _force_option(export_t)
     _scope_options(export_t)
     export_t.add_argument("--for", dest="audience", choices=["internal", "cqc", "public"], default="internal")
     export_t.add_argument("--since", type=_iso_date, metavar="DATE")
@@ -152,13 +161,50 @@ def _parser() -> argparse.ArgumentParser:
     mailing = commands.add_parser("mailing-list", help="active contacts who may be contacted, as CSV or vCard")
     mailing.add_argument("--format", required=True, choices=["csv", "vcf"])
     mailing.add_argument("--out", required=True, type=Path, metavar="FILE")
+    _force_option(mailing)
     _scope_options(mailing)
     mailing.set_defaults(handler=cmd_mailing_list)
 
     followups = commands.add_parser("followups", help="follow-ups due or overdue, and lapsed named contacts")
     _scope_options(followups)
-    followups.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    followups.add_argument("--format", choices=["table", "csv", "json", "ics"], default="table")
+    followups.add_argument("--out", type=Path, metavar="FILE", help="write to FILE (needed for --format ics)")
     followups.set_defaults(handler=cmd_followups)
+
+    digest_cmd = commands.add_parser("digest", help="email each user their week (or write the emails to files)")
+    digest_cmd.add_argument("--branch", metavar="NAME", help="only the users of this branch (managers and leads)")
+    digest_cmd.add_argument("--dry-run", action="store_true", help="write the emails to --out DIR; send nothing")
+    digest_cmd.add_argument("--out", type=Path, metavar="DIR", help="folder for --dry-run's .eml files")
+    digest_cmd.add_argument("--send", action="store_true", help="send through the SMTP server in $CRM_SMTP_*")
+    digest_cmd.set_defaults(handler=cmd_digest)
+
+    address = users_cmd.add_parser("email", help="set a user's email address for the weekly digest")
+    address.add_argument("name", metavar="NAME")
+    address.add_argument("address", metavar="ADDRESS", help='the address ("" removes it)')
+    choice = address.add_mutually_exclusive_group()
+    choice.add_argument("--opt-out", dest="opt_out", action="store_true", default=None, help="no weekly digest")
+    choice.add_argument("--opt-in", dest="opt_out", action="store_false", help="the weekly digest again")
+    address.set_defaults(handler=cmd_users_email)
+
+    for kind, fields_list in (("contacts", merge.CONTACT_FIELDS), ("organisations", merge.ORGANISATION_FIELDS)):
+        merge_cmd = commands.add_parser(f"merge-{kind}", help=f"merge two duplicate {kind}: B into A")
+        merge_cmd.add_argument("survivor", metavar="A", type=int, help="id of the record that stays")
+        merge_cmd.add_argument("merged", metavar="B", type=int, help="id of the duplicate merged into A")
+        merge_cmd.add_argument(
+            "--take",
+            default="",
+            metavar="FIELDS",
+            help=f"fields to take from B, comma-separated: {','.join(fields_list)}",
+        )
+        merge_cmd.set_defaults(handler=cmd_merge, kind=kind)
+
+    referral_cmd = commands.add_parser("referrals", help="referrals received, accepted, response times, declines")
+    _scope_options(referral_cmd)
+    referral_cmd.add_argument("--since", type=_iso_date, metavar="DATE", help="received on or after DATE (UK time)")
+    referral_cmd.add_argument("--until", type=_iso_date, metavar="DATE", help="received on or before DATE (UK time)")
+    referral_cmd.add_argument("--by", choices=sorted(referrals.GROUPINGS), default="branch", help="group by")
+    referral_cmd.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    referral_cmd.set_defaults(handler=cmd_referrals)
     return parser
 
 
@@ -170,6 +216,50 @@ class _Commands:
 
     def add_parser(self, name: str, help: str) -> argparse.ArgumentParser:
         return self.subparsers.add_parser(name, parents=[self.common], help=help)
+
+
+def _force_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--force", action="store_true", help="replace the output file if it exists")
+
+
+def _output(target: Path, db_path: Path, force: bool) -> Path:
+    """Check a file a command is about to write, before any work is done: never the database or its companion
+    files (even with --force), never an existing file (the database's backups included) unless ``force``, and
+    only into a folder that exists.
+
+    :raises CommandError: saying which, in one line.
+    """
+    resolved = target.resolve()
+    live = db_path.resolve()
+    evidence = backups.evidence_folder(live)
+    companions = {live, *(live.with_name(live.name + suffix) for suffix in ("-wal", "-shm", "-journal"))}
+    if resolved in companions or resolved == evidence or evidence in resolved.parents:
+        raise CommandError(f"{target} is the database {db_path} or one of its files; choose another file")
+    if resolved.is_dir():
+        raise CommandError(f"{target} is a folder; give a file name")
+    if not resolved.parent.is_dir():
+        raise CommandError(f"the folder {target.parent} does not exist")
+    if resolved.exists() and not force:
+        raise CommandError(f"{target} already exists; add --force to replace it")
+    return target
+
+
+def _write_out(target: Path, content: str | bytes, db_path: Path, force: bool) -> None:
+    """Write a command's output file whole: under a temporary name in the same folder, renamed when complete."""
+    _output(target, db_path, force)
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    try:
+        partial.write_bytes(data)
+        if force:
+            os.replace(partial, target)
+        else:
+            try:
+                os.link(partial, target)  # never replaces a file that appeared since the check
+            except FileExistsError:
+                raise CommandError(f"{target} already exists; add --force to replace it") from None
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _scope_options(parser: argparse.ArgumentParser) -> None:
@@ -273,8 +363,80 @@ def cmd_check(path: Path, args: argparse.Namespace) -> int:
 
 def cmd_followups(path: Path, args: argparse.Namespace) -> int:
     database = _existing(path)
+    if args.format == "ics":
+        # Every open follow-up, not only this week's: a calendar shows them on their own dates.
+        if not args.out:
+            raise CommandError("--format ics needs --out FILE")
+        scope = _scope(database, args)
+        name = f"Partner CRM follow-ups: {args.branch or (args.region + ' region' if args.region else 'all branches')}"
+        content = ical.follow_ups_calendar(database, scope, name=name)
+        try:
+            args.out.write_bytes(content)
+        except OSError as error:
+            raise CommandError(f"cannot write {args.out}: {error.strerror}") from None
+        print(f"wrote {len(ical.open_follow_ups(database, scope))} follow-ups to {args.out}")
+        return 0
+    if args.out:
+        raise CommandError("--out is only for --format ics")
     rows = interactions.to_call(database, _scope(database, args))
     _write(rows, ["branch", "what", "state", "date", "who", "organisation", "detail", "phone"], args.format)
+    return 0
+
+
+def cmd_digest(path: Path, args: argparse.Namespace) -> int:
+    database = _existing(path)
+    if args.dry_run == args.send:
+        raise CommandError("choose --dry-run --out DIR (write the emails) or --send")
+    if args.dry_run and not args.out:
+        raise CommandError("--dry-run needs --out DIR")
+    if args.send and args.out:
+        raise CommandError("--out is only for --dry-run")
+    branch_id = branches.branch_id_by_name(database, args.branch) if args.branch else None
+    smtp = digest.smtp_from_env(dict(os.environ)) if args.send else None  # checked before any work is done
+    sender = smtp.sender if smtp else os.environ.get("CRM_SMTP_FROM") or "partner-crm@localhost"
+    plan = digest.plan(database, sender=sender, branch_id=branch_id)
+    for user, reason in plan.skipped:
+        print(f"skipped {user['username']}: {reason}")
+    if args.dry_run:
+        paths = digest.write(plan.messages, args.out)
+        print(f"dry run, nothing sent: wrote {len(paths)} emails to {args.out}")
+        return 0
+    assert smtp is not None
+    sent, refused = digest.send(database, smtp, plan.messages)
+    for user in sent:
+        print(f"sent to {user['username']} <{user['email']}>")
+    for user, reason in refused:
+        print(f"error: not sent to {user['username']} <{user['email']}>: {reason}", file=sys.stderr)
+    print(f"{len(sent)} sent, {len(refused)} refused, {len(plan.skipped)} skipped")
+    return 1 if refused else 0
+
+
+def cmd_users_email(path: Path, args: argparse.Namespace) -> int:
+    database = _existing(path)
+    user_id = digest.set_address(database, COMMAND_LINE, args.name, args.address, opt_out=args.opt_out)
+    email, opt_out = digest.address_of(database, user_id)
+    print(f"{args.name}: {email or 'no email address'}; weekly digest {'off' if opt_out else 'on'}")
+    return 0
+
+
+def cmd_merge(path: Path, args: argparse.Namespace) -> int:
+    database = _existing(path)
+    take = [field.strip() for field in args.take.split(",") if field.strip()]
+    if args.kind == "contacts":
+        moved = merge.merge_contacts(database, COMMAND_LINE, args.survivor, args.merged, take=take)
+    else:
+        moved = merge.merge_organisations(database, COMMAND_LINE, args.survivor, args.merged, take=take)
+    what = ", ".join(f"{n} {name.replace('_', ' ')}" for name, n in moved.items())
+    print(f"merged {args.kind[:-1]} {args.merged} into {args.survivor}; moved {what}")
+    return 0
+
+
+def cmd_referrals(path: Path, args: argparse.Namespace) -> int:
+    database = _existing(path)
+    if args.since and args.until and args.since > args.until:
+        raise CommandError("--since is after --until")
+    rows = referrals.measures(database, _scope(database, args), by=args.by, since=args.since, until=args.until)
+    _write(rows, referrals.measure_columns(database, args.by), args.format)
     return 0
 
 
@@ -290,6 +452,8 @@ def cmd_import_gp_practices(path: Path, args: argparse.Namespace) -> int:
 
 def cmd_import_contacts(path: Path, args: argparse.Namespace) -> int:
     database = _existing(path)
+    if args.report:
+        _output(args.report, path, args.force)  # before importing: a bad report file must not follow an import
     try:
         data = args.file.read_bytes()
     except OSError as error:
@@ -300,7 +464,7 @@ def cmd_import_contacts(path: Path, args: argparse.Namespace) -> int:
     plan = imports.plan(database, COMMAND_LINE, table, mapping, branch_id, args.on_duplicate)
     report = imports.apply(database, COMMAND_LINE, plan, dry_run=args.dry_run)
     if args.report:
-        args.report.write_text(imports.report_json(report), encoding="utf-8")
+        _write_out(args.report, imports.report_json(report), path, args.force)
     for row in report["rows"]:
         if row["outcome"] in ("error", "skipped"):
             print(f"line {row['line']}: {row['outcome']}: {' '.join(row['messages'])}", file=sys.stderr)
@@ -322,6 +486,8 @@ def cmd_coverage(path: Path, args: argparse.Namespace) -> int:
         raise CommandError("give --branch or --region, not both")
     if args.window_days is not None and not 1 <= args.window_days <= 730:
         raise CommandError("--window-days must be between 1 and 730")
+    if args.as_of is not None:
+        fields.date_in_range(args.as_of, "--as-of", past=True)  # coverage as it stood: a plausible past date
     rows, _ = coverage.report(
         database,
         COMMAND_LINE,
@@ -341,7 +507,9 @@ def cmd_bench(path: Path, args: argparse.Namespace) -> int:
 
 
 def cmd_backup(path: Path, args: argparse.Namespace) -> int:
-    target = backups.backup(_existing(path), COMMAND_LINE, args.file)
+    database = _existing(path)
+    _output(args.file, path, args.force)
+    target = backups.backup(database, COMMAND_LINE, args.file, replace=args.force)
     print(f"backed up {path} to {target}")
     return 0
 
@@ -355,9 +523,11 @@ def cmd_restore(path: Path, args: argparse.Namespace) -> int:
 
 
 def cmd_export_person(path: Path, args: argparse.Namespace) -> int:
-    data = privacy.export_person(_existing(path), COMMAND_LINE, args.contact_id)
+    database = _existing(path)
+    _output(args.out, path, args.force)
+    data = privacy.export_person(database, COMMAND_LINE, args.contact_id)
     text = privacy.export_text(data) if args.out.suffix.lower() == ".txt" else privacy.to_json(data)
-    args.out.write_text(text, encoding="utf-8")
+    _write_out(args.out, text, path, args.force)
     print(f"wrote everything held about contact {args.contact_id} to {args.out}")
     return 0
 
@@ -379,6 +549,7 @@ def cmd_export_testimonials(path: Path, args: argparse.Namespace) -> int:
     database = _existing(path)
     if args.branch and args.region:
         raise CommandError("give --branch or --region, not both")
+    _output(args.out, path, args.force)
     region_id = branches.region_id_by_name(database, args.region) if args.region else None
     branch_id = branches.branch_id_by_name(database, args.branch) if args.branch else None
     scope_label = args.branch or (f"{args.region} region" if args.region else "All branches")
@@ -394,7 +565,7 @@ def cmd_export_testimonials(path: Path, args: argparse.Namespace) -> int:
         since=args.since,
         until=args.until,
     )
-    args.out.write_bytes(content)
+    _write_out(args.out, content, path, args.force)
     print(f"wrote {args.out}")
     return 0
 
@@ -403,6 +574,7 @@ def cmd_mailing_list(path: Path, args: argparse.Namespace) -> int:
     database = _existing(path)
     if args.branch and args.region:
         raise CommandError("give --branch or --region, not both")
+    _output(args.out, path, args.force)
     people = contacts.mailing_list(
         database,
         COMMAND_LINE,
@@ -410,9 +582,9 @@ def cmd_mailing_list(path: Path, args: argparse.Namespace) -> int:
         branch_id=branches.branch_id_by_name(database, args.branch) if args.branch else None,
     )
     if args.format == "vcf":
-        args.out.write_text(exports.to_vcards(people), encoding="utf-8")
+        _write_out(args.out, exports.to_vcards(people), path, args.force)
     else:
-        args.out.write_text("\ufeff" + exports.to_csv(people, contacts.MAILING_COLUMNS), encoding="utf-8")
+        _write_out(args.out, "\ufeff" + exports.to_csv(people, contacts.MAILING_COLUMNS), path, args.force)
     print(f"wrote {len(people)} contacts to {args.out}")
     return 0
 

@@ -2,7 +2,8 @@
 
 The database is built deterministically (same seed, same rows, dates relative to today) in a temporary file:
 250 branches in 10 regions, a directory of about 10,500 organisations, 75,000 contacts and 750,000
-interactions over three years. Rows are written with executemany, not through the app's one-at-a-time
+interactions over three years, 50,000 of whose referral interactions have their referral (with an outcome).
+Rows are written with executemany, not through the app's one-at-a-time
 functions, so building takes seconds rather than hours; everything measured goes through the app's own code.
 """
 
@@ -14,11 +15,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 
-from crm import clock, coverage, db, directory, imports, users
-from crm.access import ADMIN, REGIONAL_LEAD, Actor
+from sqlite_utils import Database
+
+from crm import clock, coverage, db, directory, imports, referrals, users
+from crm.access import ADMIN, BRANCH_MANAGER, REGIONAL_LEAD, Actor
 
 SEED = 42
 PASSWORD = "benchmark password"  # only ever in the throwaway database
@@ -44,6 +48,7 @@ def build(
     path: Path,
     *,
     branches: int = 250,
+    referral_count: int = 50_000,
     regions: int = 10,
     contacts_per_branch: int = 300,
     interactions_per_branch: int = 3000,
@@ -162,12 +167,53 @@ def build(
         """UPDATE contacts SET last_touched_on = (
                SELECT max(occurred_on) FROM interaction_contacts WHERE contact_id = contacts.id)"""
     )
+    conn.executemany(
+        "INSERT INTO referrals (branch_id, received_at, contact_id, organisation_id, channel, urgency, outcome, "
+        "decline_reason, decided_at, interaction_id, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        _referrals(rng, interactions, links, referral_count, stamp),
+    )
     conn.execute("COMMIT")
     conn.execute("ANALYZE")
     users.add_user(database, admin, "bench.lead", "Benchmark Lead", REGIONAL_LEAD, PASSWORD, region_id=1)
-    counts = {t: database.table(t).count for t in ("branches", "organisations", "contacts", "interactions")}
+    counts = {
+        t: database.table(t).count for t in ("branches", "organisations", "contacts", "interactions", "referrals")
+    }
     database.close()
     return counts
+
+
+REFERRAL_OUTCOMES = ["accepted", "declined", "withdrawn", "open"]
+REFERRAL_OUTCOME_WEIGHTS = [55, 30, 10, 5]
+DECLINE_REASONS = ["NO_CAPACITY", "OUTSIDE_AREA", "NEEDS_BEYOND_SERVICE", "CHOSE_OTHER_PROVIDER", "FUNDING_NOT_AGREED"]
+
+
+def _referrals(rng: random.Random, interactions: list[tuple], links: list[tuple], count: int, stamp: str) -> list:
+    """Referral rows for ``count`` of the "Referral received" interactions, with outcomes and response times."""
+    received_ones = [i for i in interactions if i[4] == "REFERRAL_RECEIVED"]
+    rows = []
+    for interaction in sorted(rng.sample(received_ones, min(count, len(received_ones)))):
+        interaction_id, branch, organisation, day = interaction[:4]
+        received = datetime.fromisoformat(f"{day}T{rng.randint(7, 17):02d}:{rng.randint(0, 59):02d}:00+00:00")
+        outcome = rng.choices(REFERRAL_OUTCOMES, REFERRAL_OUTCOME_WEIGHTS)[0]
+        decided = None if outcome == "open" else clock.stamp(received + timedelta(hours=rng.uniform(0.5, 120)))
+        rows.append(
+            (
+                branch,
+                clock.stamp(received),
+                links[interaction_id - 1][1],
+                organisation,
+                rng.choice(["phone", "email", "portal", "e_referral"]),
+                rng.choice(["routine", "urgent", "hospital_discharge"]),
+                outcome,
+                rng.choice(DECLINE_REASONS) if outcome == "declined" else None,
+                decided,
+                interaction_id,
+                stamp,
+                stamp,
+            )
+        )
+    return rows
 
 
 def median_seconds(work: Callable[[], object], runs: int) -> float:
@@ -222,6 +268,16 @@ def measure(db_path: Path, runs: int, epraccur: Path | None) -> list[tuple[str, 
     as_of = median_seconds(lambda: coverage.history(database, admin, ends), runs)
     results.append(("as-of coverage, 12 past month ends, in total", as_of, "under 1 s"))
 
+    for who, actor in (("admin, all 250 branches", admin), ("regional lead, 25 branches", lead)):
+        for by in ("branch", "partner_type", "organisation"):
+            seconds = median_seconds(partial(referrals.measures, database, actor, by=by), runs)
+            results.append((f"referral measures per {by.replace('_', ' ')}, {who}", seconds, "under 200 ms"))
+    seconds = median_seconds(lambda: referrals.declines(database, admin), runs)
+    results.append(("referral declines by reason, admin, all 250 branches", seconds, "under 200 ms"))
+    year_ago = clock.now().date() - timedelta(days=365)
+    seconds = median_seconds(lambda: referrals.measures(database, admin, since=year_ago), runs)
+    results.append(("referral measures per branch, admin, last 12 months", seconds, "under 200 ms"))
+
     root = Path(__file__).resolve().parent.parent
     with tempfile.TemporaryDirectory() as folder:
         title_page = Path(folder) / "title.py"
@@ -263,7 +319,33 @@ def measure(db_path: Path, runs: int, epraccur: Path | None) -> list[tuple[str, 
 
         seconds = statistics.median(contacts_import() for _ in range(max(1, min(runs, 3))))
     results.append(("contacts import, 10,000 rows (read, validate, de-duplicate, insert)", seconds, "under 3 s"))
+    results += search_timings(database, admin, lead, runs)
     database.close()
+    return results
+
+
+# What people type in the search box, and who: a whole name, a name's start, an ODS code, a word that is in every
+# one of the 750,000 interactions (the benchmark logs them all with the same summary) and its start, and nothing.
+SEARCHES = [
+    ("a contact's name", "Contact 4321"),
+    ("an organisation's name, last word half typed", "pharmacy 1"),
+    ("an ODS code", "Z01702"),
+    ("a word in every interaction", "benchmark"),
+    ("the start of a word in every interaction", "bench"),
+    ("two words found nowhere together", "pharmacy benchmark"),
+]
+
+
+def search_timings(database: Database, admin: Actor, lead: Actor, runs: int) -> list[tuple[str, float, str]]:
+    """The search box (crm.search.find) for an administrator, a regional lead and a branch manager."""
+    from crm import search
+
+    manager = Actor(None, "bench.manager", "Benchmark Manager", BRANCH_MANAGER, None, 17)
+    results = []
+    for what, text in SEARCHES:
+        for who, actor in (("admin", admin), ("regional lead", lead), ("branch manager", manager)):
+            seconds = median_seconds(partial(search.find, database, actor, text), runs)
+            results.append((f"search box, {who}: {what} (“{text}”)", seconds, "under 100 ms"))
     return results
 
 

@@ -38,6 +38,14 @@ def _mobile(raw: str | None) -> str | None:
     return phone.e164 if phone else None
 
 
+def _organisation_id(value: object) -> int:
+    # Said as what to do: the picker starts empty, so a blank here means the user has not chosen yet.
+    organisation_id = fields.optional_id(value, "Organisation")
+    if organisation_id is None:
+        raise ValidationError("Organisation", "choose one from the directory.")
+    return organisation_id
+
+
 def clean(values: dict) -> dict:
     """Check and normalise a contact's fields, reporting every problem at once.
 
@@ -47,7 +55,7 @@ def clean(values: dict) -> dict:
         {
             "name": lambda: fields.text(values.get("name"), "Name", required=True),
             "job_title": lambda: fields.text(values.get("job_title"), "Job title"),
-            "organisation_id": lambda: fields.required_id(values.get("organisation_id"), "Organisation"),
+            "organisation_id": lambda: _organisation_id(values.get("organisation_id")),
             "branch_id": lambda: fields.required_id(values.get("branch_id"), "Branch"),
             "phone": lambda: phones.parse(values.get("phone"), "Phone"),
             "mobile": lambda: _mobile(values.get("mobile")),
@@ -56,7 +64,7 @@ def clean(values: dict) -> dict:
             "keep_in_touch_days": lambda: _interval(values.get("keep_in_touch_days")),
             "lawful_basis": lambda: _lawful_basis(values.get("lawful_basis")),
             "privacy_info_sent_on": lambda: _iso(
-                fields.date_value(values.get("privacy_info_sent_on"), "Privacy information sent on")
+                fields.date_value(values.get("privacy_info_sent_on"), "Privacy information sent on", past=True)
             ),
         }
     )
@@ -211,8 +219,9 @@ def check_version(contact: dict, expected_version: int | None, outcome: str) -> 
         )
 
 
-def _save(db: Database, actor: Actor, contact_id: int, expected_version: int, changes_to: dict) -> None:
+def _save(db: Database, actor: Actor, contact_id: int, expected_version: int, changes_to: dict) -> bool:
     # Caller holds the transaction. Re-reading inside it means the version check and the write are atomic.
+    # Returns whether anything changed.
     before = get(db, actor, contact_id)
     if before["erased_at"]:
         raise ValidationError("Contact", "has been erased, so it cannot be changed.")
@@ -234,15 +243,16 @@ def _save(db: Database, actor: Actor, contact_id: int, expected_version: int, ch
             )
     changes = audit.diff(before, changes_to)
     if not changes:
-        return
+        return False
     update_row(db, "contacts", contact_id, {**changes_to, "updated_by": actor.id})
     audit.record(db, actor, "update", "contacts", contact_id, changes)
+    return True
 
 
 def update(
     db: Database, actor: Actor, contact_id: int, values: dict, expected_version: int, *, confirmed: bool = False
-) -> None:
-    """Save edits to a contact.
+) -> bool:
+    """Save edits to a contact; returns False when they change nothing (and nothing is written).
 
     :raises Conflict: when someone else saved it after ``expected_version`` was read (no silent overwrite).
     """
@@ -251,7 +261,7 @@ def update(
         fields.refuse_nhs_numbers(cleaned, NOTES_FIELDS)
     with transaction(db):
         _require_organisation(db, cleaned["organisation_id"])
-        _save(db, actor, contact_id, expected_version, cleaned)
+        return _save(db, actor, contact_id, expected_version, cleaned)
 
 
 def set_successor(db: Database, actor: Actor, contact_id: int, successor_id: int) -> None:
@@ -292,9 +302,7 @@ def lapsing(db: Database, actor: Actor, *, today: date | None = None, branch_id:
 
 def mark_left(db: Database, actor: Actor, contact_id: int, expected_version: int, left_on: date | None = None) -> None:
     """Record that a contact has left their organisation; they stay on file with their history."""
-    left = left_on or clock.now().date()
-    if left > clock.now().date():
-        raise ValidationError("Left on", "cannot be in the future.")
+    left = fields.date_in_range(left_on or clock.now().date(), "Left on", past=True)
     with transaction(db):
         _save(db, actor, contact_id, expected_version, {"status": "left", "left_on": left.isoformat()})
 
@@ -316,7 +324,10 @@ def search(
     status: str | None = "active",
     limit: int = 500,
 ) -> list[dict]:
-    """Contacts in the actor's scope matching every filter given, sorted by name."""
+    """Contacts in the actor's scope matching every filter given, sorted by name.
+
+    :raises ValidationError: for search text that is too long or holds control characters.
+    """
     where, params = branch_clause(actor, "c.branch_id")
     conditions, values = [where], list(params)
     for column, value in (
@@ -328,7 +339,7 @@ def search(
         if value is not None:
             conditions.append(f"{column} = ?")
             values.append(value)
-    text = (text or "").strip()
+    text = fields.search_text(text)
     if text:
         pattern = fields.like_contains(text)
         searched = ("c.name", "c.job_title", "c.email", "o.name")

@@ -8,11 +8,22 @@ so tests can rely on it.
 import random
 import re
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
 from sqlite_utils import Database
 
-from crm import branches, clock, contacts, directory, interactions, organisations, settings, testimonials, users
+from crm import (
+    branches,
+    clock,
+    contacts,
+    directory,
+    interactions,
+    organisations,
+    referrals,
+    settings,
+    testimonials,
+    users,
+)
 from crm.access import BRANCH_MANAGER, REGIONAL_LEAD, Actor
 from crm.db import transaction
 
@@ -138,8 +149,11 @@ def load(db: Database, admin: Actor, password: str) -> dict[str, int]:
         "contacts": 0,
         "interactions": 0,
         "testimonials": 0,
+        "referrals": 0,
         "users": 0,
     }
+    # Referrals draw on their own generator, so adding them left every earlier demo row as it was.
+    referral_rng = random.Random(SEED + 1)
     today = clock.now().date()
     with transaction(db):
         settings.put(db, admin, "provider_name", PROVIDER)
@@ -167,6 +181,7 @@ def load(db: Database, admin: Actor, password: str) -> dict[str, int]:
                 counts["interactions"] += _load_interactions(db, admin, rng, branch_id, people, today)
                 _backdate_contacts(db, branch_id)
                 counts["testimonials"] += _load_testimonials(db, admin, rng, branch_id, people, today)
+                counts["referrals"] += _load_referrals(db, admin, referral_rng, branch_id, demo_branch, people)
         counts["contacts"] = db.table("contacts").count
         settings.put(db, admin, "demo_loaded", "1")
     return counts
@@ -385,3 +400,104 @@ def _load_interactions(
                 interactions.complete_follow_up(db, admin, interaction_id, done_on=follow_up)
             logged += 1
     return logged
+
+
+# Referral channels by the referrer's partner type, and decline reasons with how often each is given.
+CHANNELS_BY_TYPE = {
+    "HOSPITAL_DISCHARGE": ["e_referral", "e_referral", "phone"],
+    "LA_SOCIAL_CARE": ["portal", "portal", "email", "phone"],
+}
+DECLINE_WEIGHTS = {
+    "NO_CAPACITY": 40,
+    "OUTSIDE_AREA": 15,
+    "NEEDS_BEYOND_SERVICE": 15,
+    "CHOSE_OTHER_PROVIDER": 12,
+    "FUNDING_NOT_AGREED": 10,
+    "OTHER": 8,
+}
+
+
+def _load_referrals(
+    db: Database,
+    admin: Actor,
+    rng: random.Random,
+    branch_id: int,
+    branch: DemoBranch,
+    people: list[tuple[int, str, str]],
+) -> int:
+    """A year of referrals for a branch: one for each "Referral received" interaction already logged, and more
+    from warm relationships (contacts touched within 90 days send more), each with a realistic outcome and
+    response time: discharge teams answered within hours, routine referrals within days."""
+    now = clock.now()
+    today = now.astimezone(referrals.UK).date()
+    types = {contact_id: type_code for contact_id, _, type_code in people}
+    count = 0
+    for (interaction_id,) in db.execute(
+        "SELECT id FROM interactions WHERE branch_id = ? AND kind_code = 'REFERRAL_RECEIVED' ORDER BY id", [branch_id]
+    ).fetchall():
+        interaction = interactions.get(db, admin, interaction_id)
+        type_code = types.get((interaction["contact_ids"] or [0])[0], "OTHER")
+        received = _received(rng, date.fromisoformat(interaction["occurred_on"]), now)
+        values = {**_asked(rng, type_code, branch, received), "received_at": received}
+        referral_id = referrals.for_interaction(db, admin, interaction_id, values, confirmed=True, now=now)
+        _decide(db, admin, rng, referral_id, type_code, received, now)
+        count += 1
+    for contact_id, _, type_code in people:
+        last = db.execute("SELECT last_touched_on FROM contacts WHERE id = ?", [contact_id]).fetchone()[0]
+        if type_code not in REFERRERS or not last or date.fromisoformat(last) < today - timedelta(days=90):
+            continue
+        # Dated no later than their last touch, so the extra referrals leave every relationship's status as it was.
+        for _ in range(rng.choice([0, 1, 1, 2, 3])):
+            day = date.fromisoformat(last) - timedelta(days=rng.randint(0, 270))
+            received = _received(rng, day, now)
+            values = {
+                **_asked(rng, type_code, branch, received),
+                "branch_id": branch_id,
+                "contact_id": contact_id,
+                "received_at": received,
+            }
+            referral_id = referrals.log(db, admin, values, confirmed=True, now=now)
+            _decide(db, admin, rng, referral_id, type_code, received, now)
+            count += 1
+    return count
+
+
+def _received(rng: random.Random, day: date, now: datetime) -> datetime:
+    """A working-hours moment on ``day`` (UK time), never later than now."""
+    moment = datetime.combine(day, time(rng.randint(8, 17), rng.choice(range(0, 60, 5))), tzinfo=referrals.UK)
+    return min(moment, now.astimezone(referrals.UK)).replace(second=0, microsecond=0)
+
+
+def _asked(rng: random.Random, type_code: str, branch: DemoBranch, received: datetime) -> dict:
+    discharge = type_code == "HOSPITAL_DISCHARGE"
+    return {
+        "channel": rng.choice(CHANNELS_BY_TYPE.get(type_code, ["phone", "email", "email"])),
+        "urgency": "hospital_discharge"
+        if discharge and rng.random() < 0.8
+        else rng.choices(["routine", "urgent"], [7, 3])[0],
+        "hours_per_week": rng.choice([3.5, 5, 7, 10.5, 14, 21, 28]),
+        "start_wanted_on": received.date() + timedelta(days=rng.choice([0, 1, 1, 2, 7, 14])),
+        "area": branch.postcode_district,
+        "provider_reference": f"CM-{rng.randint(10000, 99999)}" if rng.random() < 0.6 else "",
+    }
+
+
+def _decide(
+    db: Database, admin: Actor, rng: random.Random, referral_id: int, type_code: str, received: datetime, now: datetime
+) -> None:
+    """An outcome: most answered, a few of the last days' still open; discharge teams answered fastest."""
+    age_days = (now - received).total_seconds() / 86400
+    if age_days < 3 and rng.random() < 0.7 or rng.random() < 0.02:
+        return  # still open
+    hours = rng.uniform(0.5, 8) if type_code == "HOSPITAL_DISCHARGE" else rng.lognormvariate(3, 0.9)
+    decided = min(received + timedelta(hours=min(hours, 240)), now.astimezone(referrals.UK))
+    outcome = rng.choices(["accepted", "declined", "withdrawn"], [55, 33, 12])[0]
+    values: dict = {"outcome": outcome, "decided_at": decided.replace(second=0, microsecond=0)}
+    if outcome == "declined":
+        values["decline_reason"] = rng.choices(list(DECLINE_WEIGHTS), list(DECLINE_WEIGHTS.values()))[0]
+        if values["decline_reason"] == "OTHER":
+            values["outcome_note"] = "Needs two carers at night, which the branch does not offer"
+    elif outcome == "accepted":
+        start = decided.date() + timedelta(days=rng.choice([0, 1, 1, 2, 3]))
+        values["care_started_on"] = start if start <= now.date() else None
+    referrals.record_outcome(db, admin, referral_id, values, expected_version=1, confirmed=True, now=now)

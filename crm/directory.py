@@ -119,6 +119,15 @@ def _practice(row: list[str], line: int) -> dict:
         postcode = fields.postcode(row[9])
     except ValidationError:
         postcode = row[9].strip().upper()  # kept as published; a few are not standard
+    name = " ".join(row[1].split())
+    address = ", ".join(part.strip() for part in row[4:9] if part.strip())
+    try:
+        # The same characters every text field refuses: a practice name holding U+FFFE would break every Word
+        # and Excel export that names the practice.
+        fields.refuse_unstorable(name, "Name (column 2)")
+        fields.refuse_unstorable(address, "Address (columns 5 to 9)")
+    except ValidationError as error:
+        raise DirectoryFileError(f"Line {line}: {error}") from None
     raw_phone = row[17].strip()
     try:
         phone = phones.parse(raw_phone)
@@ -126,8 +135,8 @@ def _practice(row: list[str], line: int) -> dict:
         phone = None
     return {
         "ods_code": code,
-        "name": " ".join(row[1].split()),
-        "address": ", ".join(part.strip() for part in row[4:9] if part.strip()),
+        "name": name,
+        "address": address,
         "postcode": postcode,
         "phone": phone.e164 if phone else None,
         "phone_ext": phone.extension if phone else None,

@@ -8,13 +8,26 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
+from crm import clock
 from crm.errors import InvalidEmail, InvalidFields, PossibleClientData, ValidationError
 
 SHORT_TEXT_MAX = 200
+# Plausible dates: nothing this app records happened before 1990 (a typed year 1 or 199 is a slip), and nothing is
+# planned more than five years ahead (a year 9999 or 2205 is a slip too).
+EARLIEST_DATE = date(1990, 1, 1)
+YEARS_AHEAD = 5
 LONG_TEXT_MAX = 5000
 # Characters that have no business in a single-line field: C0/C1 controls, line and paragraph separators.
 _SINGLE_LINE_BAD = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _MULTI_LINE_BAD = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Characters no text may hold: Unicode non-characters (U+FDD0-U+FDEF and the last two code points of every
+# plane), lone surrogates (not text at all; SQLite cannot even encode them), and the C0 controls XML 1.0 cannot
+# hold. Word and Excel files are XML: one such character stored in a quote would break every export holding it.
+UNSTORABLE = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufdd0-\ufdef"
+    + "".join(f"{chr(plane * 0x10000 + 0xFFFE)}{chr(plane * 0x10000 + 0xFFFF)}" for plane in range(17))
+    + "]"
+)
 # Ten digits, optionally spaced 3-3-4 as NHS numbers are printed, not part of a longer number. NHS numbers
 # never start with 0, which keeps UK phone numbers (0113 496 0123) out.
 _NHS_NUMBER = re.compile(r"(?<![\d+])([1-9]\d{2})[ -]?(\d{3})[ -]?(\d{4})(?!\d)")
@@ -36,6 +49,7 @@ def text(value: str | None, field: str, *, required: bool = False, max_length: i
         raise ValidationError(field, f"is too long ({len(cleaned)} characters; the limit is {max_length}).")
     if _SINGLE_LINE_BAD.search(cleaned):
         raise ValidationError(field, "contains a line break or control character; use a single line of text.")
+    refuse_unstorable(cleaned, field)
     return cleaned
 
 
@@ -46,7 +60,14 @@ def long_text(value: str | None, field: str, *, max_length: int = LONG_TEXT_MAX)
         raise ValidationError(field, f"is too long ({len(cleaned)} characters; the limit is {max_length}).")
     if _MULTI_LINE_BAD.search(cleaned):
         raise ValidationError(field, "contains a control character that cannot be stored.")
+    refuse_unstorable(cleaned, field)
     return cleaned
+
+
+def refuse_unstorable(value: str, field: str) -> None:
+    """:raises ValidationError: naming the position and code of the first character no text may hold."""
+    if match := UNSTORABLE.search(value):
+        raise ValidationError(field, f"character {match.start() + 1} (U+{ord(match.group()):04X}) is not allowed.")
 
 
 def email(value: str | None, field: str = "Email") -> str | None:
@@ -89,6 +110,17 @@ def website(value: str | None, field: str = "Website") -> str:
     if not _WEB_ADDRESS.match(address):
         raise ValidationError(field, f"“{typed}” is not a web address (for example https://example.nhs.uk).")
     return address
+
+
+SEARCH_MAX = 200  # longer search text is a mistake (or an attack: SQLite refuses LIKE patterns over 50,000)
+
+
+def search_text(value: str | None, field: str = "Search") -> str:
+    """Words to search for, trimmed: one line of at most SEARCH_MAX characters.
+
+    :raises ValidationError: for longer text, or a NUL, line break or other control character.
+    """
+    return text(value, field, max_length=SEARCH_MAX)
 
 
 def like_escape(value: str) -> str:
@@ -149,20 +181,60 @@ def refuse_nhs_numbers(values: dict[str, str], labels: dict[str, str]) -> None:
             )
 
 
-def date_value(value: object, field: str, *, required: bool = False) -> date | None:
-    """A date from a date object or an ISO string (YYYY-MM-DD); None when blank and not required."""
+def date_value(
+    value: object, field: str, *, required: bool = False, past: bool = False, today: date | None = None
+) -> date | None:
+    """A date from a date object or an ISO string (YYYY-MM-DD); None when blank and not required.
+
+    Only plausible dates: from EARLIEST_DATE, and at most YEARS_AHEAD years from today, or (``past``, for
+    something that has happened: a privacy notice sent, consent given, a testimonial received) at most today.
+
+    :raises ValidationError: naming the field, for text that is not a date or a date out of its range.
+    """
     if value in (None, ""):
         if required:
             raise ValidationError(field, "is required.")
         return None
     if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
+        day = value.date()
+    elif isinstance(value, date):
+        day = value
+    else:
+        try:
+            day = date.fromisoformat(str(value).strip())
+        except ValueError:
+            raise ValidationError(field, f"“{value}” is not a date (use YYYY-MM-DD, e.g. 2026-03-31).") from None
+    return date_in_range(day, field, past=past, today=today)
+
+
+def date_in_range(day: date, field: str, *, past: bool = False, today: date | None = None) -> date:
+    """``day``, if it is plausible (see date_value).
+
+    :raises ValidationError: for a date before EARLIEST_DATE, after today when ``past``, or further ahead than
+        YEARS_AHEAD years.
+    """
+    today = today or clock.now().date()
+    if day < EARLIEST_DATE:
+        raise ValidationError(
+            field,
+            f"{day.isoformat()} is before {EARLIEST_DATE.isoformat()}, the earliest date accepted; check the year.",
+        )
+    if past and day > today:
+        raise ValidationError(field, "cannot be in the future.")
+    latest = _years_after(today, YEARS_AHEAD)
+    if day > latest:
+        raise ValidationError(
+            field,
+            f"{day.isoformat()} is more than {YEARS_AHEAD} years ahead (after {latest.isoformat()}); check the year.",
+        )
+    return day
+
+
+def _years_after(day: date, years: int) -> date:
     try:
-        return date.fromisoformat(str(value).strip())
-    except ValueError:
-        raise ValidationError(field, f"“{value}” is not a date (use YYYY-MM-DD, e.g. 2026-03-31).") from None
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February, in a year that has none
+        return day.replace(year=day.year + years, day=28)
 
 
 def optional_id(value: object, field: str) -> int | None:

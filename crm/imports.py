@@ -13,6 +13,7 @@ import json
 import re
 import zipfile
 from dataclasses import dataclass, field
+from xml.etree.ElementTree import ParseError
 
 from sqlite_utils import Database
 
@@ -23,6 +24,11 @@ from crm.errors import CRMError, ValidationError
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 20_000
+MAX_COLUMNS = 200
+# A workbook is a zip: its members may unpack to far more than the upload. Spreadsheets of contacts unpack to a
+# few times their size; a zip bomb to hundreds or thousands of times.
+MAX_UNPACKED_BYTES = 50 * 1024 * 1024
+MAX_UNPACK_RATIO = 100
 FIELDS = {
     "name": "Name",
     "job_title": "Job title",
@@ -33,7 +39,24 @@ FIELDS = {
     "type": "Partner type",
     "ods_code": "ODS code",
     "notes": "Notes",
+    "do_not_contact": "Do not contact",
 }
+# The contact columns each field of the file sets. An update writes only the columns of the fields the file holds:
+# a column the file does not have is never reset to the default a new contact would get.
+FIELD_COLUMNS = {
+    "name": ("name",),
+    "job_title": ("job_title",),
+    "phone": ("phone", "phone_ext"),
+    "mobile": ("mobile",),
+    "email": ("email",),
+    "organisation": ("organisation_id",),
+    "type": ("organisation_id",),
+    "ods_code": ("organisation_id",),
+    "notes": ("notes",),
+    "do_not_contact": ("do_not_contact",),
+}
+YES = {"yes", "y", "true", "1", "x"}
+NO = {"no", "n", "false", "0", ""}
 # Usual spreadsheet headers for each field, compared lower-case with punctuation removed.
 HEADER_GUESSES = {
     "name": ["name", "full name", "contact name", "contact", "person"],
@@ -45,6 +68,7 @@ HEADER_GUESSES = {
     "type": ["type", "partner type", "organisation type", "organization type", "category"],
     "ods_code": ["ods code", "ods", "practice code"],
     "notes": ["notes", "note", "comments", "comment"],
+    "do_not_contact": ["do not contact", "dnc", "opted out", "opt out", "no contact", "do not call"],
 }
 # Words people write for partner types, besides the app's own codes and labels.
 TYPE_WORDS = {
@@ -112,6 +136,7 @@ class RowPlan:
 class Plan:
     branch_id: int
     rows: list[RowPlan]
+    columns: tuple[str, ...] = ()  # the contact columns the file holds (FIELD_COLUMNS): all an update may write
 
     def summary(self) -> dict[str, int]:
         counts = {"imported": 0, "updated": 0, "skipped": 0, "errors": 0}
@@ -160,9 +185,25 @@ def _decode(data: bytes) -> str:
             return data.decode(encoding)
         except UnicodeDecodeError as failure:
             error = failure
+            if encoding.startswith("utf-8") and _UTF8_SEQUENCE.search(data):
+                # Accented letters written as UTF-8 elsewhere: the file mixes encodings (a line pasted in from
+                # another file). Decoding it all as Windows-1252 would import "Zoë" as "ZoÃ«" without a word.
+                line = data[: failure.start].count(b"\n") + 1
+                raise FileRefused(
+                    f"Line {line} is not valid UTF-8, while other lines are: the file mixes two encodings. "
+                    "Save it as UTF-8 (in Excel: CSV UTF-8) and try again."
+                ) from None
     assert error is not None
     line = data[: error.start].count(b"\n") + 1
     raise FileRefused(f"Line {line}: the file has bytes that are not text in UTF-8, UTF-16 or Windows-1252.")
+
+
+# A well-formed multi-byte UTF-8 sequence. Windows-1252 text practically never holds one (it would take a letter
+# such as Â or é followed by symbols from the 0x80-0xBF range), so finding one means some of the file is UTF-8.
+_UTF8_SEQUENCE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}|\xed[\x80-\x9f][\x80-\xbf]"
+    rb"|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}|\xf4[\x80-\x8f][\x80-\xbf]{2}"
+)
 
 
 def _delimiter(text: str) -> str:
@@ -193,21 +234,66 @@ def _read_csv(text: str) -> list[list[str]]:
 def _read_xlsx(data: bytes) -> list[list[str]]:
     from openpyxl import load_workbook  # imported here: only XLSX uploads need it
 
+    _check_unpacked_size(data)
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError):
+    except (zipfile.BadZipFile, ParseError, KeyError, ValueError, OSError):
         raise FileRefused("The file is not an Excel workbook (.xlsx) that can be read.") from None
-    sheet = workbook.worksheets[0]
-    rows = []
-    for row in sheet.iter_rows(values_only=True):
-        rows.append(["" if v is None else _cell_text(v) for v in row])
-        if len(rows) > MAX_ROWS + 1:
+    try:
+        sheet = workbook.worksheets[0]
+        # The declared size (the sheet's <dimension>): read-only rows are padded out to its width, so a sheet
+        # declaring 16,384 columns would make every row 16,384 cells. Refused before any row is read.
+        declared_rows, declared_columns = sheet.max_row or 0, sheet.max_column or 0
+        if declared_columns > MAX_COLUMNS:
+            raise _too_wide(declared_columns)
+        if declared_rows > MAX_ROWS + 1:
             raise FileRefused(f"The file has more than {MAX_ROWS:,} rows; split it into smaller files.")
-    workbook.close()
+        rows = []
+        # One column past the limit is read, so a cell beyond it (in a sheet declaring no size) is noticed.
+        for row in sheet.iter_rows(values_only=True, max_col=MAX_COLUMNS + 1):
+            cells = ["" if v is None else _cell_text(v) for v in row]
+            if len(cells) > MAX_COLUMNS and cells[MAX_COLUMNS]:
+                raise _too_wide(MAX_COLUMNS + 1)
+            rows.append(cells[:MAX_COLUMNS])
+            if len(rows) > MAX_ROWS + 1:
+                raise FileRefused(f"The file has more than {MAX_ROWS:,} rows; split it into smaller files.")
+    except (zipfile.BadZipFile, ParseError, KeyError, ValueError):
+        # Read-only sheets are parsed while the rows are read: damage shows up here, not when opening.
+        raise FileRefused("The file is not an Excel workbook (.xlsx) that can be read.") from None
+    finally:
+        workbook.close()
     while rows and not any(rows[-1]):
         rows.pop()
     width = max((max((i + 1 for i, v in enumerate(r) if v), default=0) for r in rows), default=0)
     return [r[:width] + [""] * (width - len(r[:width])) for r in rows]
+
+
+def _check_unpacked_size(data: bytes) -> None:
+    """:raises FileRefused: when the workbook's members unpack to more than the limit, or to far more than a
+    spreadsheet compresses (both read from the zip's directory, before anything is unpacked)."""
+    try:
+        members = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    except (zipfile.BadZipFile, ValueError, OSError):
+        raise FileRefused("The file is not an Excel workbook (.xlsx) that can be read.") from None
+    # zipfile never unpacks more than a member's declared size (it fails instead), so the sum is a true bound.
+    unpacked = sum(member.file_size for member in members)
+    if unpacked > MAX_UNPACKED_BYTES:
+        raise FileRefused(
+            f"The workbook unpacks to {unpacked // 1024 // 1024} MB; the limit is {MAX_UNPACKED_BYTES // 1024 // 1024} "
+            "MB. Save the sheet as CSV, or split it, and try again."
+        )
+    if unpacked > MAX_UNPACK_RATIO * len(data):
+        raise FileRefused(
+            f"The workbook unpacks to {unpacked // len(data):,} times its size, far more than a spreadsheet does; "
+            "it may be built to exhaust the server. Save the sheet as CSV and try again."
+        )
+
+
+def _too_wide(columns: int) -> FileRefused:
+    return FileRefused(
+        f"The sheet is {columns:,} columns wide; the limit is {MAX_COLUMNS}. Delete the columns you do not need, "
+        "or save the sheet as CSV, and try again."
+    )
 
 
 def _cell_text(value: object) -> str:
@@ -328,7 +414,8 @@ def plan(
                 on_duplicate,
             )
         )
-    return Plan(branch_id=branch_id, rows=plans)
+    held = tuple(dict.fromkeys(column for name in columns for column in FIELD_COLUMNS[name]))
+    return Plan(branch_id=branch_id, rows=plans, columns=held)
 
 
 def _existing_keys(db: Database, branch_id: int) -> dict[tuple, int]:
@@ -393,6 +480,9 @@ def _plan_row(
             )
     else:
         result.messages.append("Organisation: is required.")
+    do_not_contact = raw.get("do_not_contact", "").casefold()
+    if do_not_contact not in YES | NO:
+        result.messages.append(f"Do not contact: “{raw['do_not_contact']}” is not yes or no.")
     try:
         values = contacts.clean(
             {
@@ -402,6 +492,7 @@ def _plan_row(
                 "organisation_id": organisation_id or 0,  # a placeholder while the organisation is still to add
                 "branch_id": branch_id,
                 "is_named_contact": True,
+                "do_not_contact": do_not_contact in YES,
             }
         )
         fields.refuse_nhs_numbers(values, contacts.NOTES_FIELDS)
@@ -465,7 +556,7 @@ def apply(db: Database, actor: Actor, plan: Plan, *, dry_run: bool = False) -> d
                     audit.record(db, actor, "create", "organisations", created_orgs[key], row.new_organisation)
                 values["organisation_id"] = created_orgs[key]
             if row.outcome == "updated" and row.existing_id is not None:
-                _update(db, actor, row.existing_id, values)
+                _update(db, actor, row.existing_id, values, plan.columns)
             else:
                 contact = {
                     **values,
@@ -480,12 +571,18 @@ def apply(db: Database, actor: Actor, plan: Plan, *, dry_run: bool = False) -> d
     return plan.report()
 
 
-def _update(db: Database, actor: Actor, contact_id: int, values: dict) -> None:
-    """Overwrite the existing contact's fields with the row's non-empty values."""
+def _update(db: Database, actor: Actor, contact_id: int, values: dict, columns: tuple[str, ...]) -> None:
+    """Overwrite the existing contact's fields that the file holds (``columns``) with the row's non-empty values.
+
+    Never weakens an objection: a file can mark someone do-not-contact, but a "no" (or a file without the column)
+    leaves the flag as it is; lawful basis, privacy notice, keep-in-touch and retention are never touched.
+    """
     before = db.execute_returning_dicts("SELECT * FROM contacts WHERE id = ?", [contact_id])[0]
-    changes = {k: v for k, v in values.items() if v not in (None, "") and k != "is_named_contact"}
+    changes = {k: values[k] for k in columns if k != "phone_ext" and values.get(k) not in (None, "")}
     if "phone" in changes:
         changes["phone_ext"] = values["phone_ext"]  # a new number must not keep the old number's extension
+    if not changes.get("do_not_contact"):
+        changes.pop("do_not_contact", None)
     diff = audit.diff(before, changes)
     if not diff:
         return

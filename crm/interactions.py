@@ -61,7 +61,7 @@ def clean(db: Database, values: dict, today: date | None = None) -> dict:
             "kind_code": lambda: _kind(db, values.get("kind_code")),
             "summary": lambda: fields.text(values.get("summary"), "Summary", required=True, max_length=SUMMARY_MAX),
             "notes": lambda: fields.long_text(values.get("notes"), "Notes"),
-            "follow_up_on": lambda: fields.date_value(values.get("follow_up_on"), "Follow-up date"),
+            "follow_up_on": lambda: fields.date_value(values.get("follow_up_on"), "Follow-up date", today=today),
             "follow_up_action": lambda: fields.text(values.get("follow_up_action"), "Follow-up action"),
             "contact_ids": lambda: sorted({fields.required_id(c, "Contacts") for c in values.get("contact_ids") or []}),
             "organisation_id": lambda: fields.optional_id(values.get("organisation_id"), "Organisation"),
@@ -199,8 +199,11 @@ def _check_version(before: dict, expected_version: int) -> None:
 
 def update(
     db: Database, actor: Actor, interaction_id: int, values: dict, expected_version: int, *, confirmed: bool = False
-) -> None:
-    """Save edits to an interaction; :raises Conflict: when someone saved it after ``expected_version``."""
+) -> bool:
+    """Save edits to an interaction; returns False when they change nothing (and nothing is written).
+
+    :raises Conflict: when someone saved it after ``expected_version``.
+    """
     cleaned = clean(db, values)
     if not confirmed:
         fields.refuse_nhs_numbers(cleaned, SENSITIVE_FIELDS)
@@ -214,11 +217,12 @@ def update(
         contact_ids = sorted(set(cleaned.pop("contact_ids")) | moved)
         changes = audit.diff(before, {**cleaned, "contact_ids": contact_ids})
         if not changes:
-            return
+            return False
         update_row(db, "interactions", interaction_id, {**cleaned, "updated_by": actor.id})
         _link_contacts(db, interaction_id, contact_ids, cleaned)
         _refresh_last_touched(db, sorted(set(contact_ids) | set(before["contact_ids"])))
         audit.record(db, actor, "update", "interactions", interaction_id, changes)
+    return True
 
 
 def delete(db: Database, actor: Actor, interaction_id: int, expected_version: int) -> None:
@@ -331,7 +335,10 @@ def search(
     text: str = "",
     limit: int = 200,
 ) -> list[dict]:
-    """Interactions within scope matching every filter given, newest first (a timeline)."""
+    """Interactions within scope matching every filter given, newest first (a timeline).
+
+    :raises ValidationError: for search text that is too long or holds control characters.
+    """
     select, select_params = _select(actor)
     where, params = branch_clause(actor, "i.branch_id")
     conditions, values = [where], list(params)
@@ -346,9 +353,10 @@ def search(
         if value is not None:
             conditions.append(condition)
             values.append(value)
-    if text.strip():
+    text = fields.search_text(text)
+    if text:
         conditions.append("(i.summary LIKE ? ESCAPE '\\' OR i.notes LIKE ? ESCAPE '\\')")
-        values += [fields.like_contains(text.strip())] * 2
+        values += [fields.like_contains(text)] * 2
     return db.execute_returning_dicts(
         f"{select} WHERE {' AND '.join(conditions)} ORDER BY i.occurred_on DESC, i.id DESC LIMIT ?",
         [*select_params, *values, limit],

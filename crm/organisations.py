@@ -5,7 +5,7 @@ import re
 from sqlite_utils import Database
 
 from crm import audit, clock, fields, phones
-from crm.access import ADMIN, REGIONAL_LEAD, Actor, require_role
+from crm.access import ADMIN, REGIONAL_LEAD, Actor, branch_clause, require_role
 from crm.db import insert, transaction, update_row
 from crm.errors import AlreadyExists, Conflict, NotFound, PermissionDenied, ValidationError
 
@@ -48,8 +48,9 @@ def add_type(db: Database, actor: Actor, code: str, label: str, keep_in_touch_da
         audit.record(db, actor, "create", "organisation_types", None, values)
 
 
-def update_type(db: Database, actor: Actor, code: str, label: str, keep_in_touch_days: int) -> None:
-    """Rename a partner type or change its default keep-in-touch interval (administrators)."""
+def update_type(db: Database, actor: Actor, code: str, label: str, keep_in_touch_days: int) -> bool:
+    """Rename a partner type or change its default keep-in-touch interval (administrators); returns False when
+    that changes nothing (and nothing is written)."""
     require_role(actor, ADMIN)
     values = _type_values(label, keep_in_touch_days)
     with transaction(db):
@@ -60,11 +61,15 @@ def update_type(db: Database, actor: Actor, code: str, label: str, keep_in_touch
             "SELECT 1 FROM organisation_types WHERE label = ? AND code != ?", [values["label"], code]
         ).fetchone():
             raise AlreadyExists(f"Another partner type is already called “{values['label']}”.")
+        changes = audit.diff(before[0], values)
+        if not changes:
+            return False
         db.execute(
             "UPDATE organisation_types SET label = ?, keep_in_touch_days = ? WHERE code = ?",
             [values["label"], values["keep_in_touch_days"], code],
         )
-        audit.record(db, actor, "update", "organisation_types", None, {"code": code, **audit.diff(before[0], values)})
+        audit.record(db, actor, "update", "organisation_types", None, {"code": code, **changes})
+    return True
 
 
 def type_labels(db: Database) -> dict[str, str]:
@@ -158,8 +163,8 @@ def can_edit(actor: Actor, organisation: dict) -> bool:
     return actor.role in (ADMIN, REGIONAL_LEAD) or organisation["created_by"] == actor.id
 
 
-def update(db: Database, actor: Actor, org_id: int, values: dict, expected_version: int) -> None:
-    """Save changes to an organisation.
+def update(db: Database, actor: Actor, org_id: int, values: dict, expected_version: int) -> bool:
+    """Save changes to an organisation; returns False when they change nothing (and nothing is written).
 
     :raises Conflict: when someone else saved it since ``expected_version`` was read.
     """
@@ -176,32 +181,128 @@ def update(db: Database, actor: Actor, org_id: int, values: dict, expected_versi
         _check_unique(db, cleaned, exclude_id=org_id)
         changes = audit.diff(before, cleaned)
         if not changes:
-            return
+            return False
         update_row(db, "organisations", org_id, cleaned)
         audit.record(db, actor, "update", "organisations", org_id, changes)
+    return True
 
 
-def search(db: Database, query: str = "", type_code: str | None = None, limit: int = 50) -> list[dict]:
-    """Organisations whose name, postcode or ODS code contains ``query``, best matches first."""
+# What people type for a kind of partner, and what it stands for: the abbreviation (a whole word), the phrases it
+# is short for, and the partner types it names. Data, not code: add a row to teach the search a new word.
+SEARCH_ABBREVIATIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    "OT": {
+        "phrases": ("occupational therapy", "occupational therapist", "occupational"),
+        "types": ("COMMUNITY_THERAPY",),
+    },
+    "SW": {"phrases": ("social work", "social worker", "social services"), "types": ("LA_SOCIAL_CARE",)},
+    "DN": {"phrases": ("district nurse", "district nurses", "district nursing"), "types": ("COMMUNITY_NURSING",)},
+    "GP": {"phrases": ("gp practice", "general practice"), "types": ("GP_PRACTICE",)},
+    "PCN": {"phrases": ("primary care network",), "types": ("PCN",)},
+    "ICB": {"phrases": ("integrated care board",), "types": ("ICB",)},
+    "CHC": {"phrases": ("continuing healthcare", "continuing health care"), "types": ("ICB",)},
+}
+
+# A name as separate words, so an abbreviation matches "Leeds OT" or "OT (north)" but not "Scott" or "Other".
+_NAME_WORDS = (
+    "(' ' || replace(replace(replace(replace(lower(o.name), '(', ' '), ')', ' '), ',', ' '), '-', ' ') || ' ')"
+)
+_LIKE = " LIKE ? ESCAPE '\\'"
+
+
+def _search_terms(query: str) -> list[tuple[str, list]]:
+    """One SQL condition (with its parameters) per thing typed: every one must hold, in any order.
+
+    A phrase of the abbreviation table ("occupational therapy") or an abbreviation ("OT") matches the
+    organisations of its partner types and names using either form; any other word matches anywhere in the name,
+    postcode, ODS code or partner type label, or is a partner type's code ("hospice", "la_social_care").
+    """
+    text = " " + " ".join(query.lower().split()) + " "
+    terms: list[tuple[str, list]] = []
+    phrases = sorted(
+        ((phrase, abbreviation) for abbreviation, entry in SEARCH_ABBREVIATIONS.items() for phrase in entry["phrases"]),
+        key=lambda pair: -len(pair[0]),
+    )
+    for phrase, abbreviation in phrases:
+        if f" {phrase} " in text:
+            text = text.replace(f" {phrase} ", " ", 1)
+            terms.append(_abbreviation_term(abbreviation))
+    for word in text.split():
+        if word.upper() in SEARCH_ABBREVIATIONS:
+            terms.append(_abbreviation_term(word.upper()))
+            continue
+        pattern = fields.like_contains(word)
+        terms.append(
+            (
+                f"(o.name{_LIKE} OR o.postcode{_LIKE} OR o.ods_code{_LIKE} OR t.label{_LIKE} OR o.type_code = ?)",
+                [pattern] * 4 + [word.upper()],
+            )
+        )
+    return terms
+
+
+def _abbreviation_term(abbreviation: str) -> tuple[str, list]:
+    entry = SEARCH_ABBREVIATIONS[abbreviation]
+    conditions = [f"{_NAME_WORDS}{_LIKE}"]
+    params: list = [fields.like_contains(f" {abbreviation.lower()} ")]
+    for phrase in entry["phrases"]:
+        conditions.append(f"o.name{_LIKE}")
+        params.append(fields.like_contains(phrase))
+    conditions.append(f"o.type_code IN ({', '.join('?' for _ in entry['types'])})")
+    params += list(entry["types"])
+    return f"({' OR '.join(conditions)})", params
+
+
+def _in_patch(actor: Actor | None) -> tuple[str, list]:
+    """SQL for "this organisation is in the actor's own patch": a contact of one of their branches works there,
+    or it is a GP practice in one of their branches' GP patch. An administrator has no patch of their own.
+
+    One uncorrelated subquery, which SQLite builds once per search, not once per organisation."""
+    if actor is None or actor.role == ADMIN:
+        return "0", []
+    contacts_scope, params = branch_clause(actor, "c.branch_id")
+    patch_scope, _ = branch_clause(actor, "bp.branch_id")
+    return (
+        f"""o.id IN (
+            SELECT c.organisation_id FROM contacts c WHERE {contacts_scope}
+            UNION
+            SELECT p.id FROM branch_patch bp JOIN organisations p ON p.postcode_district = bp.value
+            WHERE bp.kind = 'postcode_district' AND p.type_code = 'GP_PRACTICE' AND {patch_scope}
+            UNION
+            SELECT p.id FROM branch_patch bp JOIN organisations p ON p.commissioner_code = bp.value
+            WHERE bp.kind = 'commissioner' AND p.type_code = 'GP_PRACTICE' AND {patch_scope})""",
+        [*params, *params, *params],
+    )
+
+
+def search(
+    db: Database, query: str = "", type_code: str | None = None, limit: int = 50, *, actor: Actor | None = None
+) -> list[dict]:
+    """Organisations matching every word of ``query`` in any order (name, postcode, ODS code, partner type),
+    understanding the abbreviations of SEARCH_ABBREVIATIONS; the ``actor``'s own patch first, then names
+    starting with the query, then the rest by name.
+
+    :raises ValidationError: for search text that is too long or holds control characters.
+    """
     where, params = ["1 = 1"], []
-    query = (query or "").strip()
-    if query:
-        pattern = fields.like_contains(query)
-        where.append("(o.name LIKE ? ESCAPE '\\' OR o.postcode LIKE ? ESCAPE '\\' OR o.ods_code LIKE ? ESCAPE '\\')")
-        params += [pattern, pattern, pattern]
+    query = fields.search_text(query)
+    for condition, values in _search_terms(query):
+        where.append(condition)
+        params += values
     if type_code:
         where.append("o.type_code = ?")
         params.append(type_code)
+    mine, mine_params = _in_patch(actor)
     rows = db.execute_returning_dicts(
         f"""
         SELECT o.id, o.name, o.type_code, t.label AS type_label, o.address, o.postcode, o.phone, o.phone_ext,
-               o.email, o.website, o.ods_code, o.version, o.created_by, o.status, o.phone_raw
+               o.email, o.website, o.ods_code, o.version, o.created_by, o.status, o.phone_raw,
+               {mine} AS in_patch
         FROM organisations o JOIN organisation_types t ON t.code = o.type_code
         WHERE {" AND ".join(where)}
-        ORDER BY (o.name LIKE ? ESCAPE '\\') DESC, o.name COLLATE NOCASE
+        ORDER BY in_patch DESC, (o.name LIKE ? ESCAPE '\\') DESC, o.name COLLATE NOCASE
         LIMIT ?
         """,
-        [*params, fields.like_escape(query) + "%", limit],
+        [*mine_params, *params, fields.like_escape(query) + "%", limit],
     )
     return [_with_display(row) for row in rows]
 

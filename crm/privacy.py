@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from sqlite_utils import Database
 
-from crm import audit, clock, contacts, interactions, phones, suppressions, testimonials
+from crm import audit, clock, contacts, interactions, phones, search, suppressions, testimonials
 from crm.access import Actor
 from crm.db import transaction, update_row
 from crm.errors import ValidationError
@@ -179,6 +179,7 @@ def erase(db: Database, actor: Actor, contact_id: int, *, expected_version: int 
         _scrub(db, holding, identifiers)
         # Rebuild the search index, so no copy of a deleted or scrubbed word stays in its segments.
         db.execute("INSERT INTO testimonials_fts (testimonials_fts) VALUES ('rebuild')")
+        search.forget_deleted(db)
         audit.record(db, actor, "erase", "contacts", contact_id, {"erased": True})
     for name in evidence_files:
         if not db.execute("SELECT 1 FROM testimonials WHERE evidence_file = ?", [name]).fetchone():

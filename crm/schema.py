@@ -415,6 +415,236 @@ def suppression_salt_out_of_audit_log(db: Database) -> None:
     )
 
 
+@migrations(name="0011_sign_in_throttle")
+def sign_in_throttle(db: Database) -> None:
+    # Failed sign-ins counted per typed user name, per user name and client address, and per client address
+    # (users.py): known and unknown names alike, so the answers do not tell which accounts exist. Rows are
+    # forgotten an hour after their last failure (client addresses are personal data).
+    _run(
+        db,
+        """
+        CREATE TABLE sign_in_throttle (
+            key TEXT PRIMARY KEY,
+            failures INTEGER NOT NULL,
+            not_before TEXT,
+            last_failure_at TEXT NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX idx_sign_in_throttle_last_failure ON sign_in_throttle(last_failure_at)
+        """,
+    )
+
+
+def _run_statements(db: Database, script: str) -> None:
+    # Like _run, for scripts whose triggers hold semicolons: a statement ends where SQLite says it is complete.
+    import sqlite3
+
+    statement = ""
+    for piece in script.split(";"):
+        statement += piece + ";"
+        if sqlite3.complete_statement(statement):
+            if statement.strip(" \n;"):
+                db.execute(statement)
+            statement = ""
+    if statement.strip(" \n;"):
+        db.execute(statement)
+
+
+@migrations(name="0012_search")
+def search(db: Database) -> None:
+    # The search box (crm/search.py): full-text indexes over contacts, organisations and interactions (testimonials
+    # have theirs since 0007), kept in step by triggers. Each index reads its text from a view, so a contact is
+    # found by its organisation's name too, and each row's branch is a token ("b17") in a column of its own, so
+    # the user's scope is applied inside the index instead of after ranking every match in the provider.
+    _run_statements(
+        db,
+        """
+        CREATE VIEW contacts_search AS
+            SELECT c.id, c.name, c.job_title, c.email, o.name AS organisation, 'b' || c.branch_id AS branch
+            FROM contacts c JOIN organisations o ON o.id = c.organisation_id;
+        CREATE VIRTUAL TABLE contacts_fts USING fts5(
+            name, job_title, email, organisation, branch,
+            content='contacts_search', content_rowid='id', tokenize='unicode61 remove_diacritics 2', prefix='2 3');
+        INSERT INTO contacts_fts (contacts_fts) VALUES ('rebuild');
+        CREATE TRIGGER contacts_search_insert AFTER INSERT ON contacts BEGIN
+            INSERT INTO contacts_fts (rowid, name, job_title, email, organisation, branch)
+            SELECT id, name, job_title, email, organisation, branch FROM contacts_search WHERE id = new.id;
+        END;
+        CREATE TRIGGER contacts_search_delete AFTER DELETE ON contacts BEGIN
+            INSERT INTO contacts_fts (contacts_fts, rowid, name, job_title, email, organisation, branch)
+            VALUES ('delete', old.id, old.name, old.job_title, old.email,
+                    (SELECT name FROM organisations WHERE id = old.organisation_id), 'b' || old.branch_id);
+        END;
+        CREATE TRIGGER contacts_search_update AFTER UPDATE OF name, job_title, email, organisation_id, branch_id
+            ON contacts BEGIN
+            INSERT INTO contacts_fts (contacts_fts, rowid, name, job_title, email, organisation, branch)
+            VALUES ('delete', old.id, old.name, old.job_title, old.email,
+                    (SELECT name FROM organisations WHERE id = old.organisation_id), 'b' || old.branch_id);
+            INSERT INTO contacts_fts (rowid, name, job_title, email, organisation, branch)
+            SELECT id, name, job_title, email, organisation, branch FROM contacts_search WHERE id = new.id;
+        END;
+        CREATE VIRTUAL TABLE organisations_fts USING fts5(
+            name, postcode, ods_code, address,
+            content='organisations', content_rowid='id', tokenize='unicode61 remove_diacritics 2', prefix='2 3');
+        INSERT INTO organisations_fts (organisations_fts) VALUES ('rebuild');
+        CREATE TRIGGER organisations_search_insert AFTER INSERT ON organisations BEGIN
+            INSERT INTO organisations_fts (rowid, name, postcode, ods_code, address)
+            VALUES (new.id, new.name, new.postcode, new.ods_code, new.address);
+        END;
+        CREATE TRIGGER organisations_search_delete AFTER DELETE ON organisations BEGIN
+            INSERT INTO organisations_fts (organisations_fts, rowid, name, postcode, ods_code, address)
+            VALUES ('delete', old.id, old.name, old.postcode, old.ods_code, old.address);
+        END;
+        CREATE TRIGGER organisations_search_update AFTER UPDATE OF name, postcode, ods_code, address
+            ON organisations BEGIN
+            INSERT INTO organisations_fts (organisations_fts, rowid, name, postcode, ods_code, address)
+            VALUES ('delete', old.id, old.name, old.postcode, old.ods_code, old.address);
+            INSERT INTO organisations_fts (rowid, name, postcode, ods_code, address)
+            VALUES (new.id, new.name, new.postcode, new.ods_code, new.address);
+        END;
+        CREATE TRIGGER organisations_search_rename AFTER UPDATE OF name ON organisations BEGIN
+            INSERT INTO contacts_fts (contacts_fts, rowid, name, job_title, email, organisation, branch)
+            SELECT 'delete', id, name, job_title, email, old.name, 'b' || branch_id
+            FROM contacts WHERE organisation_id = old.id;
+            INSERT INTO contacts_fts (rowid, name, job_title, email, organisation, branch)
+            SELECT id, name, job_title, email, organisation, branch FROM contacts_search
+            WHERE id IN (SELECT id FROM contacts WHERE organisation_id = new.id);
+        END;
+        CREATE VIEW interactions_search AS
+            SELECT id, summary, notes, follow_up_action, 'b' || branch_id AS branch FROM interactions;
+        CREATE VIRTUAL TABLE interactions_fts USING fts5(
+            summary, notes, follow_up_action, branch,
+            content='interactions_search', content_rowid='id', tokenize='unicode61 remove_diacritics 2',
+            prefix='2 3');
+        INSERT INTO interactions_fts (interactions_fts) VALUES ('rebuild');
+        CREATE TRIGGER interactions_search_insert AFTER INSERT ON interactions BEGIN
+            INSERT INTO interactions_fts (rowid, summary, notes, follow_up_action, branch)
+            VALUES (new.id, new.summary, new.notes, new.follow_up_action, 'b' || new.branch_id);
+        END;
+        CREATE TRIGGER interactions_search_delete AFTER DELETE ON interactions BEGIN
+            INSERT INTO interactions_fts (interactions_fts, rowid, summary, notes, follow_up_action, branch)
+            VALUES ('delete', old.id, old.summary, old.notes, old.follow_up_action, 'b' || old.branch_id);
+        END;
+        CREATE TRIGGER interactions_search_update AFTER UPDATE OF summary, notes, follow_up_action, branch_id
+            ON interactions BEGIN
+            INSERT INTO interactions_fts (interactions_fts, rowid, summary, notes, follow_up_action, branch)
+            VALUES ('delete', old.id, old.summary, old.notes, old.follow_up_action, 'b' || old.branch_id);
+            INSERT INTO interactions_fts (rowid, summary, notes, follow_up_action, branch)
+            VALUES (new.id, new.summary, new.notes, new.follow_up_action, 'b' || new.branch_id);
+        END
+        """,
+    )
+
+
+# Why a branch declined a referral (DOMAIN.md "Referrals"); reference data, so an administrator can extend it.
+DECLINE_REASONS = [
+    ("NO_CAPACITY", "No capacity"),
+    ("OUTSIDE_AREA", "Outside our area"),
+    ("NEEDS_BEYOND_SERVICE", "Needs beyond our service"),
+    ("CHOSE_OTHER_PROVIDER", "Person chose another provider"),
+    ("FUNDING_NOT_AGREED", "Funding not agreed"),
+    ("OTHER", "Other"),
+]
+
+
+@migrations(name="0013_referrals")
+def referrals(db: Database) -> None:
+    # A referral is a request to care for someone; the person's identity stays in the provider's care management
+    # system (at most its reference here). Every referral is also a REFERRAL_RECEIVED interaction, the touch
+    # that resets the keep-in-touch clock. Referral interactions logged before this step become referrals with
+    # outcome 'unknown', received at midday UTC of their date (always the same day in UK local time).
+    _run(
+        db,
+        """
+        CREATE TABLE referral_decline_reasons (
+            code TEXT PRIMARY KEY CHECK (code GLOB '[A-Z]*' AND code NOT GLOB '*[^A-Z_]*'),
+            label TEXT NOT NULL UNIQUE,
+            sort_order INTEGER NOT NULL DEFAULT 100
+        );
+        CREATE TABLE referrals (
+            id INTEGER PRIMARY KEY,
+            branch_id INTEGER NOT NULL REFERENCES branches(id),
+            received_at TEXT NOT NULL,
+            contact_id INTEGER REFERENCES contacts(id),
+            organisation_id INTEGER REFERENCES organisations(id),
+            channel TEXT CHECK (channel IN ('phone', 'email', 'portal', 'e_referral')),
+            urgency TEXT CHECK (urgency IN ('routine', 'urgent', 'hospital_discharge')),
+            hours_per_week REAL CHECK (hours_per_week IS NULL OR hours_per_week BETWEEN 0 AND 168),
+            start_wanted_on TEXT,
+            area TEXT NOT NULL DEFAULT '',
+            provider_reference TEXT NOT NULL DEFAULT '',
+            outcome TEXT NOT NULL DEFAULT 'open'
+                CHECK (outcome IN ('open', 'accepted', 'declined', 'withdrawn', 'unknown')),
+            decline_reason TEXT REFERENCES referral_decline_reasons(code),
+            care_started_on TEXT,
+            decided_at TEXT,
+            outcome_note TEXT NOT NULL DEFAULT '',
+            interaction_id INTEGER REFERENCES interactions(id) ON DELETE SET NULL,
+            created_at TEXT NOT NULL,
+            created_by INTEGER REFERENCES users(id),
+            updated_at TEXT NOT NULL,
+            updated_by INTEGER REFERENCES users(id),
+            version INTEGER NOT NULL DEFAULT 1,
+            CHECK ((outcome = 'declined') = (decline_reason IS NOT NULL)),
+            CHECK (outcome = 'accepted' OR care_started_on IS NULL),
+            CHECK ((outcome IN ('open', 'unknown')) = (decided_at IS NULL))
+        );
+        CREATE INDEX idx_referrals_branch ON referrals(branch_id, received_at);
+        CREATE INDEX idx_referrals_received ON referrals(received_at, branch_id);
+        CREATE INDEX idx_referrals_contact ON referrals(contact_id, received_at);
+        CREATE INDEX idx_referrals_organisation ON referrals(organisation_id, received_at);
+        CREATE INDEX idx_referrals_interaction ON referrals(interaction_id);
+        INSERT INTO referrals (branch_id, received_at, contact_id, organisation_id, outcome, interaction_id,
+                               created_at, created_by, updated_at, updated_by)
+            SELECT i.branch_id, i.occurred_on || 'T12:00:00Z',
+                   (SELECT min(l.contact_id) FROM interaction_contacts l WHERE l.interaction_id = i.id),
+                   i.organisation_id, 'unknown', i.id, i.created_at, i.created_by, i.updated_at, i.updated_by
+            FROM interactions i WHERE i.kind_code = 'REFERRAL_RECEIVED' ORDER BY i.occurred_on, i.id
+        """,
+    )
+    _reference(db, "referral_decline_reasons", DECLINE_REASONS)
+
+
+@migrations(name="0014_digest")
+def digest(db: Database) -> None:
+    # Users gain an address for the weekly digest and a way to opt out of it; each digest sent is recorded
+    # (one per user and week, the Monday of the UK week), so a second run in the same week sends nothing twice.
+    _run(
+        db,
+        """
+        ALTER TABLE users ADD COLUMN email TEXT;
+        ALTER TABLE users ADD COLUMN digest_opt_out INTEGER NOT NULL DEFAULT 0 CHECK (digest_opt_out IN (0, 1));
+        CREATE TABLE digest_sends (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id),
+            week_of TEXT NOT NULL,
+            sent_at TEXT NOT NULL,
+            address TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            UNIQUE (user_id, week_of)
+        )
+        """,
+    )
+
+
+@migrations(name="0015_merges")
+def merges(db: Database) -> None:
+    # A merged duplicate is deleted once everything linked to it has moved to the survivor; its old id keeps
+    # resolving to the survivor through this table (old links, bookmarks, audit entries).
+    _run(
+        db,
+        """
+        CREATE TABLE merged_records (
+            table_name TEXT NOT NULL CHECK (table_name IN ('contacts', 'organisations')),
+            old_id INTEGER NOT NULL,
+            survivor_id INTEGER NOT NULL,
+            merged_at TEXT NOT NULL,
+            merged_by INTEGER REFERENCES users(id),
+            PRIMARY KEY (table_name, old_id)
+        ) WITHOUT ROWID
+        """,
+    )
+
+
 def upgrade(db: Database) -> None:
     """Apply every pending migration, all in one write transaction, after keeping a copy of the database.
 

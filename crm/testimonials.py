@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from crm import audit, clock, exports, fields
+from crm import audit, clock, dates, exports, fields
 from crm.access import Actor, branch_clause, require_branch
 from crm.db import insert, transaction, update_row
 from crm.errors import Conflict, NotFound, ValidationError
@@ -78,16 +78,26 @@ def clean(db: Database, values: dict, today: date | None = None) -> dict:
             "organisation_id": lambda: fields.optional_id(values.get("organisation_id"), "Organisation"),
             "organisation_name": lambda: fields.text(values.get("organisation_name"), "Organisation"),
             "type_code": lambda: (values.get("type_code") or "").strip() or None,
-            "received_on": lambda: fields.date_value(values.get("received_on") or today, "Received on", required=True),
+            "received_on": lambda: fields.date_value(
+                values.get("received_on") or today, "Received on", required=True, past=True, today=today
+            ),
             "source": lambda: _choice(values.get("source"), SOURCES, "How it came"),
             "interaction_id": lambda: fields.optional_id(values.get("interaction_id"), "Interaction"),
             "themes": lambda: ", ".join(
-                sorted({t.strip().lower() for t in str(values.get("themes") or "").split(",") if t.strip()})
+                sorted(
+                    {
+                        t.strip().lower()
+                        for t in fields.long_text(values.get("themes"), "Themes").split(",")
+                        if t.strip()
+                    }
+                )
             ),
             "statements": lambda: sorted(set(values.get("statements") or [])),
             "consent_scope": lambda: _choice(values.get("consent_scope"), SCOPES, "Consent", "none"),
             "attribution": lambda: _choice(values.get("attribution"), ATTRIBUTIONS, "Attribution", "anonymous"),
-            "consent_given_on": lambda: fields.date_value(values.get("consent_given_on"), "Consent given on"),
+            "consent_given_on": lambda: fields.date_value(
+                values.get("consent_given_on"), "Consent given on", past=True, today=today
+            ),
             "consent_how": lambda: fields.text(values.get("consent_how"), "How consent was given"),
         }
     )
@@ -167,6 +177,7 @@ def check_evidence(name: str, data: bytes) -> tuple[str, str]:
         raise ValidationError("Evidence file", f"“{display}” is not an acceptable file name (no folders).")
     if len(display) > 150:
         raise ValidationError("Evidence file", "the file name is too long (150 characters at most).")
+    fields.refuse_unstorable(display, "Evidence file")
     if len(data) > EVIDENCE_MAX_BYTES:
         raise ValidationError("Evidence file", f"is larger than {EVIDENCE_MAX_BYTES // (1024 * 1024)} MB.")
     kind = next((mime for magic, mime in EVIDENCE_TYPES.items() if data.startswith(magic)), None)
@@ -237,8 +248,11 @@ def _shaped(row: dict) -> dict:
 
 def update(
     db: Database, actor: Actor, testimonial_id: int, values: dict, expected_version: int, *, confirmed: bool = False
-) -> None:
-    """Save edits; :raises Conflict: when someone saved it after ``expected_version`` was read."""
+) -> bool:
+    """Save edits; returns False when they change nothing (and nothing is written).
+
+    :raises Conflict: when someone saved it after ``expected_version`` was read.
+    """
     cleaned = clean(db, values)
     if not confirmed:
         fields.refuse_nhs_numbers(cleaned, {"quote": "Quote"})
@@ -253,12 +267,13 @@ def update(
         chosen = cleaned.pop("statements")
         changes = audit.diff(before, {**cleaned, "statements": chosen})
         if not changes:
-            return
+            return False
         update_row(db, "testimonials", testimonial_id, {**cleaned, "updated_by": actor.id})
         db.execute("DELETE FROM testimonial_statements WHERE testimonial_id = ?", [testimonial_id])
         for code in chosen:
             db.execute("INSERT INTO testimonial_statements VALUES (?, ?)", [testimonial_id, code])
         audit.record(db, actor, "update", "testimonials", testimonial_id, changes)
+    return True
 
 
 def withdraw_consent(db: Database, actor: Actor, testimonial_id: int, on: date | None = None) -> None:
@@ -316,10 +331,13 @@ def search(
 ) -> list[dict]:
     """Testimonials within scope that ``audience`` may see, matching every filter, newest first.
 
-    :raises ValidationError: for an unknown audience.
+    :raises ValidationError: for an unknown audience, or search text or a theme that is too long or holds
+        control characters.
     """
     if audience not in AUDIENCES:
         raise ValidationError("Audience", f"must be one of: {', '.join(AUDIENCES)}.")
+    text = fields.search_text(text)
+    theme = fields.search_text(theme, "Theme") or None
     where, params = branch_clause(actor, "t.branch_id")
     conditions, values = [where], list(params)
     allowed = ALLOWED_SCOPES[audience]
@@ -343,11 +361,11 @@ def search(
         if value is not None:
             conditions.append(condition)
             values.append(value)
-    words = db.quote_fts(text.strip()) if text.strip() else ""
+    words = db.quote_fts(text) if text else ""
     if words.strip('" '):
         conditions.append("t.id IN (SELECT rowid FROM testimonials_fts WHERE testimonials_fts MATCH ?)")
         values.append(words)
-    elif text.strip():
+    elif text:
         return []  # only quote marks: nothing to search for
     rows = db.execute_returning_dicts(
         f"{_SELECT} WHERE {' AND '.join(conditions)} ORDER BY t.received_on DESC, t.id DESC LIMIT ?",
@@ -423,12 +441,14 @@ def export(
     if fmt not in FORMATS:
         raise ValidationError("Format", f"must be one of: {', '.join(FORMATS)}.")
     rows = search(db, actor, audience=audience, **filters)  # type: ignore[arg-type]
+    produced = clock.now()
     meta = {
         "provider": provider,
         "scope": scope_label,
         "audience": AUDIENCES[audience],
         "period": _period(filters.get("since"), filters.get("until"), rows),  # type: ignore[arg-type]
-        "generated": clock.now().date().isoformat(),
+        "generated": produced.date().isoformat(),
+        "produced": produced,
     }
     flat = export_rows(db, rows, audience)
     if fmt == "csv":
@@ -454,4 +474,6 @@ def export(
 def _period(since: date | None, until: date | None, rows: list[dict]) -> str:
     first = since.isoformat() if since else (min(r["received_on"] for r in rows) if rows else "")
     last = until.isoformat() if until else (max(r["received_on"] for r in rows) if rows else "")
-    return f"{first} to {last}" if first or last else "all dates"
+    if not first and not last:
+        return "all dates"
+    return f"{dates.long_day(first) or 'the start'} to {dates.long_day(last) or 'now'}"

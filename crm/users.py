@@ -1,4 +1,4 @@
-"""User accounts: argon2id passwords, sign-in with lockout, roles and their scope."""
+"""User accounts: argon2id passwords, sign-in with throttling, roles and their scope."""
 
 import hashlib
 import secrets
@@ -16,9 +16,16 @@ from crm.errors import AlreadyExists, NotFound, PermissionDenied, SessionEnded, 
 
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1024
-MAX_FAILED_ATTEMPTS = 5
-LOCK_MINUTES = 15
 WRONG_CREDENTIALS = "Incorrect user name or password."
+# Failed sign-ins are throttled, not locked: past a number of free failures, each further attempt waits a delay
+# that doubles (2 s, 4 s, 8 s...) up to MAX_DELAY_SECONDS. Counted per user name and client address (one person
+# guessing), per user name (guesses spread over many addresses) and per address (one address trying many names),
+# so a stranger guessing at someone's name from elsewhere does not hold up their own sign-in for long.
+MAX_FAILED_ATTEMPTS = 5  # free failures for one user name from one address
+MAX_FAILED_PER_ACCOUNT = 20  # free failures for one user name from all addresses together
+MAX_FAILED_PER_ADDRESS = 20  # free failures from one address, whatever the names
+MAX_DELAY_SECONDS = 15 * 60
+FORGET_FAILURES_AFTER = timedelta(hours=1)  # a quiet hour wipes the slate (and the addresses kept)
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 # Verified against when the user name is unknown, so a wrong name takes as long as a wrong password.
@@ -166,27 +173,32 @@ def _row_by_name(db: Database, username: str) -> dict:
     return rows[0]
 
 
-def sign_in(db: Database, username: str, password: str, now: datetime | None = None) -> Actor:
-    """Check a user name and password; count failures in the database and lock after too many.
+def sign_in(
+    db: Database, username: str, password: str, now: datetime | None = None, address: str | None = None
+) -> Actor:
+    """Check a user name and password, throttling repeated failures (counted in the database).
 
-    :raises SignInFailed: with the message to show (never saying which of the two was wrong).
+    ``address`` is the client's network address where known (the web app passes it; the command line has none).
+    An attempt is counted as a failure before the password is checked, in the same write transaction that reads
+    the counts, so simultaneous guesses cannot get more checks than the limit; a right password gives it back.
+
+    :raises SignInFailed: with the message to show: the same for unknown and existing user names, whether the
+        password was wrong or the attempt came too soon (never saying which name exists).
     """
     now = now or clock.now()
     password = _normalise_password(password or "")
-    rows = db.execute_returning_dicts("SELECT * FROM users WHERE username = ?", [_typed_name(username)])
+    name = _typed_name(username)
+    keys = _throttle_keys(name, address)
+    _reserve_attempt(db, name, keys, now)
+    rows = db.execute_returning_dicts("SELECT * FROM users WHERE username = ?", [name])
     if not rows or len(password) > MAX_PASSWORD_LENGTH:
-        _verify(_DUMMY_HASH, password)
+        _verify(_DUMMY_HASH, password)  # as slow as a real check, so a wrong name cannot be told by its speed
         raise SignInFailed(WRONG_CREDENTIALS)
     row = rows[0]
-    if row["locked_until"] and row["locked_until"] > clock.stamp(now):
-        locked_until = datetime.strptime(row["locked_until"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=now.tzinfo)
-        minutes = max(1, -(-int((locked_until - now).total_seconds()) // 60))
-        raise SignInFailed(
-            f"This account is locked after {MAX_FAILED_ATTEMPTS} failed sign-ins. "
-            f"Try again in {minutes} minute{'s' if minutes != 1 else ''}, or ask an administrator."
-        )
     if not _verify(row["password_hash"], password):
-        _record_failure(db, row, now)
+        with transaction(db):
+            failures = db.execute("SELECT failed_attempts FROM users WHERE id = ?", [row["id"]]).fetchone()[0]
+            audit.record(db, _actor(row), "sign_in_failed", "users", row["id"], {"failed_attempts": failures})
         raise SignInFailed(WRONG_CREDENTIALS)
     if row["disabled"]:
         raise SignInFailed("This account has been disabled. Ask an administrator.")
@@ -196,10 +208,102 @@ def sign_in(db: Database, username: str, password: str, now: datetime | None = N
             "UPDATE users SET failed_attempts = 0, locked_until = NULL, last_sign_in = ? WHERE id = ?",
             [clock.stamp(now), row["id"]],
         )
+        _forgive(db, keys)
         audit.record(db, actor, "sign_in", "users", row["id"])
         if _hasher.check_needs_rehash(row["password_hash"]):
             db.execute("UPDATE users SET password_hash = ? WHERE id = ?", [_hasher.hash(password), row["id"]])
     return actor
+
+
+def _throttle_keys(name: str, address: str | None) -> list[tuple[str, int]]:
+    """The counters an attempt for user name ``name`` from ``address`` counts against, each with its free
+    failures. Known and unknown names alike: a name that exists must not be told apart by being throttled."""
+    account = name.lower()
+    keys = [
+        (f"account:{account}", MAX_FAILED_PER_ACCOUNT),
+        (f"account+address:{account}|{address or ''}", MAX_FAILED_ATTEMPTS),
+    ]
+    if address:
+        keys.append((f"address:{address}", MAX_FAILED_PER_ADDRESS))
+    return keys
+
+
+def throttle_delay(failures: int, free: int = MAX_FAILED_ATTEMPTS) -> int:
+    """Seconds the next attempt must wait after ``failures`` failures: none within ``free``, then 2, 4, 8...
+    up to MAX_DELAY_SECONDS."""
+    if failures < free:
+        return 0
+    return min(2 ** (failures - free + 1), MAX_DELAY_SECONDS)
+
+
+def _reserve_attempt(db: Database, name: str, keys: list[tuple[str, int]], now: datetime) -> None:
+    """Count this attempt as a failure on every counter, unless one of them says to wait.
+
+    :raises SignInFailed: when the attempt comes before a counter's delay has passed (it is not counted, so
+        hammering does not lengthen the wait).
+    """
+    stamp = clock.stamp(now)
+    forget_before = clock.stamp(now - FORGET_FAILURES_AFTER)
+    with transaction(db):
+        db.execute("DELETE FROM sign_in_throttle WHERE last_failure_at < ?", [forget_before])
+        marks = ", ".join("?" for _ in keys)
+        counts = {
+            key: (failures, not_before)
+            for key, failures, not_before in db.execute(
+                f"SELECT key, failures, not_before FROM sign_in_throttle WHERE key IN ({marks})", [k for k, _ in keys]
+            )
+        }
+        waits = [not_before for _, not_before in counts.values() if not_before and not_before > stamp]
+        if waits:
+            raise SignInFailed(_wait_message(_parse_stamp(max(waits), now) - now))
+        for key, free in keys:
+            failures = counts.get(key, (0, None))[0] + 1
+            delay = throttle_delay(failures, free)
+            not_before = clock.stamp(now + timedelta(seconds=delay)) if delay else None
+            db.execute(
+                "INSERT INTO sign_in_throttle (key, failures, not_before, last_failure_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET failures = excluded.failures, not_before = excluded.not_before, "
+                "last_failure_at = excluded.last_failure_at",
+                [key, failures, not_before, stamp],
+            )
+            if key.startswith("account:"):
+                # Shown on the Users page (when the name is an account): failures and wait across all addresses.
+                db.execute(
+                    "UPDATE users SET failed_attempts = ?, locked_until = ? WHERE username = ?",
+                    [failures, not_before, name],
+                )
+
+
+def _forgive(db: Database, keys: list[tuple[str, int]]) -> None:
+    """After a right password: the user name's counters are cleared, and the address gets its attempt back."""
+    for key, _ in keys:
+        if key.startswith("address:"):
+            db.execute("UPDATE sign_in_throttle SET failures = max(failures - 1, 0) WHERE key = ?", [key])
+        else:
+            db.execute("DELETE FROM sign_in_throttle WHERE key = ?", [key])
+
+
+def _clear_throttle(db: Database, username: str) -> None:
+    """Let an account sign in at once (an administrator re-enabled it or set its password)."""
+    account = username.lower()
+    db.execute(
+        "DELETE FROM sign_in_throttle WHERE key = ? OR substr(key, 1, ?) = ?",
+        [f"account:{account}", len(f"account+address:{account}|"), f"account+address:{account}|"],
+    )
+
+
+def _parse_stamp(stamp: str, like: datetime) -> datetime:
+    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=like.tzinfo)
+
+
+def _wait_message(wait: timedelta) -> str:
+    seconds = max(1, int(wait.total_seconds()))
+    if seconds < 60:
+        left = f"{seconds} second{'s' if seconds != 1 else ''}"
+    else:
+        minutes = -(-seconds // 60)
+        left = f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return f"Too many failed sign-ins. Wait {left} before trying again."
 
 
 def _verify(password_hash: str, password: str) -> bool:
@@ -207,19 +311,6 @@ def _verify(password_hash: str, password: str) -> bool:
         return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
-
-
-def _record_failure(db: Database, row: dict, now: datetime) -> None:
-    with transaction(db):
-        # Incremented in SQL, inside the write lock: concurrent wrong guesses are all counted.
-        db.execute("UPDATE users SET failed_attempts = failed_attempts + 1 WHERE id = ?", [row["id"]])
-        failures = db.execute("SELECT failed_attempts FROM users WHERE id = ?", [row["id"]]).fetchone()[0]
-        changes: dict = {"failed_attempts": failures}
-        if failures >= MAX_FAILED_ATTEMPTS:
-            locked_until = clock.stamp(now + timedelta(minutes=LOCK_MINUTES))
-            db.execute("UPDATE users SET failed_attempts = 0, locked_until = ? WHERE id = ?", [locked_until, row["id"]])
-            changes["locked_until"] = locked_until
-        audit.record(db, _actor(row), "sign_in_failed", "users", row["id"], changes)
 
 
 SESSION_HOURS = 12  # a working day; after that, sign in again whatever the activity
@@ -232,7 +323,8 @@ def _token_hash(token: str) -> str:
 
 
 def start_session(db: Database, actor: Actor, now: datetime | None = None) -> str:
-    """Open a server-side session for a signed-in user; returns the secret token for the browser cookie."""
+    """Open a server-side session for a signed-in user (recorded as their last sign-in); returns the secret token
+    for the browser cookie."""
     token = secrets.token_urlsafe(32)
     stamp = clock.stamp(now)
     with transaction(db):
@@ -246,6 +338,8 @@ def start_session(db: Database, actor: Actor, now: datetime | None = None) -> st
             "VALUES (?, ?, ?, ?, ?)",
             [_token_hash(token), actor.id, actor.session_version, stamp, stamp],
         )
+        # Every way in counts as a sign-in, also the first administrator's session straight after set-up.
+        db.execute("UPDATE users SET last_sign_in = ? WHERE id = ?", [stamp, actor.id])
     return token
 
 
@@ -294,12 +388,13 @@ def list_users(db: Database, actor: Actor) -> list[dict]:
     return db.execute_returning_dicts(
         """
         SELECT u.id, u.username, u.display_name, u.role, r.name AS region, b.name AS branch,
-               u.disabled, u.locked_until, u.last_sign_in
+               u.disabled, CASE WHEN u.locked_until > ? THEN u.locked_until END AS locked_until, u.last_sign_in
         FROM users u
         LEFT JOIN regions r ON r.id = u.region_id
         LEFT JOIN branches b ON b.id = u.branch_id
         ORDER BY u.username COLLATE NOCASE
-        """
+        """,
+        [clock.stamp()],  # a wait that has passed is no longer worth showing
     )
 
 
@@ -315,6 +410,7 @@ def set_disabled(db: Database, actor: Actor, username: str, disabled: bool = Tru
             "locked_until = NULL WHERE id = ?",
             [int(disabled), row["id"]],
         )
+        _clear_throttle(db, row["username"])
         audit.record(db, actor, "update", "users", row["id"], {"disabled": [bool(row["disabled"]), disabled]})
 
 
@@ -332,4 +428,5 @@ def set_password(db: Database, actor: Actor, username: str, password: str) -> No
             "locked_until = NULL WHERE id = ?",
             [password_hash, row["id"]],
         )
+        _clear_throttle(db, row["username"])
         audit.record(db, actor, "password_changed", "users", row["id"])

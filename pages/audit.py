@@ -21,6 +21,7 @@ table = columns[1].selectbox(
         "interactions",
         "organisations",
         "testimonials",
+        "referrals",
         "users",
         "branches",
         "regions",
@@ -28,7 +29,7 @@ table = columns[1].selectbox(
         "organisation_types",
         "database",
     ],
-    format_func=lambda t: "All" if t is None else t.replace("_", " ").capitalize(),
+    format_func=lambda t: "All" if t is None else audit.RECORDS.get(t, t).removesuffix(" of"),
     key="audit_table",
 )
 row_id = columns[2].number_input("Record id", min_value=1, value=None, step=1, key="audit_row")
@@ -36,25 +37,22 @@ period = columns[3].date_input(
     "Between", value=(today - timedelta(days=30), today), format="DD/MM/YYYY", key="audit_period"
 )
 since, until = (period[0].isoformat(), period[1].isoformat()) if len(period) == 2 else (None, None)
-entries = audit.search(database, actor, username=username, table=table, row_id=row_id, since=since, until=until)
-table_rows = [
-    {
-        "When": e["at"],
-        "Who": e["username"],
-        "Did": e["action"].replace("_", " "),
-        "Record": e["table_name"],
-        "Id": e["row_id"],
-        "Changes": exports.to_json(e["changes"]) if e["changes"] else "",
-    }
-    for e in entries
-]
+hide_demo = st.checkbox("Hide the demo data's set-up", value=True, key="audit_hide_demo")
+entries = audit.history(
+    database, actor, username=username, table=table, row_id=row_id, since=since, until=until, hide_demo=hide_demo
+)
+table_rows = [{k: v for k, v in e.items() if k != "at"} for e in entries]
 st.caption(
     f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}" + (" (newest 1,000)" if len(entries) == 1000 else "")
 )
 st.dataframe(table_rows, hide_index=True, width="stretch")
 st.download_button(
     "Export (CSV)",
-    lambda: "\ufeff" + exports.to_csv(table_rows, ["When", "Who", "Did", "Record", "Id", "Changes"]),
+    # The file keeps the UTC time in ISO 8601 for machines, beside what people read.
+    lambda: (
+        "\ufeff"
+        + exports.to_csv([{"At (UTC)": e["at"], **e} for e in entries], ["At (UTC)", "Who", "Did", "Record", "Changes"])
+    ),
     file_name=f"audit-{today.isoformat()}.csv",
     mime="text/csv",
     key="audit_export",

@@ -7,6 +7,7 @@ import streamlit as st
 from crm import branches, contacts, exports, interactions, organisations, privacy
 from crm.access import BRANCH_MANAGER
 from crm.errors import CRMError, DuplicateContact, PossibleClientData
+from crm.ui import referrals as referral_ui
 from crm.ui import session
 from crm.ui.widgets import (
     choice,
@@ -17,7 +18,9 @@ from crm.ui.widgets import (
     guarded_save,
     md,
     organisation_picker,
+    query_id,
     quick_log,
+    search_box,
     show_error,
     timeline,
 )
@@ -110,7 +113,7 @@ def show_contact(contact_id: int) -> None:
     st.header(md(contact["name"]))
     st.write(
         f"{md(contact['job_title']) or 'No job title'} at **{md(contact['organisation'])}** "
-        f"({contact['type_label']}), {md(contact['branch'])} branch"
+        f"({md(contact['type_label'])}), {md(contact['branch'])} branch"
     )
     if contact["erased_at"]:
         st.info(f"This person's details were erased on {day(contact['erased_at'][:10])} at their request.")
@@ -118,18 +121,18 @@ def show_contact(contact_id: int) -> None:
     if contact["do_not_contact"]:
         st.warning("Do not contact: this person asked not to be contacted.")
     if contact["status"] == "left":
-        st.warning(f"Left this organisation on {contact['left_on']}.")
+        st.warning(f"Left this organisation on {day(contact['left_on'])}.")
     else:
-        last = contact["last_touched_on"] or "never"
+        last = day(contact["last_touched_on"]) or "never"
         st.write(
             f"Relationship: **{contacts.RELATIONSHIPS[contact['relationship']]}** (last touched {last}; "
             f"keep in touch every {contact['interval_days']} days)"
         )
     details = []
     if contact["phone"]:
-        details.append(f"Phone: [{contact['phone_display']}]({contact['phone_link']})")
+        details.append(f"Phone: [{md(contact['phone_display'])}]({contact['phone_link']})")
     if contact["mobile"]:
-        details.append(f"Mobile: [{contact['mobile_display']}]({contact['mobile_link']})")
+        details.append(f"Mobile: [{md(contact['mobile_display'])}]({contact['mobile_link']})")
     if contact["email"]:
         details.append(f"Email: {md(contact['email'])}")
     st.markdown("  \n".join(details) or "No phone or email recorded.")
@@ -143,11 +146,14 @@ def show_contact(contact_id: int) -> None:
     )
     st.subheader("History")
     timeline(interactions.search(database, actor, contact_id=contact_id), show_contacts=False)
+    referral_ui.sent_by(database, actor, f"contacts_referral_{contact_id}", contact=contact)
 
     prefix = f"contacts_edit_{contact_id}"
     version = edit_version(prefix, contact["version"])
     st.subheader("Edit")
-    organisation_id = organisation_picker(database, f"contacts_edit_org_{contact_id}", contact["organisation_id"])
+    organisation_id = organisation_picker(
+        database, f"contacts_edit_org_{contact_id}", contact["organisation_id"], actor=actor
+    )
     with st.form(f"contacts_edit_form_{contact_id}"):
         values = contact_fields(prefix, contact)
         branch_id = contact["branch_id"]
@@ -160,9 +166,11 @@ def show_contact(contact_id: int) -> None:
     updated = guarded_save(
         prefix,
         saved,
-        lambda confirmed: contacts.update(database, actor, contact_id, values, version, confirmed=confirmed) or True,
+        lambda confirmed: contacts.update(database, actor, contact_id, values, version, confirmed=confirmed),
     )
-    if updated:
+    if updated is False:
+        st.info("No changes to save.")
+    elif updated:
         end_edit(prefix)
         flash(f"Saved changes to {contact['name']}.")
         st.rerun()
@@ -266,7 +274,7 @@ def add_contact() -> None:
         branch_id = actor.branch_id
     else:
         branch_id = choice("Branch", visible_branches, key="contacts_add_branch")
-    organisation_id = organisation_picker(database, "contacts_add_org")
+    organisation_id = organisation_picker(database, "contacts_add_org", actor=actor)
     with st.expander("Organisation not listed? Add it to the directory"):
         with st.form("contacts_new_org_form", clear_on_submit=True):
             org_values = {
@@ -307,10 +315,10 @@ def save_new(pending: dict) -> None:
             database, actor, values, allow_duplicate=pending["allow_duplicate"], confirmed=pending["confirmed"]
         )
     except DuplicateContact as duplicate:
-        st.warning(str(duplicate) + " Open the existing record, or save this one as a new contact.")
+        st.warning(md(str(duplicate) + " Open the existing record, or save this one as a new contact."))
         for match in duplicate.matches:
             label = f"Open {match['name']}, {match['job_title'] or 'no job title'} at {match['organisation']}"
-            if st.button(label, key=f"contacts_open_existing_{match['id']}"):
+            if st.button(md(label), key=f"contacts_open_existing_{match['id']}"):
                 del st.session_state["contacts_pending"]
                 st.query_params["contact"] = str(match["id"])
                 st.rerun()
@@ -318,7 +326,7 @@ def save_new(pending: dict) -> None:
             pending["allow_duplicate"] = True
             st.rerun()
     except PossibleClientData as warning:
-        st.warning(str(warning))
+        st.warning(md(str(warning)))
         if st.button("It is not client data: save anyway", key="contacts_add_confirm"):
             pending["confirmed"] = True
             st.rerun()
@@ -348,14 +356,20 @@ def list_contacts() -> None:
         key="contacts_filter_type",
         format_func=lambda c: "All types" if c is None else next(t["label"] for t in partner_types if t["code"] == c),
     )
-    text = columns[1].text_input("Search", key="contacts_filter_text", placeholder="Name, role, email or organisation")
+    text = search_box(
+        "Search", "contacts_filter_text", placeholder="Name, role, email or organisation", container=columns[1]
+    )
     status = columns[2].selectbox(
         "Status",
         ["active", "left", None],
         key="contacts_filter_status",
         format_func=lambda s: {"active": "Active", "left": "Left", None: "All"}[s],
     )
-    rows = contacts.search(database, actor, branch_id=branch_id, type_code=type_code, text=text, status=status)
+    try:
+        rows = contacts.search(database, actor, branch_id=branch_id, type_code=type_code, text=text, status=status)
+    except CRMError as error:
+        show_error(error)
+        return
     st.caption(
         f"{len(rows)} contact{'s' if len(rows) != 1 else ''}" + (" (first 500 shown)" if len(rows) == 500 else "")
     )
@@ -413,10 +427,8 @@ def list_contacts() -> None:
 
 st.title("Contacts")
 if "contact" in st.query_params:
-    try:
-        show_contact(int(st.query_params["contact"]))
-    except ValueError:
-        st.error("That contact link is not valid.")
+    if (contact_id := query_id("contact")) is not None:
+        show_contact(contact_id)
 else:
     with st.expander("Add a contact", expanded="contacts_pending" in st.session_state):
         add_contact()

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from crm import branches, charts, clock, contacts, coverage, organisations
+from crm import branches, charts, clock, contacts, coverage, organisations, referrals
 from crm.access import ADMIN, BRANCH_MANAGER
 from crm.ui import cached, session
 from crm.ui.widgets import chart_with_data, choice, day, md
@@ -62,9 +62,30 @@ if len(branch_scores) == 1 and patched:
 
 partner_types = organisations.types(database)
 type_order = [t["label"] for t in partner_types]
+# What a downloaded chart image is titled with (crm.charts.for_report).
+shown = (
+    next(f"{b['name']} branch" for b in in_scope if b["id"] == branch_id)
+    if branch_id
+    else next(f"{r['name']} region" for r in branches.regions(database, actor) if r["id"] == region_id)
+    if region_id
+    else branches.scope_label(database, actor)
+)
+figure = {"scope": shown, "as_of": today, "window_days": window}
+this_month = today.strftime("%Y-%m")
 st.subheader("Heatmap")
 st.caption("Click a cell to see that branch's named contacts of that type, or pick them below.")
-event = chart_with_data(
+drill_branches = [{"id": b["branch_id"], "name": b["branch"]} for b in branch_scores]
+
+
+def drill_down() -> None:
+    # A click on a cell moves the two pickers below (keyed widgets keep their value, so it is written here,
+    # before they are drawn on the rerun the click causes).
+    picked = charts.picked_cell(st.session_state.get("coverage_heatmap"))
+    if picked:
+        st.session_state["coverage_drill_branch"], st.session_state["coverage_drill_type"] = picked
+
+
+chart_with_data(
     charts.heatmap(rows, type_order),
     rows,
     {
@@ -79,29 +100,20 @@ event = chart_with_data(
     },
     "Coverage heatmap",
     "coverage_heatmap",
-    on_select="rerun",
+    report={**figure, "as_of": as_of, "required_types": [t["label"] for t in partner_types if t["required"]]},
+    on_select=drill_down,
     selection_mode=charts.CELL_SELECTION,
 )
-picked = (event.selection.get(charts.CELL_SELECTION) or [None])[0] if event else None
 
 st.subheader("Who to call")
+# A branch no longer shown (the filters changed since the click) is not offered; forget it.
+if st.session_state.get("coverage_drill_branch") not in [b["id"] for b in drill_branches]:
+    st.session_state.pop("coverage_drill_branch", None)
 left, right = st.columns(2)
 with left:
-    drill_branch = choice(
-        "Branch",
-        [{"id": b["branch_id"], "name": b["branch"]} for b in branch_scores],
-        key="coverage_drill_branch",
-        index_of=picked["branch_id"] if picked else None,
-    )
+    drill_branch = choice("Branch", drill_branches, key="coverage_drill_branch")
 with right:
-    drill_type = choice(
-        "Partner type",
-        partner_types,
-        key="coverage_drill_type",
-        value="code",
-        text="label",
-        index_of=picked["type_code"] if picked else None,
-    )
+    drill_type = choice("Partner type", partner_types, key="coverage_drill_type", value="code", text="label")
 people = [
     p for p in contacts.search(database, actor, branch_id=drill_branch, type_code=drill_type) if p["is_named_contact"]
 ]
@@ -125,6 +137,12 @@ else:
         width="stretch",
     )
 
+# Referrals in the last 90 days beside each score, so a lead can see whether coverage and referrals move together.
+recent_referrals = referrals.received_by_branch(database, actor, days=90, region_id=region_id, branch_id=branch_id)
+for b in branch_scores:
+    b["referrals_90_days"] = recent_referrals.get(b["branch_id"], 0)
+if len(branch_scores) == 1:
+    st.caption(f"Referrals received in the last 90 days: {branch_scores[0]['referrals_90_days']}.")
 if len(branch_scores) > 1:
     st.subheader("Branch league")
     chart_with_data(
@@ -137,30 +155,34 @@ if len(branch_scores) > 1:
             "required": "Required types",
             "gp_patch_with_named_contact": "GP practices with a named contact",
             "gp_patch_practices": "GP practices",
+            "referrals_90_days": "Referrals, last 90 days",
         },
         "Branch league",
         "coverage_league",
+        report={**figure, "as_of": as_of},
     )
 
 st.subheader("Trend")
 trend_rows = cached.trend(database, actor, window=window, region_id=region_id, branch_id=branch_id)
 chart_with_data(
-    charts.trend(trend_rows),
+    charts.trend(trend_rows, partial_month=this_month),
     trend_rows,
     {"month": "Month", "score": "Mean coverage score (0 to 1)", "interactions": "Interactions logged"},
     "Coverage trend",
     "coverage_trend",
+    report=figure,
 )
 
 st.subheader("Referrals received")
 referral_rows = cached.referrals(database, actor, region_id=region_id, branch_id=branch_id)
 if referral_rows:
     chart_with_data(
-        charts.referrals(referral_rows),
+        charts.referrals(referral_rows, partial_month=this_month),
         referral_rows,
         {"month": "Month", "partner_type": "Partner type", "referrals": "Referrals"},
         "Referrals by partner type",
         "coverage_referrals",
+        report={**figure, "window_days": None},
     )
 else:
     st.info("No referrals logged in the last 12 months.")

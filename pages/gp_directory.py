@@ -5,7 +5,7 @@ import streamlit as st
 from crm import directory
 from crm.errors import CRMError
 from crm.ui import session
-from crm.ui.widgets import show_error
+from crm.ui.widgets import md, show_error
 
 database, actor = session.require(__file__)
 
@@ -15,13 +15,21 @@ st.write(
     "here. Practices are matched by ODS code: new ones are added, changed ones updated, closed ones marked closed "
     "(never deleted, they may have history). Uploading the same file again changes nothing."
 )
-counts = directory.status_counts(database)
-if counts:
-    st.write(
-        "In the directory now: "
-        + ", ".join(f"{n:,} {directory.STATUS_LABELS[s].lower()}" for s, n in sorted(counts.items()))
-        + " GP practices."
-    )
+# Drawn in a placeholder so an import below can refresh it in the same run (it showed the old counts until reload).
+counts_line = st.empty()
+
+
+def show_counts() -> None:
+    counts = directory.status_counts(database)
+    if counts:
+        counts_line.write(
+            "In the directory now: "
+            + ", ".join(f"{n:,} {directory.STATUS_LABELS[s].lower()}" for s, n in sorted(counts.items()))
+            + " GP practices."
+        )
+
+
+show_counts()
 upload = st.file_uploader("epraccur file (CSV)", type=["csv"], key="gp_directory_file")
 if upload is not None and st.button("Import", key="gp_directory_import", type="primary"):
     try:
@@ -30,15 +38,19 @@ if upload is not None and st.button("Import", key="gp_directory_import", type="p
     except CRMError as error:
         show_error(error)
     else:
+        show_counts()
         st.success(
-            f"Imported {upload.name}: {summary.added:,} added, {summary.updated:,} updated, "
-            f"{summary.unchanged:,} unchanged, {summary.closed:,} closed or dormant, "
-            f"{summary.skipped:,} skipped (not GP practices)."
+            md(
+                f"Imported {upload.name}: {summary.added:,} added, {summary.updated:,} updated, "
+                f"{summary.unchanged:,} unchanged, {summary.closed:,} closed or dormant, "
+                f"{summary.skipped:,} skipped (not GP practices)."
+            )
         )
         if summary.invalid_phones:
             count = len(summary.invalid_phones)
             st.warning(
-                f"{count} {'practice has' if count == 1 else 'practices have'} a phone number that is not valid; "
-                "it is kept as "
-                f"published and flagged: {', '.join(summary.invalid_phones)}."
+                md(
+                    f"{count} {'practice has' if count == 1 else 'practices have'} a phone number that is not "
+                    f"valid; it is kept as published and flagged: {', '.join(summary.invalid_phones)}."
+                )
             )

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import streamlit as st
 
-from crm import branches, clock, contacts, interactions
+from crm import branches, clock, contacts, ical, interactions
 from crm.ui import logdialog, session
 from crm.ui.logdialog import Touch, person_lines, person_link, undo_offer
 from crm.ui.widgets import day, flash, md
@@ -16,7 +16,7 @@ today = clock.now().date()
 several_branches = len(branches.branches(database, actor)) > 1
 
 st.title("This week")
-st.caption(f"{md(branches.scope_label(database, actor))}, {today:%A %d %B %Y}")
+st.caption(f"{md(branches.scope_label(database, actor))}, {today:%A} {day(today.isoformat())}")
 flash()
 
 undo_offer(database, actor)
@@ -60,6 +60,15 @@ for row in shown_due:
         logdialog.button(f"home_done_{row['id']}", touch, done=True, container=done_column)
 if len(due) > SHOWN:
     st.caption(f"Showing the first {SHOWN} of {len(due)}; see the Interactions page for the rest.")
+st.download_button(
+    "Follow-ups for your calendar (.ics)",
+    data=ical.follow_ups_calendar(database, actor),  # built in this run: a deferred callable has no rerun around it
+    file_name="partner-crm-follow-ups.ics",
+    mime="text/calendar",
+    key="home_follow_ups_ics",
+    on_click="ignore",
+    help="Every open follow-up as an all-day event. Importing a newer file updates these events, not copies them.",
+)
 
 st.subheader("Named contacts lapsing")
 slipping = contacts.lapsing(database, actor, today=today)
@@ -100,7 +109,7 @@ else:
     st.dataframe(
         [
             {
-                "Date": r["occurred_on"],
+                "Date": day(r["occurred_on"]),
                 **({"Branch": r["branch"]} if several_branches else {}),
                 "Kind": r["kind"],
                 "Summary": r["summary"],

@@ -6,7 +6,7 @@ from crm import branches, imports
 from crm.access import BRANCH_MANAGER
 from crm.errors import CRMError
 from crm.ui import session
-from crm.ui.widgets import choice, show_error
+from crm.ui.widgets import choice, md, show_error
 
 database, actor = session.require(__file__)
 
@@ -21,6 +21,21 @@ else:
     branch_id = choice("Import into branch", branches.branches(database, actor), key="import_branch")
 upload = st.file_uploader("Spreadsheet", type=["csv", "xlsx", "txt", "tsv"], key="import_file")
 if upload is None or branch_id is None:
+    st.stop()
+
+# A file that has just been imported shows what was done, not its preview again ("2 to import" with the button
+# still enabled, after the import had run).
+done = st.session_state.get("import_done")
+if done and done["file_id"] == upload.file_id:
+    st.success(md(done["message"]))
+    st.download_button(
+        "Download the report (JSON)",
+        done["report_json"],
+        file_name="import-report.json",
+        mime="application/json",
+        key="import_report",
+    )
+    st.info("To import more, upload another file.")
     st.stop()
 
 try:
@@ -87,12 +102,10 @@ if st.button(
     except CRMError as error:
         show_error(error)
     else:
-        done = report["summary"]
-        st.success(f"Imported {done['imported']} and updated {done['updated']} contacts from {upload.name}.")
-        st.download_button(
-            "Download the report (JSON)",
-            imports.report_json(report),
-            file_name="import-report.json",
-            mime="application/json",
-            key="import_report",
-        )
+        counts = report["summary"]
+        st.session_state["import_done"] = {
+            "file_id": upload.file_id,
+            "message": f"Imported {counts['imported']} and updated {counts['updated']} contacts from {upload.name}.",
+            "report_json": imports.report_json(report),
+        }
+        st.rerun()

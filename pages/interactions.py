@@ -18,6 +18,8 @@ from crm.ui.widgets import (
     guarded_save,
     md,
     organisation_picker,
+    query_id,
+    search_box,
     show_error,
 )
 
@@ -77,7 +79,9 @@ def interaction_fields(prefix: str, record: dict | None = None) -> dict:
 def who(prefix: str, branch_id: int, record: dict | None = None) -> tuple[list[int], int | None]:
     """Pick the organisation (optional) and the contacts of the branch (outside the form: it searches)."""
     record = record or {}
-    organisation_id = organisation_picker(database, f"{prefix}_org", record.get("organisation_id"), optional=True)
+    organisation_id = organisation_picker(
+        database, f"{prefix}_org", record.get("organisation_id"), optional=True, actor=actor
+    )
     people = contacts.search(
         database, actor, branch_id=branch_id, organisation_id=organisation_id, status=None, limit=1000
     )
@@ -141,7 +145,7 @@ def show_interaction(interaction_id: int) -> None:
     flash()
     st.header(md(record["summary"]))
     st.write(
-        f"{record['kind']} on {record['occurred_on']}, {md(record['branch'])} branch. Logged by "
+        f"{md(record['kind'])} on {day(record['occurred_on'])}, {md(record['branch'])} branch. Logged by "
         f"{md(record['logged_by'])}."
     )
     prefix = f"interactions_edit_{interaction_id}"
@@ -154,11 +158,11 @@ def show_interaction(interaction_id: int) -> None:
     saved = guarded_save(
         prefix,
         submitted,
-        lambda confirmed: (
-            interactions.update(database, actor, interaction_id, values, version, confirmed=confirmed) or True
-        ),
+        lambda confirmed: interactions.update(database, actor, interaction_id, values, version, confirmed=confirmed),
     )
-    if saved:
+    if saved is False:
+        st.info("No changes to save.")
+    elif saved:
         end_edit(prefix)
         flash("Saved changes.")
         st.rerun()
@@ -189,23 +193,29 @@ def list_interactions() -> None:
     period = columns[2].date_input(
         "Between", value=(today - timedelta(days=90), today), format="DD/MM/YYYY", key="interactions_filter_dates"
     )
-    text = columns[3].text_input("Search", key="interactions_filter_text", placeholder="Words in summary or notes")
-    since, until = (period[0], period[1]) if len(period) == 2 else (None, None)
-    rows = interactions.search(
-        database, actor, branch_id=branch_id, kind_code=kind, since=since, until=until, text=text, limit=500
+    text = search_box(
+        "Search", "interactions_filter_text", placeholder="Words in summary or notes", container=columns[3]
     )
+    since, until = (period[0], period[1]) if len(period) == 2 else (None, None)
+    try:
+        rows = interactions.search(
+            database, actor, branch_id=branch_id, kind_code=kind, since=since, until=until, text=text, limit=500
+        )
+    except CRMError as error:
+        show_error(error)
+        return
     st.caption(
         f"{len(rows)} interaction{'s' if len(rows) != 1 else ''}" + (" (newest 500)" if len(rows) == 500 else "")
     )
     event = st.dataframe(
         [
             {
-                "Date": r["occurred_on"],
+                "Date": day(r["occurred_on"]),
                 **({"Branch": r["branch"]} if len(visible_branches) > 1 else {}),
                 "Kind": r["kind"],
                 "Summary": r["summary"],
                 "With": r["contacts"] or r["organisation"] or "",
-                "Follow-up": r["follow_up_on"] or "",
+                "Follow-up": day(r["follow_up_on"]),
                 "Logged by": r["logged_by"],
             }
             for r in rows
@@ -223,10 +233,8 @@ def list_interactions() -> None:
 
 st.title("Interactions")
 if "interaction" in st.query_params:
-    try:
-        show_interaction(int(st.query_params["interaction"]))
-    except ValueError:
-        st.error("That interaction link is not valid.")
+    if (interaction_id := query_id("interaction")) is not None:
+        show_interaction(interaction_id)
 else:
     with st.expander("Log an interaction", expanded=False):
         log_form()

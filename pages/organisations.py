@@ -4,8 +4,20 @@ import streamlit as st
 
 from crm import contacts, interactions, organisations
 from crm.errors import CRMError
+from crm.ui import referrals as referral_ui
 from crm.ui import session
-from crm.ui.widgets import choice, edit_version, end_edit, flash, md, quick_log, show_error, timeline
+from crm.ui.widgets import (
+    choice,
+    edit_version,
+    end_edit,
+    flash,
+    md,
+    query_id,
+    quick_log,
+    search_box,
+    show_error,
+    timeline,
+)
 
 database, actor = session.require(__file__)
 partner_types = organisations.types(database)
@@ -54,7 +66,7 @@ def show_organisation(org_id: int) -> None:
     flash()
     st.header(md(organisation["name"]))
     st.write(
-        f"{organisation['type_label']}" + (f", {md(organisation['postcode'])}" if organisation["postcode"] else "")
+        f"{md(organisation['type_label'])}" + (f", {md(organisation['postcode'])}" if organisation["postcode"] else "")
     )
     quick_log(
         database,
@@ -86,6 +98,7 @@ def show_organisation(org_id: int) -> None:
         st.info("None of your branches has a contact here yet: a gap worth closing.")
     st.subheader("History")
     timeline(interactions.search(database, actor, organisation_id=org_id))
+    referral_ui.sent_by(database, actor, f"organisations_referral_{org_id}", organisation=organisation)
     if not organisations.can_edit(actor, organisation):
         st.caption("Administrators and regional leads keep the directory up to date.")
         return
@@ -97,10 +110,13 @@ def show_organisation(org_id: int) -> None:
         saved = st.form_submit_button("Save changes", type="primary")
     if saved:
         try:
-            organisations.update(database, actor, org_id, values, expected_version=version)
+            changed = organisations.update(database, actor, org_id, values, expected_version=version)
         except CRMError as error:
             show_error(error)
         else:
+            if not changed:
+                st.info("No changes to save.")
+                return
             end_edit(prefix)
             flash(f"Saved changes to {values['name']}.")
             st.rerun()
@@ -121,12 +137,21 @@ def list_organisations() -> None:
                     st.query_params["organisation"] = str(org_id)
                     st.rerun()
     left, right = st.columns([3, 2])
-    query = left.text_input("Search", key="organisations_search", placeholder="Name, postcode or ODS code")
+    query = search_box(
+        "Search",
+        "organisations_search",
+        placeholder="Words of the name, postcode, ODS code or type, e.g. Leeds OT",
+        container=left,
+    )
     with right:
         type_code = choice(
             "Partner type", partner_types, key="organisations_type", value="code", text="label", blank="All types"
         )
-    rows = organisations.search(database, query, type_code, limit=500)
+    try:
+        rows = organisations.search(database, query, type_code, limit=500, actor=actor)
+    except CRMError as error:
+        show_error(error)
+        return
     st.caption(
         f"{len(rows)} organisation{'s' if len(rows) != 1 else ''}" + (" (first 500)" if len(rows) == 500 else "")
     )
@@ -154,9 +179,7 @@ def list_organisations() -> None:
 
 st.title("Organisations")
 if "organisation" in st.query_params:
-    try:
-        show_organisation(int(st.query_params["organisation"]))
-    except ValueError:
-        st.error("That organisation link is not valid.")
+    if (org_id := query_id("organisation")) is not None:
+        show_organisation(org_id)
 else:
     list_organisations()

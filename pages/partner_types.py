@@ -39,12 +39,14 @@ with st.form("partner_types_edit_form"):
     )
     if st.form_submit_button("Save", type="primary"):
         try:
-            organisations.update_type(database, actor, code, label, days)
+            changed = organisations.update_type(database, actor, code, label, days)
         except CRMError as error:
             show_error(error)
         else:
-            flash(f"Saved {label}.")
-            st.rerun()
+            if changed:
+                flash(f"Saved {label}.")
+                st.rerun()
+            st.info("No changes to save.")
 
 st.subheader("Add a partner type")
 with st.form("partner_types_add_form", clear_on_submit=True):

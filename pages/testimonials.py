@@ -9,7 +9,18 @@ from crm.access import ADMIN, BRANCH_MANAGER
 from crm.errors import CRMError
 from crm.ui import session
 from crm.ui.confirm import delete_button
-from crm.ui.widgets import choice, day, edit_version, end_edit, flash, guarded_save, md, show_error
+from crm.ui.widgets import (
+    choice,
+    day,
+    edit_version,
+    end_edit,
+    flash,
+    guarded_save,
+    md,
+    query_id,
+    search_box,
+    show_error,
+)
 
 database, actor = session.require(__file__)
 visible_branches = branches.branches(database, actor)
@@ -151,7 +162,7 @@ def show(testimonial_id: int) -> None:
         show_error(error)
         return
     flash()
-    st.markdown(f"> {md(record['quote'])}")
+    st.markdown("> " + md(record["quote"]).replace("\n", "\n> "))
     st.caption(
         f"{md(testimonials.attribution(record, 'internal'))}, received {day(record['received_on'])}. "
         f"Consent: {testimonials.SCOPES[record['consent_scope']]}, "
@@ -169,7 +180,7 @@ def show(testimonial_id: int) -> None:
     if record["evidence_file"]:
         name, kind, _ = record["evidence_name"], record["evidence_type"], None
         st.download_button(
-            f"Evidence: {name}",
+            f"Evidence: {md(name)}",
             lambda: testimonials.evidence(database, actor, testimonial_id)[2],
             file_name=name,
             mime=kind,
@@ -184,11 +195,11 @@ def show(testimonial_id: int) -> None:
     saved = guarded_save(
         prefix,
         submitted,
-        lambda confirmed: (
-            testimonials.update(database, actor, testimonial_id, values, version, confirmed=confirmed) or True
-        ),
+        lambda confirmed: testimonials.update(database, actor, testimonial_id, values, version, confirmed=confirmed),
     )
-    if saved:
+    if saved is False:
+        st.info("No changes to save.")
+    elif saved:
         end_edit(prefix)
         flash("Saved changes.")
         st.rerun()
@@ -207,7 +218,7 @@ def browse() -> None:
     with st.expander("Record a testimonial"):
         record_form()
     columns = st.columns(4)
-    text = columns[0].text_input("Search the words", key="testimonials_search", placeholder="e.g. discharge")
+    text = search_box("Search the words", "testimonials_search", placeholder="e.g. discharge", container=columns[0])
     branch_id = region_id = None
     if len(visible_branches) > 1:
         with columns[1]:
@@ -222,7 +233,7 @@ def browse() -> None:
             "Partner type", partner_types, key="testimonials_type", value="code", text="label", blank="All types"
         )
     columns = st.columns(4)
-    theme = columns[0].text_input("Theme", key="testimonials_theme").strip() or None
+    theme = search_box("Theme", "testimonials_theme", container=columns[0]).strip() or None
     statement = columns[1].selectbox(
         "CQC quality statement",
         [None, *statement_labels],
@@ -258,7 +269,7 @@ def browse() -> None:
     event = st.dataframe(
         [
             {
-                "Received": r["received_on"],
+                "Received": day(r["received_on"]),
                 "Quote": r["quote"],
                 "Attributed as": testimonials.attribution(r, audience),
                 "Partner type": r["type_label"],
@@ -302,9 +313,7 @@ def browse() -> None:
 
 st.title("Testimonials")
 if "testimonial" in st.query_params:
-    try:
-        show(int(st.query_params["testimonial"]))
-    except ValueError:
-        st.error("That testimonial link is not valid.")
+    if (testimonial_id := query_id("testimonial")) is not None:
+        show(testimonial_id)
 else:
     browse()

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from crm import branches, users
+from crm import branches, dates, users
 from crm.access import BRANCH_MANAGER, REGIONAL_LEAD, ROLES
 from crm.errors import CRMError
 from crm.ui import session
@@ -21,7 +21,7 @@ st.dataframe(
             "Role": ROLES[r["role"]],
             "Works in": r["branch"] or r["region"] or "All branches",
             "Status": "Disabled" if r["disabled"] else ("Locked" if r["locked_until"] else "Active"),
-            "Last sign-in": r["last_sign_in"] or "Never",
+            "Last sign-in": dates.moment(r["last_sign_in"]) or "Never",
         }
         for r in rows
     ],

@@ -17,9 +17,10 @@ SETUP = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # when the template world was bu
 SETUP_STAMP = "2026-01-05T09:00:00Z"
 FROZEN = datetime(2026, 3, 2, 10, 30, tzinfo=UTC)
 STAMP = "2026-03-02T10:30:00Z"
+WHEN = "2 Mar 2026, 10:30 GMT"  # STAMP as the Audit log page shows it
 NEW_PASSWORD = "purple monkey dishwasher"
 ROLE_DENIED = "Your role does not allow this."
-PAGE_COLUMNS = ["When", "Who", "Did", "Record", "Id", "Changes"]
+PAGE_COLUMNS = ["When", "Who", "Did", "Record", "Changes"]
 
 
 @pytest.fixture(scope="module")
@@ -535,18 +536,20 @@ def test_audit_page_for_an_administrator(app_env, recent):
     assert values(at.error) == []
     assert values(at.main.caption) == ["3 entries"]
     assert page_rows(at) == [
-        {"When": STAMP, "Who": "ada", "Did": "sign in", "Record": "users", "Id": recent.admin.id},
-        {"When": STAMP, "Who": "manager.bristol", "Did": "create", "Record": "contacts", "Id": recent.bob},
-        {"When": STAMP, "Who": "manager.leeds", "Did": "create", "Record": "contacts", "Id": recent.lou},
+        {"When": WHEN, "Who": "Ada Admin", "Did": "Signed in", "Record": "User: Ada Admin"},
+        {"When": WHEN, "Who": "Bea Bristol", "Did": "Added", "Record": "Contact: Bob Bristol (Bristol)"},
+        {"When": WHEN, "Who": "Lee Leeds", "Did": "Added", "Record": "Contact: Lou Leeds (Leeds)"},
     ]
-    assert json.loads(at.dataframe[0].value["Changes"][2])["name"] == "Lou Leeds"
+    assert at.dataframe[0].value["Changes"][2] == (
+        "Name: Lou Leeds; Organisation: Hyde Park Surgery; Branch: Leeds; Lawful basis: legitimate interests; "
+        "Do not contact: no; Named contact: yes"
+    )
+    assert at.checkbox(key="audit_hide_demo").value is True
 
     at.text_input(key="audit_user").set_value("manager.leeds").run()
 
     assert not at.exception, at.exception
-    assert page_rows(at) == [
-        {"When": STAMP, "Who": "manager.leeds", "Did": "create", "Record": "contacts", "Id": recent.lou}
-    ]
+    assert page_rows(at) == [{"When": WHEN, "Who": "Lee Leeds", "Did": "Added", "Record": "Contact: Lou Leeds (Leeds)"}]
 
 
 def test_audit_page_for_a_regional_lead(app_env, recent):
@@ -556,9 +559,7 @@ def test_audit_page_for_a_regional_lead(app_env, recent):
     assert values(at.title) == ["Audit log"]
     assert values(at.error) == []
     assert values(at.main.caption) == ["1 entry"]
-    assert page_rows(at) == [
-        {"When": STAMP, "Who": "manager.leeds", "Did": "create", "Record": "contacts", "Id": recent.lou}
-    ]
+    assert page_rows(at) == [{"When": WHEN, "Who": "Lee Leeds", "Did": "Added", "Record": "Contact: Lou Leeds (Leeds)"}]
 
 
 def test_audit_page_refuses_a_branch_manager(app_env, recent):
@@ -569,3 +570,144 @@ def test_audit_page_refuses_a_branch_manager(app_env, recent):
     assert values(at.error) == [NOT_FOR_YOUR_ROLE]
     assert len(at.dataframe) == 0
     assert values(at.title) == []
+
+
+# The history as people read it (audit.history).
+
+
+def history_rows(world: World, actor=None, **filters) -> list[dict]:
+    return [
+        {k: v for k, v in row.items() if k != "at"} for row in audit.history(world.db, actor or world.admin, **filters)
+    ]
+
+
+def test_history_names_people_and_records_and_shows_changes_as_people_write_them(world):
+    """Test that the readable history gives the time in UK local time with its zone, the user's name, what they
+    did in words, the record by its name (a contact with their branch, an interaction with its branch and date,
+    a deleted one by the name it had), and each change as "Label: old → new" with phones in national format,
+    organisations by name and dates written out; bookkeeping columns are left out."""
+    start = last_id(world)
+    olive = contacts.add(
+        world.db,
+        world.manager_leeds,
+        {"name": "Olive Oak", "organisation_id": world.gp, "branch_id": world.leeds, "phone": "0113 496 0001"},
+    )
+    before = contacts.get(world.db, world.manager_leeds, olive)
+    world.moment["now"] = datetime(2026, 7, 1, 13, 5, tzinfo=UTC)  # summer: BST
+    contacts.update(
+        world.db,
+        world.manager_leeds,
+        olive,
+        {**before, "phone": "0113 496 0002", "job_title": "Practice Manager", "organisation_id": world.ot},
+        expected_version=before["version"],
+    )
+    call = interactions.log(
+        world.db,
+        world.manager_leeds,
+        {
+            "branch_id": world.leeds,
+            "kind_code": "PHONE_CALL",
+            "occurred_on": "2026-06-30",
+            "summary": "Rota call",
+            "contact_ids": [olive],
+        },
+    )
+    interactions.delete(world.db, world.manager_leeds, call, 1)
+
+    rows = [r for r in audit.history(world.db, world.admin) if r["at"] > SETUP_STAMP]
+    assert len(rows) == last_id(world) - start
+    assert [{k: v for k, v in r.items() if k != "at"} for r in rows] == [
+        {
+            "When": "1 Jul 2026, 14:05 BST",
+            "Who": "Lee Leeds",
+            "Did": "Deleted",
+            "Record": "Interaction: Rota call (deleted)",
+            "Changes": "Branch: Leeds; Organisation: Leeds Community OT; Date: 30 Jun 2026; Kind: Phone call; "
+            "Summary: Rota call; Contacts: Olive Oak",
+        },
+        {
+            "When": "1 Jul 2026, 14:05 BST",
+            "Who": "Lee Leeds",
+            "Did": "Added",
+            "Record": "Interaction: Rota call (deleted)",
+            "Changes": "Branch: Leeds; Date: 30 Jun 2026; Kind: Phone call; Summary: Rota call; "
+            "Organisation: Leeds Community OT; Contacts: Olive Oak",
+        },
+        {
+            "When": "1 Jul 2026, 14:05 BST",
+            "Who": "Lee Leeds",
+            "Did": "Changed",
+            "Record": "Contact: Olive Oak (Leeds)",
+            "Changes": "Job title: (none) → Practice Manager; Organisation: Hyde Park Surgery → Leeds Community OT; "
+            "Phone: 0113 496 0001 → 0113 496 0002",
+        },
+        {
+            "When": "2 Mar 2026, 10:30 GMT",
+            "Who": "Lee Leeds",
+            "Did": "Added",
+            "Record": "Contact: Olive Oak (Leeds)",
+            "Changes": "Name: Olive Oak; Organisation: Hyde Park Surgery; Branch: Leeds; Lawful basis: legitimate "
+            "interests; Do not contact: no; Phone: 0113 496 0001; Named contact: yes",
+        },
+    ]
+    assert rows[0]["at"] == "2026-07-01T13:05:00Z"  # kept for files read by machines
+
+
+def test_history_of_sign_ins_settings_and_exports(world):
+    """Test that entries about users, settings and exports read as sentences too: who signed in, the provider's
+    name changed, which testimonials were exported for whom."""
+    from crm import settings
+
+    start = last_id(world)
+    users.sign_in(world.db, "manager.york", PASSWORD)
+    settings.put(world.db, world.admin, "provider_name", "Acme Care")
+    testimonials.export(world.db, world.lead_north, "docx", "cqc", provider="Acme Care", scope_label="North region")
+
+    rows = [{k: v for k, v in r.items() if k != "at"} for r in audit.history(world.db, world.admin)]
+    assert rows[: last_id(world) - start] == [
+        {
+            "When": "2 Mar 2026, 10:30 GMT",
+            "Who": "Nia North",
+            "Did": "Exported testimonials",
+            "Record": "Testimonials",
+            "Changes": "Format: Word; Audience: CQC and commissioners; Count: 0; Covering: North region",
+        },
+        {
+            "When": "2 Mar 2026, 10:30 GMT",
+            "Who": "Ada Admin",
+            "Did": "Changed",
+            "Record": "Settings",
+            "Changes": "Provider name: (none) → Acme Care",
+        },
+        {
+            "When": "2 Mar 2026, 10:30 GMT",
+            "Who": "Yan York",
+            "Did": "Signed in",
+            "Record": "User: Yan York",
+            "Changes": "",
+        },
+    ]
+
+
+def test_history_can_hide_the_demo_set_up(demo_template, tmp_path, monkeypatch):
+    """Test that hide_demo leaves out every entry the demo load wrote (thousands), and keeps the entries written
+    before it (the first administrator) and after it (a later change)."""
+    from tests.conftest import copy_database
+
+    monkeypatch.setattr(clock, "now", lambda: FROZEN)
+    copy_database(demo_template, tmp_path / "crm.db")
+    database = db.connect(tmp_path / "crm.db")
+    admin = users.get(database, 1)
+    contact_id = database.execute("SELECT min(id) FROM contacts").fetchone()[0]
+    contact = contacts.get(database, admin, contact_id)
+    contacts.update(database, admin, contact_id, {**contact, "job_title": "Lead"}, expected_version=contact["version"])
+
+    everything = audit.history(database, admin, limit=100_000)
+    shown = audit.history(database, admin, limit=100_000, hide_demo=True)
+
+    assert len(everything) == database.execute("SELECT count(*) FROM audit_log").fetchone()[0] > 1000
+    assert [(r["Who"], r["Did"], r["Record"]) for r in shown] == [
+        ("Ada Admin", "Changed", f"Contact: {contact['name']} ({contact['branch']})"),
+        ("Ada Admin", "Added", "User: Ada Admin"),  # written before anyone was signed in: named by user name
+    ]
+    database.close()

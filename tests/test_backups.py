@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import traceback
+import zipfile
 from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,6 +59,14 @@ def columns(path: Path, table: str) -> list[str]:
         return [r[1] for r in connection.execute(f"PRAGMA table_info([{table}])")]
 
 
+def database_in(archive: Path) -> Path:
+    """The database file inside a backup archive, unpacked beside it (for reading with sqlite3)."""
+    unpacked = archive.with_name(archive.name + ".database.db")
+    with zipfile.ZipFile(archive) as opened:
+        unpacked.write_bytes(opened.read(backups.DATABASE))
+    return unpacked
+
+
 def listing(folder: Path) -> list[str]:
     return sorted(path.name for path in folder.iterdir())
 
@@ -83,10 +92,13 @@ def offered(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def good_backup(world, offered: Path) -> Path:
-    """A backup of the world with two contacts, taken by the administrator."""
+    """A backup of the world with two contacts as older releases wrote them: a plain database file (VACUUM INTO),
+    which restore still takes."""
     world.contact(world.leeds, "Priya Patel", job_title="Practice Manager", email="priya@example.nhs.uk")
     world.contact(world.bristol, "Sam Social", organisation_id=world.council, phone="0117 496 0000")
-    return backups.backup(world.db, world.admin, offered / "good.db")
+    target = offered / "good.db"
+    world.db.execute("VACUUM INTO ?", [str(target)])
+    return target
 
 
 # backup(): a consistent copy, admins only, audited, never overwriting a file.
@@ -102,8 +114,8 @@ def test_backup_is_a_copy_of_the_live_database(world, tmp_path, frozen):
     returned = backups.backup(world.db, world.admin, target)
 
     assert returned == target
-    assert integrity(target) == [("ok",)]
-    assert dump_file(target) == before
+    assert integrity(database_in(target)) == [("ok",)]
+    assert dump_file(database_in(target)) == before
     entries = audit.entries(world.db, "database")
     assert entries == [
         {
@@ -224,8 +236,8 @@ def test_backup_while_several_processes_write(tmp_path):
     assert [process.exitcode for process in processes] == [0] * WRITERS
     committed = {contact_id for _, added, _ in reports for contact_id in added}
     assert len(committed_before) >= WRITERS * FIRST_BATCH
-    assert integrity(target) == [("ok",)]
-    with closing(sqlite3.connect(target)) as copy:
+    assert integrity(database_in(target)) == [("ok",)]
+    with closing(sqlite3.connect(database_in(target))) as copy:
         in_copy = {r[0]: r for r in copy.execute("SELECT * FROM contacts")}
         audited = {r[0] for r in copy.execute("SELECT row_id FROM audit_log WHERE table_name = 'contacts'")}
     live = {r[0]: r for r in setup.execute("SELECT * FROM contacts")}
@@ -530,8 +542,8 @@ def test_cli_backup_then_restore(initialised, offered):
         f"backed up {initialised} to {target}\n",
         "",
     )
-    assert integrity(target) == [("ok",)]
-    backup_rows = dump_file(target)
+    assert integrity(database_in(target)) == [("ok",)]
+    backup_rows = dump_file(database_in(target))
     database = db.connect(initialised)
     assert [(e["username"], e["action"], e["changes"]) for e in audit.entries(database, "database")] == [
         ("command line", "backup", {"file": "backup.db"})
@@ -580,8 +592,8 @@ def test_cli_backup_onto_an_existing_file(initialised, offered):
     result = run("backup", str(target), db_path=initialised)
 
     assert (result.returncode, result.stdout, result.stderr) == (
-        1,
+        2,
         "",
-        f"error: {target} already exists; choose a new file name.\n",
+        f"error: {target} already exists; add --force to replace it\n",
     )
     assert target.read_bytes() == b"someone's other file"

@@ -111,6 +111,12 @@ def _dialog(page: Page):
     return page.get_by_role("dialog")
 
 
+def _dialog_text(page: Page) -> str:
+    """The dialog's message as read (md() puts an invisible word joiner after ":" and "@" against autolinks)."""
+    message = _dialog(page).get_by_test_id("stMarkdownContainer").filter(has_text="cannot be undone")
+    return message.inner_text().replace("\u2060", "")
+
+
 def _no_sideways_scroll(page: Page) -> bool:
     return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
@@ -225,7 +231,9 @@ def test_that_people_on_this_week_link_to_their_page_phone_and_email(browser, se
     row = page.locator(f".st-key-home_contact_{contact_id}")
 
     expect(row.get_by_role("link", name="0113 496 0123")).to_have_attribute("href", "tel:+441134960123")
-    expect(row.get_by_role("link", name="lena@example.org")).to_have_attribute("href", "mailto:lena@example.org")
+    email = row.locator('a[href="mailto:lena@example.org"]')
+    expect(email).to_have_count(1)
+    assert email.inner_text().replace("\u2060", "") == "lena@example.org"  # md() keeps it from autolinking
     name = row.get_by_role("link", name="Lena Link")
     expect(name).to_have_attribute("href", f"contacts?contact={contact_id}")
     name.click()
@@ -256,7 +264,7 @@ def test_that_a_contact_opens_by_clicking_their_name_in_the_contacts_list(browse
     contact_id, _ = _lapsed_contact(server, "Nora Name")
     page = _this_week(browser, server, DESKTOP)
     browserkit.open_page(page, "Contacts")
-    page.get_by_role("textbox", name="Search").fill("Nora Name")
+    page.get_by_test_id("stMainBlockContainer").get_by_role("textbox", name="Search").fill("Nora Name")
     page.keyboard.press("Enter")
     expect(page.get_by_text("1 contact", exact=True)).to_be_visible()
     box = page.get_by_test_id("stDataFrame").bounding_box()
@@ -302,12 +310,16 @@ def test_that_deleting_an_interaction_asks_first_naming_it_as_plain_text(browser
     question = "Delete the interaction “**Intro** [visit](https://x.test), 6 Jan 2020”? This cannot be undone."
 
     page.get_by_role("button", name="Delete", exact=True).click()
-    expect(_dialog(page).get_by_text(question, exact=True)).to_be_visible()
+    expect(_dialog(page).get_by_role("button", name="Yes, delete")).to_be_visible()
+    assert _dialog_text(page) == question
     _dialog(page).get_by_role("button", name="Cancel").click()
     expect(_dialog(page)).to_have_count(0)
     assert server.rows("SELECT count(*) AS n FROM interactions WHERE id = ?", [old]) == [{"n": 1}]
 
-    page.get_by_role("button", name="Delete", exact=True).click()
+    delete = page.get_by_role("button", name="Delete", exact=True)
+    if not delete.is_visible():  # the page's rerun folded the expander again
+        page.get_by_text("Delete this interaction").click()
+    delete.click()
     _dialog(page).get_by_role("button", name="Yes, delete").click()
 
     expect(page.get_by_text("Interaction deleted.")).to_be_visible()
@@ -339,7 +351,8 @@ def test_that_deleting_a_testimonial_asks_first_naming_it_as_plain_text(browser,
 
     page.get_by_role("button", name="Delete", exact=True).click()
     question = "Delete the testimonial “_Brilliant_ <b>care</b>”? This cannot be undone."
-    expect(_dialog(page).get_by_text(question, exact=True)).to_be_visible()
+    expect(_dialog(page).get_by_role("button", name="Yes, delete")).to_be_visible()
+    assert _dialog_text(page) == question
     assert server.rows("SELECT count(*) AS n FROM testimonials WHERE id = ?", [testimonial_id]) == [{"n": 1}]
     _dialog(page).get_by_role("button", name="Yes, delete").click()
 

@@ -2,6 +2,7 @@
 rows reach the browser (never interaction rows), and the PNG and SVG renderings."""
 
 import json
+import re
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -41,6 +42,9 @@ TYPE_ORDER = [
     "Other",
 ]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# The trend's twelve months to TODAY, as its axis names them.
+MONTH_LABELS = ["Apr 2025", "May 2025", "Jun 2025", "Jul 2025", "Aug 2025", "Sep 2025", "Oct 2025", "Nov 2025",
+                "Dec 2025", "Jan 2026", "Feb 2026", "Mar 2026"]  # fmt: skip
 
 
 class Figures:
@@ -254,11 +258,18 @@ def test_trend_spec(figures):
     }
     assert labels["encoding"]["text"] == {"field": "score", "type": "quantitative"}
     for layer in (bars, line, labels):
-        assert (layer["encoding"]["x"]["field"], layer["encoding"]["x"]["type"]) == ("month", "ordinal")
+        assert (layer["encoding"]["x"]["field"], layer["encoding"]["x"]["type"]) == ("month_label", "ordinal")
+        assert layer["encoding"]["x"]["sort"] == MONTH_LABELS
     assert spec["resolve"] == {"scale": {"y": "independent"}}
     assert layer_data(spec, bars) == [
-        {"month": r["month"], "score": round(100 * r["score"]), "interactions": r["interactions"]}
-        for r in figures.trend
+        {
+            "month": r["month"],
+            "score": round(100 * r["score"]),
+            "interactions": r["interactions"],
+            "month_label": label,
+            "month_note": "",
+        }
+        for r, label in zip(figures.trend, MONTH_LABELS, strict=True)
     ]
     assert [r["month"] for r in layer_data(spec, bars)] == [f"{d:%Y-%m}" for d in coverage.month_ends(TODAY)]
     assert sum(r["interactions"] for r in layer_data(spec, bars)) == figures.interactions
@@ -271,7 +282,10 @@ def test_referrals_spec(figures):
 
     assert spec["mark"] == {"type": "bar"}
     encoding = spec["encoding"]
-    assert (encoding["x"]["field"], encoding["x"]["type"]) == ("month", "ordinal")
+    assert (encoding["x"]["field"], encoding["x"]["type"]) == ("month_label", "ordinal")
+    assert encoding["x"]["sort"] == [
+        f"{date(int(m[:4]), int(m[5:]), 1):%b %Y}" for m in sorted({r["month"] for r in figures.referrals})
+    ]
     assert encoding["y"] == {
         "field": "referrals",
         "type": "quantitative",
@@ -284,7 +298,10 @@ def test_referrals_spec(figures):
     assert encoding["color"]["field"] == "partner_type"
     assert encoding["color"]["scale"] == {"domain": types, "range": charts.CATEGORY_COLOURS[:3]}
     [data] = records(spec)
-    assert data == figures.referrals
+    assert data == [
+        {**r, "month_label": f"{date(int(r['month'][:4]), int(r['month'][5:]), 1):%b %Y}", "month_note": ""}
+        for r in figures.referrals
+    ]
 
 
 def test_referrals_with_more_types_than_colours_use_a_larger_scheme():
@@ -326,3 +343,125 @@ def test_to_svg_and_to_png(figures):
     assert svg.rstrip().endswith("</svg>")
     assert "Coverage by branch and partner type" in svg
     assert png.startswith(PNG_SIGNATURE)
+
+
+# Chart images for reports (charts.for_report, to_png, to_svg).
+
+
+def png_facts(png: bytes) -> tuple[int, int, tuple[int, int, int] | None]:
+    """(width, height) from the PNG's IHDR header and its pHYs chunk (pixels per unit x, y, unit), read from the
+    file's bytes."""
+    import struct
+
+    assert png.startswith(PNG_SIGNATURE)
+    width, height = struct.unpack(">II", png[16:24])
+    position, physical = 8, None
+    while position < len(png):
+        length, kind = struct.unpack(">I4s", png[position : position + 8])
+        if kind == b"pHYs":
+            physical = struct.unpack(">IIB", png[position + 8 : position + 17])
+        position += 12 + length
+    return width, height, physical
+
+
+def svg_texts(svg: str) -> list[str]:
+    """Each text element of the SVG, its lines (tspans) joined by newlines."""
+    import re
+    from html import unescape
+
+    texts = []
+    for inner in re.findall(r"<text[^>]*>(.*?)</text>", svg):
+        lines = re.findall(r"<tspan[^>]*>([^<]*)</tspan>", inner) or [inner]
+        texts.append(unescape("\n".join(lines)))
+    return texts
+
+
+REPORT = {"scope": "North region", "as_of": date(2026, 2, 28), "window_days": 90}
+
+
+@pytest.mark.parametrize("name", ["heatmap", "league", "trend", "referrals"])
+def test_report_png_is_16_cm_wide_at_200_dpi(figures, name):
+    """Test that each chart's report image is 1,260 pixels wide (16 cm at 200 dpi, an A4 page inside 2.5 cm
+    margins), says 200 dpi in its header (7,874 pixels per metre) so a word processor places it at 16 cm, and is
+    no taller than fits an A4 page (24.7 cm of it at most)."""
+    chart = {
+        "heatmap": lambda: charts.heatmap(figures.rows, figures.type_order),
+        "league": lambda: charts.league(figures.scores, figures.median),
+        "trend": lambda: charts.trend(figures.trend, partial_month="2026-03"),
+        "referrals": lambda: charts.referrals(figures.referrals, partial_month="2026-03"),
+    }[name]()
+
+    width, height, physical = png_facts(charts.to_png(charts.for_report(chart, **REPORT)))
+
+    assert (width, physical) == (1260, (7874, 7874, 1))
+    assert 300 < height <= round(24.7 / 2.54 * 200)
+
+
+def test_report_svg_is_titled_with_scope_as_of_date_and_window(figures):
+    """Test that a report figure keeps the chart's title and adds a subtitle with its scope, the date it is as of
+    (in the one date style) and the coverage window, where the on-screen chart has only the title."""
+    chart = charts.league(figures.scores, figures.median)
+
+    texts = svg_texts(charts.to_svg(charts.for_report(chart, **REPORT)))
+
+    assert {"Branch league", "North region. As of 28 Feb 2026; coverage window 90 days."} <= set(texts)
+    assert "North region" not in " ".join(svg_texts(charts.to_svg(chart)))
+    spec = charts.for_report(chart, **{**REPORT, "window_days": None})
+    assert spec["title"]["subtitle"] == ["North region. As of 28 Feb 2026."]
+
+
+def test_month_axis_names_months_and_marks_the_month_so_far(figures):
+    """Test that the trend's axis names each month as "Mar" over "2026" (never "2026-03"), and the current month,
+    still in progress, as "(so far)" beneath, with its bar paler."""
+    svg = charts.to_svg(charts.for_report(charts.trend(figures.trend, partial_month="2026-03"), **REPORT))
+
+    texts = svg_texts(svg)
+    assert [t for t in texts if re.fullmatch(r"\d{4}-\d{2}", t)] == []
+    axis = [t for t in texts if t[:3] in {label[:3] for label in MONTH_LABELS} and "\n" in t]
+    assert axis == [label.replace(" ", "\n") for label in MONTH_LABELS[:-1]] + ["Mar\n2026\n(so far)"]
+    spec = charts.trend(figures.trend, partial_month="2026-03").to_dict()
+    notes = [(r["month_label"], r["month_note"]) for r in records(spec)[0] if r["month_note"]]
+    assert notes == [("Mar 2026", "month so far")]
+
+
+def test_report_heatmap_marks_required_types_and_keeps_cell_text_only_where_it_fits(figures):
+    """Test that the report heatmap marks the required partner types (a star before the name, in bold, explained
+    in the subtitle), keeps each cell's count at a size that fits its row, and, with more branches than fit a page
+    at a readable height, leaves the counts out (saying so) rather than overprint them."""
+    required = ["GP practice", "Council adult social care"]
+    spec = charts.for_report(charts.heatmap(figures.rows, figures.type_order), **REPORT, required_types=required)
+
+    assert spec["title"]["subtitle"] == [
+        "North region. As of 28 Feb 2026; coverage window 90 days.",
+        "* Required partner type (in bold).",
+    ]
+    assert [layer["mark"]["type"] for layer in spec["layer"]] == ["rect", "text"]
+    assert spec["layer"][1]["mark"]["fontSize"] == 10
+    texts = svg_texts(charts.to_svg(spec))
+    assert "* GP practice" in texts and "* Council adult social care" in texts and "Pharmacy" in texts
+
+    many = [{**row, "branch": f"Branch {n:03d}", "branch_id": n} for n in range(1, 201) for row in figures.rows[:1]]
+    crowded = charts.for_report(charts.heatmap(many, figures.type_order), **REPORT, required_types=required)
+    assert [layer["mark"]["type"] for layer in crowded["layer"]] == ["rect"]
+    assert crowded["title"]["subtitle"][-1] == (
+        "Too many branches for the counts to fit in the cells: see the data table."
+    )
+    width, height, _ = png_facts(charts.to_png(crowded))
+    assert (width, height <= round(24.7 / 2.54 * 200)) == (1260, True)
+
+
+@pytest.mark.parametrize(
+    ("selection", "expected"),
+    [
+        ({"selection": {"cell": [{"branch_id": 7, "type_code": "LA_SOCIAL_CARE"}]}}, (7, "LA_SOCIAL_CARE")),
+        ({"selection": {"cell": [{"branch_id": 7.0, "type_code": "GP_PRACTICE"}]}}, (7, "GP_PRACTICE")),
+        ({"selection": {"cell": []}}, None),
+        ({"selection": {}}, None),
+        ({}, None),
+        (None, None),
+    ],
+)
+def test_picked_cell_reads_the_heatmap_selection(selection, expected):
+    """Test that the heatmap's selection state (as st.altair_chart keeps it under its key) gives the clicked
+    cell's branch id and partner type code, or None when no cell is selected."""
+    assert charts.picked_cell(selection) == expected

@@ -138,7 +138,7 @@ def test_add_minimal_record_defaults(world):
         ),
         ({"name": "P" * 201}, ValidationError, "Name: is too long (201 characters; the limit is 200)."),
         ({"job_title": "J" * 201}, ValidationError, "Job title: is too long (201 characters; the limit is 200)."),
-        ({"organisation_id": None}, ValidationError, "Organisation: is required."),
+        ({"organisation_id": None}, ValidationError, "Organisation: choose one from the directory."),
         ({"organisation_id": "surgery"}, ValidationError, "Organisation: is not a valid choice."),
         (
             {"organisation_id": 999},
@@ -331,10 +331,11 @@ def test_update_without_changes_writes_nothing(world):
     before = _counts(world)
     record = contacts.get(world.db, world.admin, contact_id)
 
-    contacts.update(
+    changed = contacts.update(
         world.db, world.admin, contact_id, _values(world, phone=record["phone_display"]), expected_version=1
     )
 
+    assert changed is False  # the page says "No changes to save." (issue 10, defect 6)
     assert contacts.get(world.db, world.admin, contact_id)["version"] == 1
     assert _counts(world) == before
 
@@ -568,3 +569,42 @@ def test_contact_of_deleted_organisation_refused(world):
         contacts.add(world.db, world.admin, _values(world, organisation_id=organisation))
 
     assert str(caught.value) == "Organisation: does not exist; pick one from the directory or add it."
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"privacy_info_sent_on": "0001-01-01"},
+            "Privacy information sent on: 0001-01-01 is before 1990-01-01, the earliest date accepted; check the year.",
+        ),
+        ({"privacy_info_sent_on": "9999-12-31"}, "Privacy information sent on: cannot be in the future."),
+        ({"privacy_info_sent_on": "2026-03-03"}, "Privacy information sent on: cannot be in the future."),
+    ],
+)
+def test_an_implausible_privacy_notice_date_is_refused(world, changes, message):
+    """Test that the date privacy information was sent must be a plausible past date, on add and on update.
+    Regression: year 1 and year 9999 were accepted."""
+    with pytest.raises(ValidationError) as caught:
+        contacts.add(world.db, world.admin, _values(world, **changes))
+    assert str(caught.value) == message
+    contact_id = contacts.add(world.db, world.admin, _values(world, privacy_info_sent_on="2026-03-02"))
+    before = _counts(world)
+
+    with pytest.raises(ValidationError) as caught:
+        contacts.update(world.db, world.admin, contact_id, _values(world, **changes), expected_version=1)
+
+    assert str(caught.value) == message
+    assert _counts(world) == before
+    assert contacts.get(world.db, world.admin, contact_id)["privacy_info_sent_on"] == "2026-03-02"
+
+
+def test_a_leaving_date_before_1990_is_refused(world):
+    """Test that marking a contact as left in year 1 is refused and changes nothing."""
+    contact_id = contacts.add(world.db, world.admin, _values(world))
+
+    with pytest.raises(ValidationError) as caught:
+        contacts.mark_left(world.db, world.admin, contact_id, expected_version=1, left_on=date(1, 1, 1))
+
+    assert str(caught.value) == "Left on: 0001-01-01 is before 1990-01-01, the earliest date accepted; check the year."
+    assert contacts.get(world.db, world.admin, contact_id)["status"] == "active"

@@ -241,7 +241,14 @@ def test_a_missing_database_is_refused(tmp_path):
 
 # The benchmark's builder, small: what it writes, and that it writes the same every time.
 
-SMALL = {"branches": 4, "regions": 2, "contacts_per_branch": 20, "interactions_per_branch": 100, "gp_per_branch": 3}
+SMALL = {
+    "branches": 4,
+    "regions": 2,
+    "contacts_per_branch": 20,
+    "interactions_per_branch": 100,
+    "gp_per_branch": 3,
+    "referral_count": 30,
+}
 
 
 def dump(path: Path, table: str) -> list[dict]:
@@ -266,7 +273,13 @@ def test_bench_build_counts(built):
     an administrator and a regional lead."""
     path, _, counts, _ = built
 
-    assert counts == {"branches": 4, "organisations": 4 * (3 + 12), "contacts": 80, "interactions": 400}
+    assert counts == {
+        "branches": 4,
+        "organisations": 4 * (3 + 12),
+        "contacts": 80,
+        "interactions": 400,
+        "referrals": 30,
+    }
     with db.connect(path) as database:
         assert {t: database[t].count for t in ("regions", "interaction_contacts", "branch_patch")} == {
             "regions": 2,
@@ -290,7 +303,15 @@ def test_bench_build_is_deterministic(built):
     first, second, first_counts, second_counts = built
 
     assert first_counts == second_counts
-    for table in ("regions", "branches", "organisations", "contacts", "interactions", "interaction_contacts"):
+    for table in (
+        "regions",
+        "branches",
+        "organisations",
+        "contacts",
+        "interactions",
+        "interaction_contacts",
+        "referrals",
+    ):
         assert dump(first, table) == dump(second, table), table
 
 
@@ -328,7 +349,12 @@ def test_bench_build_is_consistent(built, monkeypatch):
             "SELECT count(*) FROM contacts WHERE (status = 'left') != (left_on IS NOT NULL)"
         ).fetchone()[0]
         dates = database.execute("SELECT min(occurred_on), max(occurred_on) FROM interactions").fetchone()
-        assert (mismatched, stale, wrong_branch, left) == (0, 0, 0, 0)
+        unlike_interaction = database.execute(
+            "SELECT count(*) FROM referrals r JOIN interactions i ON i.id = r.interaction_id "
+            "WHERE i.kind_code != 'REFERRAL_RECEIVED' OR i.branch_id != r.branch_id "
+            "OR substr(r.received_at, 1, 10) != i.occurred_on OR r.decided_at < r.received_at"
+        ).fetchone()[0]
+        assert (mismatched, stale, wrong_branch, left, unlike_interaction) == (0, 0, 0, 0, 0)
         assert date.fromisoformat(dates[0]) >= FROZEN.date() - timedelta(days=3 * 365)
         assert date.fromisoformat(dates[1]) <= FROZEN.date()
         admin = users.get(database, 1)
@@ -357,3 +383,19 @@ def test_bench_help():
     assert result.stdout.startswith("usage: python -m crm bench")
     for option in ("--runs", "--keep PATH", "--epraccur FILE", "--db"):
         assert option in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("as_of", "message"),
+    [
+        ("0001-01-01", "--as-of: 0001-01-01 is before 1990-01-01, the earliest date accepted; check the year."),
+        ("1989-12-31", "--as-of: 1989-12-31 is before 1990-01-01, the earliest date accepted; check the year."),
+        ("9999-12-31", "--as-of: cannot be in the future."),
+    ],
+)
+def test_an_implausible_as_of_date_is_one_line_and_a_non_zero_exit(data, as_of, message):
+    """Test that --as-of in year 1, before 1990 or in the future is refused in one line on stderr with exit
+    status 1. Regression: --as-of 0001-01-01 ended in a traceback."""
+    result = run("coverage", "--as-of", as_of, db_path=data.path)
+
+    assert (result.returncode, result.stdout, result.stderr) == (1, "", f"error: {message}\n")

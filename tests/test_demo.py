@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from crm import clock, db, demo, organisations, settings, users
+from crm import clock, db, demo, organisations, referrals, settings, users
 from crm.access import BRANCH_MANAGER, REGIONAL_LEAD
 from crm.phones import national
 from tests.conftest import PASSWORD
@@ -44,7 +44,7 @@ def test_load_is_deterministic(loaded, tmp_path):
     second, second_counts = _load(tmp_path / "again.db")
 
     assert second_counts == first_counts
-    for table in ("regions", "branches", "organisations", "contacts"):
+    for table in ("regions", "branches", "organisations", "contacts", "referrals"):
         assert _rows(second, table) == _rows(first, table), table
     user_columns = "SELECT username, display_name, role, region_id, branch_id FROM users ORDER BY id"
     assert second.execute(user_columns).fetchall() == first.execute(user_columns).fetchall()
@@ -153,3 +153,44 @@ def test_every_demo_account_signs_in(loaded):
     names = ["ada", *(name for name, _, _ in demo.demo_accounts())]
 
     assert [users.sign_in(database, name, PASSWORD).username for name in names] == names
+
+
+def test_referrals_have_realistic_outcomes_and_come_more_from_warm_relationships(loaded):
+    """Test that the demo's year of referrals each have their "Referral received" interaction, a mix of every
+    outcome and decline reason, answers no earlier than receipt, discharge teams answered fastest, and more
+    referrals per warm referring contact than per lapsed one."""
+    database, counts = loaded
+    admin = users.get(database, 1)
+    rows = referrals.search(database, admin, limit=100_000)
+
+    assert counts["referrals"] == len(rows) >= 12 * 20
+    orphans = database.execute(
+        "SELECT count(*) FROM referrals r LEFT JOIN interactions i ON i.id = r.interaction_id "
+        "WHERE i.kind_code IS NOT 'REFERRAL_RECEIVED'"
+    ).fetchone()[0]
+    assert orphans == 0
+    outcomes = {r["outcome"] for r in rows}
+    assert outcomes == {"open", "accepted", "declined", "withdrawn"}
+    assert {r["decline_reason"] for r in rows if r["outcome"] == "declined"} == {
+        code for code, _ in demo.DECLINE_WEIGHTS.items()
+    }
+    assert all(r["decided_at"] >= r["received_at"] for r in rows if r["decided_at"])
+    assert all(r["received_at"] <= clock.stamp(FROZEN) for r in rows)
+    by_type = {r["partner_type"]: r for r in referrals.measures(database, admin, by="partner_type")}
+    discharge = by_type["Hospital discharge"]["median_response_hours"]
+    assert discharge < min(r["median_response_hours"] for t, r in by_type.items() if t != "Hospital discharge")
+    answered = sum(r["outcome"] in ("accepted", "declined") for r in rows)
+    assert 0.5 <= sum(r["outcome"] == "accepted" for r in rows) / answered <= 0.75
+    per_contact = database.execute(
+        """
+        SELECT c.last_touched_on >= date(?, '-90 days') AS warm, count(r.id) * 1.0 / count(DISTINCT c.id)
+        FROM contacts c JOIN organisations o ON o.id = c.organisation_id
+        LEFT JOIN referrals r ON r.contact_id = c.id
+        WHERE o.type_code IN ('GP_PRACTICE', 'LA_SOCIAL_CARE', 'HOSPITAL_DISCHARGE', 'COMMUNITY_THERAPY',
+                              'COMMUNITY_NURSING', 'ICB') AND c.last_touched_on IS NOT NULL
+        GROUP BY 1 ORDER BY 1
+        """,
+        [FROZEN.date().isoformat()],
+    ).fetchall()
+    lapsed, warm = per_contact[0][1], per_contact[1][1]
+    assert warm > 1.5 * lapsed

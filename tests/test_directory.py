@@ -914,3 +914,26 @@ def test_those_in_scope_read_the_same_patch(world, small_directory, who):
     _patch_scene(world, small_directory)
 
     assert directory.patch_coverage(world.db, getattr(world, who), world.leeds) == (1, 4)
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        (1, "CAFE\ufffe SURGERY", "Line 3: Name (column 2): character 5 (U+FFFE) is not allowed."),
+        (4, "THE \x01 CENTRE", "Line 3: Address (columns 5 to 9): character 5 (U+0001) is not allowed."),
+    ],
+    ids=["non-character in the name", "control character in the address"],
+)
+def test_a_practice_holding_a_character_no_text_may_hold_refuses_the_file(world, column, value, message):
+    """Test that a practice name or address holding a Unicode non-character or a control character refuses the
+    file, naming the line, the column and the character, and writes nothing: such a name would break every Word
+    and Excel export that names the practice."""
+    row = practice_row("Y00009", "CAFE SURGERY", "LS6 1AB")
+    row[column] = value
+    before = dump(world.db)
+
+    with pytest.raises(DirectoryFileError) as refused:
+        directory.import_gp_practices(world.db, world.admin, to_csv([SMALL[0], SMALL[1], row]))
+
+    assert str(refused.value) == message
+    assert dump(world.db) == before

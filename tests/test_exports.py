@@ -4,6 +4,7 @@ evidence pack's title page, grouping and summary, every injection prefix, each a
 
 import csv
 import io
+import re
 from datetime import date
 
 import docx
@@ -21,6 +22,7 @@ from tests.test_testimonials import (
     FROZEN,
     IN_SCOPE,
     NAMED,
+    PDF,
     ROLE,
     add,
     audit_entries,
@@ -34,8 +36,10 @@ PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 SPREADSHEET_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\0")
 INTRO = (
     "Each quote is reproduced with the giver's consent and attributed as they agreed. Quotes are grouped by "
-    "the CQC quality statement they evidence; a quote may appear under more than one statement."
+    "the CQC quality statement they evidence; a quote may appear under more than one statement. The evidence "
+    "file named under each quote is kept by the provider and can be shown on request."
 )
+CONTENTS_NOTE = "Page numbers appear when the contents are updated in Word (right-click, Update Field)."
 KEY = (
     "Quality statements: W6: Partnerships and communities; E3: How staff, teams and services work together; "
     "S2: Safe systems, pathways and transitions; R2: Care provision, integration and continuity; "
@@ -189,6 +193,7 @@ def scene(world) -> World:
         source="card",
         themes="kindness",
         statements=["E3", "W6"],
+        evidence=("Card from Yusuf, Jan 2026.pdf", PDF),
     )
     world.c = with_consent(
         world,
@@ -310,32 +315,45 @@ def test_docx_evidence_pack_whole(scene):
         ("Title", "Feedback from partners"),
         ("Normal", "Acme Care"),
         ("Normal", "Covering: All branches"),
-        ("Normal", "Period: 2026-01-05 to 2026-02-27"),
+        ("Normal", "Period: 5 January 2026 to 27 February 2026"),
         ("Normal", "Prepared for: CQC and commissioners"),
-        ("Normal", "Prepared on: 2026-03-02"),
+        ("Normal", "Prepared on: 2 March 2026"),
         ("Normal", "Testimonials: 4"),
         ("Normal", INTRO),
+        ("Heading 1", "Contents"),
+        ("List Bullet", "W6: Partnerships and communities"),
+        ("List Bullet", "E3: How staff, teams and services work together"),
+        ("List Bullet", "S2: Safe systems, pathways and transitions"),
+        ("List Bullet", "Not linked to a quality statement"),
+        ("List Bullet", "Summary"),
+        ("Normal", CONTENTS_NOTE),
         ("Heading 1", "W6: Partnerships and communities"),
         ("Heading 2", "Council adult social care"),
         ("Quote", "“The carers made the discharge home safe and calm.”"),
         ("Normal", f"{ROLE}, February 2026"),
+        ("Normal", "Evidence file: none kept (email)"),
         ("Quote", "“Thank you for the joint visit.”"),
         ("Normal", f"{NAMED}, January 2026"),
+        ("Normal", "Evidence file: none kept (email)"),
         ("Heading 2", "GP practice"),
         ("Quote", "“Always on time, and always kind.”"),
         ("Normal", f"{YUSUF}, January 2026"),
+        ("Normal", "Evidence file: Card from Yusuf, Jan 2026.pdf"),
         ("Heading 1", "E3: How staff, teams and services work together"),
         ("Heading 2", "GP practice"),
         ("Quote", "“Always on time, and always kind.”"),
         ("Normal", f"{YUSUF}, January 2026"),
+        ("Normal", "Evidence file: Card from Yusuf, Jan 2026.pdf"),
         ("Heading 1", "S2: Safe systems, pathways and transitions"),
         ("Heading 2", "Council adult social care"),
         ("Quote", "“The carers made the discharge home safe and calm.”"),
         ("Normal", f"{ROLE}, February 2026"),
+        ("Normal", "Evidence file: none kept (email)"),
         ("Heading 1", "Not linked to a quality statement"),
         ("Heading 2", NURSING),
         ("Quote", "“A real partner in keeping people at home.”"),
         ("Normal", f"Anonymous, {NURSING}, February 2026"),
+        ("Normal", "Evidence file: none kept (survey)"),
         ("Heading 1", "Summary"),
         ("Normal", KEY),
     ]
@@ -349,7 +367,57 @@ def test_docx_evidence_pack_whole(scene):
     ]
     document = docx.Document(io.BytesIO(content))
     assert [r.bold for r in document.paragraphs[1].runs] == [True]
-    assert [(r.text, r.italic) for r in document.paragraphs[11].runs] == [(f"{ROLE}, February 2026", True)]
+    assert [(r.text, r.italic) for r in document.paragraphs[18].runs] == [(f"{ROLE}, February 2026", True)]
+
+
+def test_docx_evidence_pack_is_a4_with_properties_page_numbers_and_contents(scene):
+    """Test that the evidence pack is laid out on A4 portrait (210 x 297 mm) with its document properties set from
+    the export (title, author = the provider, created = now, not python-docx's template values), a header naming
+    the pack and a footer with PAGE and NUMPAGES fields on every page but the cover, and a TOC field whose shown
+    result is the plain list of the pack's sections."""
+    content, _ = export(scene, "docx", "cqc")
+
+    document = docx.Document(io.BytesIO(content))
+    section = document.sections[0]
+    assert (round(section.page_width.mm), round(section.page_height.mm)) == (210, 297)
+    assert len(document.sections) == 1
+    properties = document.core_properties
+    assert (properties.title, properties.author, properties.last_modified_by, properties.created) == (
+        "Feedback from partners: Acme Care, All branches",
+        "Acme Care",
+        "Acme Care",
+        FROZEN,
+    )
+    assert (properties.modified, properties.revision, properties.language) == (FROZEN, 1, "en-GB")
+    assert section.different_first_page_header_footer is True
+    assert [p.text for p in section.header.paragraphs] == ["Feedback from partners: Acme Care, All branches"]
+    footer_xml = section.footer._element.xml
+    assert re.findall(r"<w:instrText[^>]*>([^<]*)</w:instrText>", footer_xml) == [" PAGE ", " NUMPAGES "]
+    assert re.findall(r'w:fldCharType="(\w+)"', footer_xml) == ["begin", "separate", "end"] * 2
+    assert [p.text for p in section.footer.paragraphs] == [
+        "For CQC and commissioners. Prepared on 2 March 2026.    Page 1 of 1"
+    ]
+    body_xml = document.element.body.xml
+    assert re.findall(r"<w:instrText[^>]*>([^<]*)</w:instrText>", body_xml) == [' TOC \\o "1-1" \\h \\z \\u ']
+    # The field begins in the first item of the list and ends in the last, so the list is what it shows.
+    items = [p for p in document.paragraphs if p.style.name == "List Bullet"]
+    assert 'w:fldCharType="begin"' in items[0]._p.xml and 'w:fldCharType="end"' in items[-1]._p.xml
+    assert 'w:fldCharType="separate"' in items[0]._p.xml
+
+
+def test_docx_names_each_quotes_evidence_file_beside_it(scene):
+    """Test that each quote in the pack is followed by its attribution and then the name of its evidence file, or
+    "none kept" with how it came when no file is held."""
+    content, _ = export(scene, "docx", "cqc")
+
+    texts = [text for _, text in docx_paragraphs(content)]
+    beside = {texts[i]: texts[i + 2] for i, (style, _) in enumerate(docx_paragraphs(content)) if style == "Quote"}
+    assert beside == {
+        "“The carers made the discharge home safe and calm.”": "Evidence file: none kept (email)",
+        "“Thank you for the joint visit.”": "Evidence file: none kept (email)",
+        "“Always on time, and always kind.”": "Evidence file: Card from Yusuf, Jan 2026.pdf",
+        "“A real partner in keeping people at home.”": "Evidence file: none kept (survey)",
+    }
 
 
 def test_docx_title_page_for_a_period_and_when_nothing_matches(scene):
@@ -357,9 +425,9 @@ def test_docx_title_page_for_a_period_and_when_nothing_matches(scene):
     says "all dates" and 0 testimonials and still ends with an (empty) summary table."""
     content, _ = export(scene, "docx", "public", since=date(2026, 2, 1), until=date(2026, 2, 28))
     assert docx_paragraphs(content)[3:7] == [
-        ("Normal", "Period: 2026-02-01 to 2026-02-28"),
+        ("Normal", "Period: 1 February 2026 to 28 February 2026"),
         ("Normal", "Prepared for: Public"),
-        ("Normal", "Prepared on: 2026-03-02"),
+        ("Normal", "Prepared on: 2 March 2026"),
         ("Normal", "Testimonials: 2"),
     ]
 
@@ -371,9 +439,12 @@ def test_docx_title_page_for_a_period_and_when_nothing_matches(scene):
         ("Normal", "Covering: All branches"),
         ("Normal", "Period: all dates"),
         ("Normal", "Prepared for: Public"),
-        ("Normal", "Prepared on: 2026-03-02"),
+        ("Normal", "Prepared on: 2 March 2026"),
         ("Normal", "Testimonials: 0"),
         ("Normal", INTRO),
+        ("Heading 1", "Contents"),
+        ("List Bullet", "Summary"),
+        ("Normal", CONTENTS_NOTE),
         ("Heading 1", "Summary"),
         ("Normal", KEY),
     ]

@@ -1,6 +1,7 @@
 """Cleaning and checking what users type: text, notes, emails, postcodes, web addresses, whole forms."""
 
 import unicodedata
+from datetime import date, datetime
 
 import pytest
 
@@ -398,3 +399,84 @@ def test_naughty_strings_stored_and_read_back(database, naughty_strings):
     for contact_id, name in stored.items():
         record = contacts.get(database, COMMAND_LINE, contact_id)
         assert (record["name"], record["notes"]) == (name, name)
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ("Thank you s\ufffeo much", "character 12 (U+FFFE) is not allowed."),
+        ("\uffffThanks", "character 1 (U+FFFF) is not allowed."),
+        ("ab\ufdd0", "character 3 (U+FDD0) is not allowed."),
+        ("ab\ufdef", "character 3 (U+FDEF) is not allowed."),
+        ("ab\U0001fffe", "character 3 (U+1FFFE) is not allowed."),
+        ("ab\U0010ffff", "character 3 (U+10FFFF) is not allowed."),
+        ("ab\ud800cd", "character 3 (U+D800) is not allowed."),
+        ("ab\udfff", "character 3 (U+DFFF) is not allowed."),
+    ],
+)
+@pytest.mark.parametrize("check", [fields.text, fields.long_text])
+def test_non_characters_and_lone_surrogates_are_refused_naming_the_position(check, typed, message):
+    """Test that Unicode non-characters and lone surrogates are refused by single-line and multi-line fields alike,
+    naming the field, the character's position and its code. Regression: a quote holding U+FFFE was accepted and
+    then broke every Word and Excel export."""
+    with pytest.raises(ValidationError) as caught:
+        check(typed, "Quote")
+
+    assert str(caught.value) == f"Quote: {message}"
+    assert caught.value.field == "Quote"
+
+
+@pytest.mark.parametrize(
+    "typed", ["Thanks \ufffd", "ab\ufdcf\ufdf0", "ab\ufffc", "ab\U0001fffd", "ok 😀 王伟", "\ue000"]
+)
+def test_characters_next_to_the_refused_ranges_are_kept(typed):
+    """Test that the characters just outside the refused ranges (U+FFFD, U+FDCF, U+FDF0, a private-use character,
+    emoji) are stored exactly."""
+    assert (fields.text(typed, "Name"), fields.long_text(typed, "Notes")) == (typed, typed)
+
+
+TODAY = date(2026, 3, 2)
+BEFORE_1990 = "is before 1990-01-01, the earliest date accepted; check the year."
+
+
+@pytest.mark.parametrize(
+    ("typed", "past", "message"),
+    [
+        ("0001-01-01", False, f"0001-01-01 {BEFORE_1990}"),
+        ("0001-01-01", True, f"0001-01-01 {BEFORE_1990}"),
+        ("1989-12-31", True, f"1989-12-31 {BEFORE_1990}"),
+        (date(1066, 10, 14), False, f"1066-10-14 {BEFORE_1990}"),
+        ("9999-12-31", False, "9999-12-31 is more than 5 years ahead (after 2031-03-02); check the year."),
+        ("2031-03-03", False, "2031-03-03 is more than 5 years ahead (after 2031-03-02); check the year."),
+        ("9999-12-31", True, "cannot be in the future."),
+        ("2026-03-03", True, "cannot be in the future."),
+    ],
+)
+def test_implausible_dates_are_refused_naming_the_field(typed, past, message):
+    """Test that dates before 1990, more than five years ahead, or (for something that has happened) after today
+    are refused with the field's name and the reason. Regression: year 1 and year 9999 were accepted everywhere."""
+    with pytest.raises(ValidationError) as caught:
+        fields.date_value(typed, "Consent given on", past=past, today=TODAY)
+
+    assert str(caught.value) == f"Consent given on: {message}"
+
+
+@pytest.mark.parametrize(
+    ("typed", "past", "stored"),
+    [
+        ("1990-01-01", True, date(1990, 1, 1)),
+        ("2026-03-02", True, TODAY),
+        ("2031-03-02", False, date(2031, 3, 2)),
+        (datetime(2026, 3, 2, 23, 59), True, TODAY),
+    ],
+)
+def test_dates_at_the_edges_of_their_range_are_accepted(typed, past, stored):
+    """Test that 1 January 1990, today and exactly five years ahead are accepted."""
+    assert fields.date_value(typed, "Date", past=past, today=TODAY) == stored
+
+
+def test_five_years_after_29_february_is_28_february():
+    """Test that five years after a 29 February ends on 28 February, not in an error."""
+    assert fields.date_value("2033-02-28", "Date", today=date(2028, 2, 29)) == date(2033, 2, 28)
+    with pytest.raises(ValidationError):
+        fields.date_value("2033-03-01", "Date", today=date(2028, 2, 29))

@@ -223,7 +223,7 @@ def test_import_contacts_map_and_update(set_up, tmp_path):
             b"Name,Practice,Tel\r\nZoe,Hyde Park Surgery,\r\n",
             1,
             "Map: “telephone” is not a field; use one of name, job_title, phone, mobile, email, organisation, type, "
-            "ods_code, notes.",
+            "ods_code, notes, do_not_contact.",
         ),
         (
             ["--branch", "Leeds", "--map", "Practice=notes"],
@@ -376,3 +376,38 @@ def test_import_gp_practices_missing_file(set_up, tmp_path):
     result = run("import-gp-practices", str(path), db_path=set_up)
 
     assert outcome(result) == (2, "", f"error: cannot read {path}: No such file or directory\n")
+
+
+def test_an_update_import_keeps_do_not_contact_and_the_lawful_basis(set_up, tmp_path):
+    """Test that import-contacts --on-duplicate update of a file without do-not-contact or lawful-basis columns
+    changes only the columns the file holds, and the contact stays off the mailing list. Regression: the update
+    reset do-not-contact to 0 and the lawful basis to the default."""
+    database = db.connect(set_up)
+    database.execute(
+        "UPDATE contacts SET do_not_contact = 1, lawful_basis = 'consent', privacy_info_sent_on = '2026-01-15' "
+        "WHERE name = 'Quentin Quarry'"
+    )
+    database.close()
+    path = write_csv(
+        tmp_path / "contacts.csv",
+        [
+            ["Name", "Job title", "Practice", "Email"],
+            ["Quentin Quarry", "Partner", "Hyde Park Surgery", "quentin@hydepark.example"],
+        ],
+    )
+
+    result = run("import-contacts", str(path), "--branch", "Leeds", "--on-duplicate", "update", db_path=set_up)
+    mailing = run("mailing-list", "--format", "csv", "--out", str(tmp_path / "list.csv"), db_path=set_up)
+
+    assert outcome(result) == (0, "0 imported, 1 updated, 0 skipped, 0 errors\n", "")
+    database = db.connect(set_up)
+    try:
+        assert database.execute(
+            "SELECT name, job_title, email, do_not_contact, lawful_basis, privacy_info_sent_on, version FROM contacts"
+        ).fetchall() == [("Quentin Quarry", "Partner", "quentin@hydepark.example", 1, "consent", "2026-01-15", 2)]
+    finally:
+        database.close()
+    assert mailing.returncode == 0, mailing.stderr
+    assert (tmp_path / "list.csv").read_text(encoding="utf-8-sig").splitlines() == [
+        "Name,Job title,Organisation,Partner type,Branch,Email,Phone"
+    ]

@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,7 +31,7 @@ STAMP = "2026-03-02T10:30:00Z"
 NOT_YOURS = "That branch does not exist or is not one of yours."
 ALREADY = "Already a contact of this branch (same email, phone, or name at the organisation)."
 UPDATES = "Updates the existing contact with this row's values."
-FIELD_NAMES = "name, job_title, phone, mobile, email, organisation, type, ods_code, notes"
+FIELD_NAMES = "name, job_title, phone, mobile, email, organisation, type, ods_code, notes, do_not_contact"
 NHS_NUMBER_IN_NOTES = (
     "Notes: contains what looks like an NHS number. Partner records must not hold details of the people you "
     "support: remove it, or confirm that it is not an NHS number."
@@ -937,6 +938,7 @@ def test_guess_mapping_recognises_usual_headings():
         "Category",
         "Practice code",
         "Comments",
+        "Do not contact?",
     ]
 
     assert imports.guess_mapping(headers) == {
@@ -949,6 +951,7 @@ def test_guess_mapping_recognises_usual_headings():
         "type": "Category",
         "ods_code": "Practice code",
         "notes": "Comments",
+        "do_not_contact": "Do not contact?",
     }
 
 
@@ -966,6 +969,7 @@ def test_parse_mapping_overrides_the_guess():
         "type": "Type",
         "ods_code": None,
         "notes": None,
+        "do_not_contact": None,
     }
 
 
@@ -1042,6 +1046,7 @@ def test_header_text_never_becomes_sql(world):
         "type": None,
         "ods_code": None,
         "notes": None,
+        "do_not_contact": None,
     }
     run_import(world.db, world.manager_leeds, csv_bytes(rows), world.leeds)
     run_import(
@@ -1140,3 +1145,307 @@ def test_the_report_format(world):
     assert json.loads(text) == report
     assert "“bad@”" in text
     assert list(json.loads(text)) == ["summary", "rows"]
+
+
+def test_a_row_holding_a_non_character_is_an_error_naming_field_and_character(world):
+    """Test that an imported row whose name, notes or new organisation holds a Unicode non-character is an error
+    naming the field and the character, and only the good row is written. Regression: such text was accepted and
+    then broke every Word and Excel export."""
+    data = csv_bytes(
+        [
+            ROW_HEADERS,
+            _row(Name="Pat\ufffe Row"),
+            _row(Name="Sam Row", Notes="Met\U0001ffff at the MDT"),
+            _row(Name="Ann Row", Organisation="New \ufdd0Team", **{"Partner type": "OT"}),
+            _row(Name="Good Row"),
+        ]
+    )
+
+    report = run_import(world.db, world.manager_leeds, data, world.leeds)
+
+    assert report == {
+        "summary": {"imported": 1, "updated": 0, "skipped": 0, "errors": 3},
+        "rows": [
+            {"line": 2, "outcome": "error", "messages": ["Name: character 4 (U+FFFE) is not allowed."]},
+            {"line": 3, "outcome": "error", "messages": ["Notes: character 4 (U+1FFFF) is not allowed."]},
+            {"line": 4, "outcome": "error", "messages": ["Organisation: character 5 (U+FDD0) is not allowed."]},
+            {"line": 5, "outcome": "imported", "messages": []},
+        ],
+    }
+    assert [r["name"] for r in contact_rows(world.db)] == ["Good Row"]
+
+
+MIXED_ENCODING = (
+    "Line 7 is not valid UTF-8, while other lines are: the file mixes two encodings. "
+    "Save it as UTF-8 (in Excel: CSV UTF-8) and try again."
+)
+
+
+def _utf8_with_one_cp1252_line(bad_line: bytes) -> bytes:
+    rows = [["Name", "Organisation"], *[[f"Zoë Brontë {i}", "Hyde Park Surgery"] for i in range(8)]]
+    lines = to_csv(rows).encode("utf-8").split(b"\r\n")
+    lines[6] = bad_line
+    return b"\r\n".join(lines)
+
+
+@pytest.mark.parametrize(
+    "bad_line",
+    [
+        "Chloé Café,Hyde Park Surgery".encode("cp1252"),
+        # The same line holding a UTF-8 ë and a Windows-1252 one: not a file of one encoding either.
+        "Zoë Bront".encode() + "ë,Hyde Park Surgery".encode("cp1252"),
+    ],
+)
+def test_a_utf8_file_with_a_windows_1252_line_is_refused_naming_the_line(world, bad_line):
+    """Test that a UTF-8 file with one line saved in Windows-1252 is refused, naming that line, and nothing is
+    written. Regression: the whole file was decoded as Windows-1252 and "Zoë Brontë" imported as "ZoÃ« BrontÃ«"."""
+    data = _utf8_with_one_cp1252_line(bad_line)
+
+    with pytest.raises(FileRefused) as refused:
+        run_import(world.db, world.manager_leeds, data, world.leeds, "contacts.csv")
+
+    assert str(refused.value) == MIXED_ENCODING
+    assert contact_rows(world.db) == []
+
+
+def test_a_windows_1252_file_with_one_accented_line_still_imports(world):
+    """Test that a file wholly in Windows-1252 (semicolons, one accented name) is still read as such."""
+    data = to_csv(
+        [["Name", "Organisation"], ["Pat Row", "Hyde Park Surgery"], ["Zoë Brontë", "Hyde Park Surgery"]], ";"
+    )
+
+    run_import(world.db, world.manager_leeds, data.encode("cp1252"), world.leeds, "contacts.csv")
+
+    assert [r["name"] for r in contact_rows(world.db)] == ["Pat Row", "Zoë Brontë"]
+
+
+PERSON_COLUMNS = (
+    "name, job_title, email, phone, do_not_contact, lawful_basis, privacy_info_sent_on, keep_in_touch_days, "
+    "retention_review_on, retention_reason, version"
+)
+
+
+@pytest.fixture
+def objector(world) -> int:
+    """Leeds' contact who objected: do not contact, on the lawful basis of consent, with her own interval and a
+    retention decision."""
+    contact_id = world.contact(
+        world.leeds,
+        "Olive Objector",
+        job_title="Practice Manager",
+        email="olive@hydepark.example",
+        phone="0113 496 0777",
+        do_not_contact=True,
+        lawful_basis="consent",
+        privacy_info_sent_on="2026-01-15",
+        keep_in_touch_days=30,
+    )
+    world.db.execute(
+        "UPDATE contacts SET retention_review_on = '2027-01-01', retention_reason = 'Still our CHC lead' WHERE id = ?",
+        [contact_id],
+    )
+    return contact_id
+
+
+def person(world, contact_id: int) -> dict:
+    return world.db.execute_returning_dicts(f"SELECT {PERSON_COLUMNS} FROM contacts WHERE id = ?", [contact_id])[0]
+
+
+OBJECTOR = {
+    "name": "Olive Objector",
+    "job_title": "Practice Manager",
+    "email": "olive@hydepark.example",
+    "phone": "+441134960777",
+    "do_not_contact": 1,
+    "lawful_basis": "consent",
+    "privacy_info_sent_on": "2026-01-15",
+    "keep_in_touch_days": 30,
+    "retention_review_on": "2027-01-01",
+    "retention_reason": "Still our CHC lead",
+    "version": 1,
+}
+
+
+def test_an_update_import_touches_only_the_columns_the_file_holds(world, objector):
+    """Test that updating a contact from a file without do-not-contact, lawful basis or phone columns changes only
+    what the file holds (the job title) and keeps her objection, basis, notice date, interval and retention.
+    Regression: the update wrote clean()'s defaults, so do-not-contact became 0 and the basis "legitimate
+    interests", and she was back on the mailing list."""
+    data = csv_bytes(
+        [
+            ["Name", "Job title", "Organisation", "Email"],
+            ["Olive Objector", "Senior Practice Manager", "Hyde Park Surgery", "olive@hydepark.example"],
+        ]
+    )
+
+    report = run_import(world.db, world.manager_leeds, data, world.leeds, on_duplicate="update")
+
+    assert report["summary"] == {"imported": 0, "updated": 1, "skipped": 0, "errors": 0}
+    assert person(world, objector) == {**OBJECTOR, "job_title": "Senior Practice Manager", "version": 2}
+    assert [c["name"] for c in contacts.mailing_list(world.db, world.admin)] == []
+
+
+@pytest.mark.parametrize("typed", ["no", "No", "0", "false", ""])
+def test_an_update_import_never_lifts_do_not_contact(world, objector, typed):
+    """Test that a file saying the contact may be contacted (no, 0, false or blank) does not lift her objection."""
+    data = csv_bytes(
+        [
+            ["Name", "Organisation", "Email", "Do not contact"],
+            ["Olive Objector", "Hyde Park Surgery", "olive@hydepark.example", typed],
+        ]
+    )
+
+    report = run_import(world.db, world.manager_leeds, data, world.leeds, on_duplicate="update")
+
+    assert report["rows"] == [{"line": 2, "outcome": "updated", "messages": [UPDATES]}]
+    assert person(world, objector) == OBJECTOR
+
+
+def test_a_file_can_mark_contacts_do_not_contact_and_refuses_other_words(world, quentin):
+    """Test that "yes" in a Do not contact column marks an existing contact (on update) and a new one, "no" imports
+    a new contact who may be contacted, and any other word is a row error."""
+    data = csv_bytes(
+        [
+            ["Name", "Organisation", "Email", "DNC"],
+            ["Quentin Quarry", "Hyde Park Surgery", "quentin.quarry@hydepark.example", "Yes"],
+            ["Nina New", "Hyde Park Surgery", "nina@hydepark.example", "y"],
+            ["Pat Row", "Hyde Park Surgery", "pat@hydepark.example", "no"],
+            ["Sam Maybe", "Hyde Park Surgery", "sam@hydepark.example", "maybe"],
+        ]
+    )
+
+    report = run_import(world.db, world.manager_leeds, data, world.leeds, on_duplicate="update")
+
+    assert report["rows"][3] == {
+        "line": 5,
+        "outcome": "error",
+        "messages": ["Do not contact: “maybe” is not yes or no."],
+    }
+    assert world.db.execute(
+        "SELECT name, do_not_contact FROM contacts WHERE branch_id = ? ORDER BY id", [world.leeds]
+    ).fetchall() == [("Quentin Quarry", 1), ("Nina New", 1), ("Pat Row", 0)]
+
+
+def _sheet_xml(dimension: str, rows: list[tuple[int, list[tuple[str, str]]]]) -> str:
+    cells = "".join(
+        f'<row r="{n}">'
+        + "".join(f'<c r="{ref}" t="inlineStr"><is><t>{text}</t></is></c>' for ref, text in row)
+        + "</row>"
+        for n, row in rows
+    )
+    return (
+        '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        f'<dimension ref="{dimension}"/><sheetData>{cells}</sheetData></worksheet>'
+    )
+
+
+def _workbook_with(sheet_xml: str | None = None, extra: dict[str, bytes] | None = None) -> bytes:
+    """A real workbook (made by openpyxl) with its first sheet's XML replaced and/or extra members added."""
+    original = zipfile.ZipFile(io.BytesIO(to_xlsx([["Name", "Organisation"], ["Pat Row", "Hyde Park Surgery"]])))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as rebuilt:
+        for item in original.infolist():
+            content = original.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml" and sheet_xml is not None:
+                content = sheet_xml.encode()
+            rebuilt.writestr(item.filename, content)
+        for name, content in (extra or {}).items():
+            rebuilt.writestr(name, content)
+    return out.getvalue()
+
+
+TWO_ROWS = [(1, [("A1", "Name"), ("B1", "Organisation")]), (2, [("A2", "Pat Row"), ("B2", "Hyde Park Surgery")])]
+
+
+def test_an_xlsx_that_unpacks_to_too_much_is_refused_before_it_is_parsed():
+    """Test that a small workbook whose members unpack to more than the limit (a zip bomb: 60 MB of one byte
+    squeezed into tens of kilobytes) is refused from the zip's directory alone. Regression: a 201 KB upload took
+    the process to 722 MB."""
+    bomb = _workbook_with(extra={"xl/media/padding.bin": b"\0" * (60 * 1024 * 1024)})
+    assert len(bomb) < 200 * 1024
+
+    with pytest.raises(FileRefused) as refused:
+        imports.read_table(bomb, "contacts.xlsx")
+
+    assert str(refused.value) == (
+        "The workbook unpacks to 60 MB; the limit is 50 MB. Save the sheet as CSV, or split it, and try again."
+    )
+
+
+def unpacked(workbook: bytes) -> int:
+    return sum(item.file_size for item in zipfile.ZipFile(io.BytesIO(workbook)).infolist())
+
+
+def test_an_xlsx_squeezed_far_beyond_usual_compression_is_refused():
+    """Test that a workbook unpacking to more than 100 times its size (under the size limit) is refused too."""
+    squeezed = _workbook_with(extra={"xl/media/padding.bin": b"\0" * (20 * 1024 * 1024)})
+
+    with pytest.raises(FileRefused) as refused:
+        imports.read_table(squeezed, "contacts.xlsx")
+
+    assert str(refused.value) == (
+        f"The workbook unpacks to {unpacked(squeezed) // len(squeezed):,} times its size, far more than a "
+        "spreadsheet does; it may be built to exhaust the server. Save the sheet as CSV and try again."
+    )
+
+
+@pytest.mark.parametrize(
+    ("dimension", "rows", "message"),
+    [
+        (
+            "A1:XFD2",
+            [*TWO_ROWS[:1], (2, [("A2", "Pat Row"), ("B2", "Hyde Park Surgery"), ("XFD2", "far away")])],
+            "The sheet is 16,384 columns wide; the limit is 200. Delete the columns you do not need, or save the "
+            "sheet as CSV, and try again.",
+        ),
+        ("A1:B1048576", TWO_ROWS, "The file has more than 20,000 rows; split it into smaller files."),
+        # No dimension declared: the cell beyond the last allowed column is found while reading.
+        (
+            "",
+            [*TWO_ROWS[:1], (2, [("A2", "Pat Row"), ("B2", "Hyde Park Surgery"), ("GS2", "far away")])],
+            "The sheet is 201 columns wide; the limit is 200. Delete the columns you do not need, or save the "
+            "sheet as CSV, and try again.",
+        ),
+    ],
+    ids=["declared width", "declared height", "cell beyond the width"],
+)
+def test_an_xlsx_too_wide_or_too_tall_is_refused(dimension, rows, message):
+    """Test that a sheet declaring (or holding) more columns or rows than the limits is refused before its rows
+    are read into memory. Regression: a sheet declaring 16,384 columns made every row 16,384 cells."""
+    sheet = _sheet_xml(dimension, rows)
+    if not dimension:
+        sheet = sheet.replace('<dimension ref=""/>', "")
+
+    with pytest.raises(FileRefused) as refused:
+        imports.read_table(_workbook_with(sheet), "contacts.xlsx")
+
+    assert str(refused.value) == message
+
+
+def test_an_xlsx_at_the_width_limit_is_read():
+    """Test that a sheet exactly as wide as the limit (and declaring so) is read, its last column included."""
+    sheet = _sheet_xml("A1:GR2", [*TWO_ROWS[:1], (2, [("A2", "Pat Row"), ("B2", "Hyde Park Surgery"), ("GR2", "x")])])
+
+    table = imports.read_table(_workbook_with(sheet), "contacts.xlsx")
+
+    assert (len(table.headers), table.rows[0][:2], table.rows[0][-1]) == (200, ["Pat Row", "Hyde Park Surgery"], "x")
+
+
+@pytest.mark.parametrize(
+    "sheet_xml",
+    [
+        '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData><row r="1">',
+        "not XML at all",
+        # The size is read when the workbook opens; the cut shows only while the rows are read.
+        '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><dimension ref="A1:B2"/>'
+        '<sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>Name</t>',
+    ],
+    ids=["sheet cut short", "sheet not XML", "rows cut short"],
+)
+def test_an_xlsx_whose_sheet_is_damaged_is_refused(sheet_xml):
+    """Test that a workbook that opens but whose sheet cannot be parsed is refused with the usual message.
+    Regression: the parse error surfaced while the rows were read, as a traceback."""
+    with pytest.raises(FileRefused) as refused:
+        imports.read_table(_workbook_with(sheet_xml), "contacts.xlsx")
+
+    assert str(refused.value) == "The file is not an Excel workbook (.xlsx) that can be read."

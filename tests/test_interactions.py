@@ -1339,6 +1339,45 @@ def test_update_refuses_an_nhs_number_unless_confirmed(world):
     assert (record["notes"], record["version"]) == (f"Client {VALID_NHS_NUMBER}", 2)
 
 
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"follow_up_on": "9999-12-31", "follow_up_action": "Call back"},
+            "Follow-up date: 9999-12-31 is more than 5 years ahead (after 2031-03-02); check the year.",
+        ),
+        (
+            {"follow_up_on": "2031-03-03"},
+            "Follow-up date: 2031-03-03 is more than 5 years ahead (after 2031-03-02); check the year.",
+        ),
+        (
+            {"occurred_on": "0001-01-01"},
+            "Date: 0001-01-01 is before 1990-01-01, the earliest date accepted; check the year.",
+        ),
+    ],
+)
+def test_implausible_interaction_dates_are_refused(world, changes, message):
+    """Test that a follow-up more than five years ahead and an interaction in year 1 are refused, writing nothing.
+    Regression: a follow-up in year 9999 was accepted."""
+    priya = world.contact(world.leeds, "Priya Patel")
+    before = counts(world)
+
+    with pytest.raises(ValidationError) as caught:
+        log(world, [priya], **changes)
+
+    assert str(caught.value) == message
+    assert counts(world) == before
+
+
+def test_a_follow_up_five_years_ahead_is_accepted(world):
+    """Test that a follow-up exactly five years from today is accepted."""
+    priya = world.contact(world.leeds, "Priya Patel")
+
+    interaction_id = log(world, [priya], follow_up_on="2031-03-02", follow_up_action="Renew the agreement")
+
+    assert interactions.get(world.db, world.admin, interaction_id)["follow_up_on"] == "2031-03-02"
+
+
 # Quick entry (issue 12): the kind a user logs most, Done with an outcome, and its undo.
 
 

@@ -323,11 +323,12 @@ def test_update_whole_record_and_audit(world):
 
 
 def test_update_without_changes_writes_nothing(world):
-    """Test that saving an unchanged organisation neither bumps its version nor logs anything."""
+    """Test that saving an unchanged organisation neither bumps its version nor logs anything, and says so
+    (False), so the page can say "No changes to save." (issue 10, defect 6); a change says True."""
     saved = organisations.get(world.db, world.gp)
     before = _counts(world)
 
-    organisations.update(world.db, world.admin, world.gp, {**saved, "phone": saved["phone_display"]}, 1)
+    assert organisations.update(world.db, world.admin, world.gp, {**saved, "phone": saved["phone_display"]}, 1) is False
 
     assert organisations.get(world.db, world.gp) == saved
     assert _counts(world) == before
@@ -422,3 +423,101 @@ def test_search_rows_have_display_phone(world):
 def test_search_limit(world, directory):
     """Test that search returns at most ``limit`` rows."""
     assert len(organisations.search(world.db, "", limit=3)) == 3
+
+
+@pytest.fixture
+def partners(world) -> dict[str, int]:
+    """Organisations named the ways people abbreviate them, and some that only look like an abbreviation."""
+    ids = {}
+    for values in [
+        {"name": "Leeds Occupational Therapy Service", "type_code": "COMMUNITY_THERAPY", "postcode": "LS2 9JT"},
+        {"name": "York Reablement Team", "type_code": "COMMUNITY_THERAPY", "postcode": "YO1 7HH"},
+        {"name": "Scott Hall Surgery", "type_code": "GP_PRACTICE", "postcode": "LS7 3DR", "ods_code": "B86099"},
+        {"name": "Otley Road Medical Practice", "type_code": "GP_PRACTICE", "postcode": "YO24 1AB"},
+        {"name": "Other Leeds Agency", "type_code": "OTHER"},
+        {"name": "Leeds Hospital Social Work Team", "type_code": "LA_SOCIAL_CARE", "postcode": "LS9 7TF"},
+        {"name": "Leeds District Nurses (North)", "type_code": "COMMUNITY_NURSING"},
+        {"name": "Leeds North PCN", "type_code": "PCN", "ods_code": "U12345"},
+        {"name": "West Yorkshire ICB", "type_code": "ICB"},
+        {"name": "Continuing Healthcare Team", "type_code": "ICB"},
+    ]:
+        ids[values["name"]] = organisations.add(world.db, world.admin, values)
+    return ids
+
+
+LEEDS_THERAPY = ["Leeds Community OT", "Leeds Occupational Therapy Service"]
+ALL_THERAPY = [*LEEDS_THERAPY, "York Reablement Team"]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        # Regression (issue 10): "OT", "Leeds OT" and "occupational therapy leeds" found nothing.
+        ("OT", ALL_THERAPY),
+        ("ot", ALL_THERAPY),
+        ("Leeds OT", LEEDS_THERAPY),
+        ("OT leeds", LEEDS_THERAPY),
+        ("occupational therapy leeds", LEEDS_THERAPY),
+        ("Occupational", ALL_THERAPY),
+        ("community therapy", ALL_THERAPY),
+        ("reablement york", ["York Reablement Team"]),
+        ("SW", ["Bristol Council Adult Social Care", "Leeds Hospital Social Work Team"]),
+        ("leeds social work", ["Leeds Hospital Social Work Team"]),
+        ("DN", ["Leeds District Nurses (North)"]),
+        ("district nurse", ["Leeds District Nurses (North)"]),
+        ("GP", ["Hyde Park Surgery", "Otley Road Medical Practice", "Scott Hall Surgery"]),
+        ("GP LS6", ["Hyde Park Surgery"]),
+        ("ls7 gp practice", ["Scott Hall Surgery"]),
+        ("surgery hyde", ["Hyde Park Surgery"]),
+        ("b86099", ["Scott Hall Surgery"]),
+        ("PCN", ["Leeds North PCN"]),
+        ("primary care network", ["Leeds North PCN"]),
+        ("ICB", ["Continuing Healthcare Team", "West Yorkshire ICB"]),
+        ("CHC", ["Continuing Healthcare Team", "West Yorkshire ICB"]),
+        ("continuing healthcare", ["Continuing Healthcare Team", "West Yorkshire ICB"]),
+        ("hospice", []),
+        ("other", ["Other Leeds Agency"]),
+        ("leeds nowhere", []),
+    ],
+)
+def test_search_matches_every_word_and_abbreviations(world, partners, query, expected):
+    """Test that search matches every word in any order across name, postcode, ODS code and partner type,
+    understands OT, SW, DN, GP, PCN, ICB and CHC and the phrases they stand for, and that an abbreviation is a
+    whole word ("OT" finds no "Scott", "Otley" or "Other")."""
+    assert sorted(o["name"] for o in organisations.search(world.db, query)) == expected
+
+
+def test_search_lists_the_users_own_patch_first(world, partners):
+    """Test that a branch manager's search lists first the organisations where their branch has contacts or
+    that are GP practices in their branch's GP patch, then the rest by name; an administrator's is by name."""
+    world.contact(world.york, "Yvonne Reable", partners["York Reablement Team"])
+    world.db.execute(
+        "INSERT INTO branch_patch (branch_id, kind, value) VALUES (?, 'postcode_district', 'YO24')", [world.york]
+    )
+    york = world.manager_york
+
+    assert [o["name"] for o in organisations.search(world.db, "OT", actor=york)] == [
+        "York Reablement Team",
+        "Leeds Community OT",
+        "Leeds Occupational Therapy Service",
+    ]
+    assert [o["name"] for o in organisations.search(world.db, "GP", actor=york)] == [
+        "Otley Road Medical Practice",
+        "Hyde Park Surgery",
+        "Scott Hall Surgery",
+    ]
+    assert [o["name"] for o in organisations.search(world.db, "GP", actor=world.admin)] == [
+        "Hyde Park Surgery",
+        "Otley Road Medical Practice",
+        "Scott Hall Surgery",
+    ]
+
+
+def test_update_type_says_whether_anything_changed(world):
+    """Test that saving a partner type unchanged writes nothing and returns False, and a change returns True."""
+    before = _counts(world)
+
+    assert organisations.update_type(world.db, world.admin, "HOSPICE", "Hospice", 90) is False
+    assert _counts(world) == before
+    assert organisations.update_type(world.db, world.admin, "HOSPICE", "Hospices", 60) is True
+    assert organisations.type_labels(world.db)["HOSPICE"] == "Hospices"

@@ -16,7 +16,7 @@ import streamlit
 import streamlit.runtime.context
 from streamlit.testing.v1 import AppTest
 
-from crm import clock, coverage, db, directory, interactions, organisations, users
+from crm import clock, coverage, db, directory, interactions, organisations, referrals, users
 from crm.access import Actor
 from tests.conftest import PASSWORD, World, copy_world
 from tests.pagehelpers import ROOT, new_app, run_app_on, sign_in, values
@@ -38,6 +38,7 @@ LEAGUE_COLUMNS = {
     "required": "Required types",
     "gp_patch_with_named_contact": "GP practices with a named contact",
     "gp_patch_practices": "GP practices",
+    "referrals_90_days": "Referrals, last 90 days",
 }
 TREND_COLUMNS = {"month": "Month", "score": "Mean coverage score (0 to 1)", "interactions": "Interactions logged"}
 REFERRAL_COLUMNS = {"month": "Month", "partner_type": "Partner type", "referrals": "Referrals"}
@@ -150,7 +151,12 @@ def assert_page_shows(at: AppTest, world: World, actor: Actor, **filters) -> Non
     assert metrics(at) == expected_metrics(branch_scores)
     assert table(at, "Coverage heatmap") == shown(rows, HEATMAP_COLUMNS)
     if len(branch_scores) > 1:
-        league = sorted(branch_scores, key=lambda b: -b["score"])
+        scope = {k: v for k, v in filters.items() if k in ("region_id", "branch_id")}
+        recent = referrals.received_by_branch(world.db, actor, **scope)
+        league = [
+            {**b, "referrals_90_days": recent.get(b["branch_id"], 0)}
+            for b in sorted(branch_scores, key=lambda b: -b["score"])
+        ]
         assert table(at, "Branch league") == shown(league, LEAGUE_COLUMNS)
     assert table(at, "Coverage trend") == shown(coverage.trend(world.db, actor, **trend_filters), TREND_COLUMNS)
     assert table(at, "Referrals by partner type") == shown(

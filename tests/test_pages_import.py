@@ -156,6 +156,7 @@ def test_a_branch_manager_previews_and_imports_a_spreadsheet(world):
         "import_map_type": "(not in the file)",
         "import_map_ods_code": "(not in the file)",
         "import_map_notes": "(not in the file)",
+        "import_map_do_not_contact": "(not in the file)",
     }
     assert PREVIEW in values(at.markdown)
     assert table(at) == [
@@ -195,6 +196,11 @@ def test_a_branch_manager_previews_and_imports_a_spreadsheet(world):
     assert not at.exception, at.exception
     assert values(at.success) == ["Imported 2 and updated 0 contacts from contacts.csv."]
     assert [b.label for b in at.get("download_button")] == ["Download the report (JSON)"]
+    # Regression (issue 10, defect 6): the preview still said "2 to import", with the button enabled, after the
+    # import had run. Now the imported file shows what was done, and no preview or Import button.
+    assert PREVIEW not in values(at.markdown)
+    assert [b.label for b in at.button] == ["Sign out"]
+    assert values(at.info) == ["To import more, upload another file."]
     assert world.db.execute(
         "SELECT name, job_title, phone, email, organisation_id, branch_id, created_by FROM contacts ORDER BY id"
     ).fetchall() == [
@@ -255,6 +261,34 @@ def test_a_refused_file_shows_why_and_writes_nothing(world):
     assert world.db["contacts"].count == 0
 
 
+def test_an_update_on_the_page_keeps_do_not_contact_and_the_lawful_basis(world):
+    """Test that choosing "Update the existing contact" on the Import contacts page, with a file that has no
+    do-not-contact or lawful-basis column, updates only the file's columns. Regression: the update reset
+    do-not-contact to 0 and the lawful basis to the default, putting an objector back on the mailing list."""
+    olive = world.contact(
+        world.leeds, "Olive Objector", email="olive@hydepark.example", do_not_contact=True, lawful_basis="consent"
+    )
+    data = to_csv(
+        [
+            ["Name", "Job title", "Practice", "Email"],
+            ["Olive Objector", "Partner", "Hyde Park Surgery", "olive@hydepark.example"],
+        ]
+    ).encode("utf-8")
+    at = open_page("manager.leeds", "pages/import_contacts.py")
+    at.file_uploader(key="import_file").upload("contacts.csv", data, "text/csv")
+    at.run()
+    at.radio(key="import_on_duplicate").set_value("update")
+    at.run()
+
+    button(at, "Import 1 contact").click().run()
+
+    assert not at.exception, at.exception
+    assert values(at.success) == ["Imported 0 and updated 1 contacts from contacts.csv."]
+    assert world.db.execute(
+        "SELECT name, job_title, email, do_not_contact, lawful_basis, version FROM contacts WHERE id = ?", [olive]
+    ).fetchall() == [("Olive Objector", "Partner", "olive@hydepark.example", 1, "consent", 2)]
+
+
 # ---------------------------------------------------------------------------------------------------- GP directory
 
 
@@ -278,6 +312,24 @@ def test_an_administrator_imports_the_gp_directory(world):
     at.run()
 
     assert "In the directory now: 3 active, 1 closed GP practices." in values(at.markdown)
+
+
+def test_the_directory_counts_are_current_right_after_an_import(world):
+    """Test that the GP directory page shows the new counts as soon as an import has run, without a reload.
+
+    Regression (issue 10, defect 6): the counts were drawn before the import and stayed old until a reload."""
+    directory.import_gp_practices(
+        world.db, world.admin, to_csv([epraccur_row("Y00009", "OLD PRACTICE", "LS6 1AA")]).encode()
+    )
+    at = open_page("ada", "pages/gp_directory.py")
+    assert "In the directory now: 2 active GP practices." in values(at.markdown)
+    at.file_uploader(key="gp_directory_file").upload("epraccur.csv", EPRACCUR, "text/csv")
+    at.run()
+    button(at, "Import").click().run()
+
+    assert not at.exception, at.exception
+    counts = [v for v in values(at.markdown) if v.startswith("In the directory now")]
+    assert counts == ["In the directory now: 4 active, 1 closed GP practices."]
 
 
 def test_a_malformed_directory_file_is_refused_on_the_page(world):

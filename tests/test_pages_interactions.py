@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from crm import clock, contacts, db, interactions, users
+from crm import clock, contacts, dates, db, interactions, users
 from crm.errors import ValidationError
 from crm.ui.widgets import day
 from tests.conftest import PASSWORD, World, copy_world
@@ -104,7 +104,7 @@ def test_that_quick_log_on_a_contact_writes_one_row_and_the_history_shows_it(wor
     touched and empties the form."""
     contact_id = world.contact(world.leeds, "Quentin Quarry", job_title="Practice Manager")
     at = open_contact("manager.leeds", contact_id)
-    assert [p.proto.popover.label for p in at.get("popover")] == ["Log an interaction"]
+    assert [p.proto.popover.label for p in at.get("popover")] == ["Log an interaction", "Log a referral"]
     assert values(at.info) == ["Nothing logged yet."]
     assert at.dataframe.len == 0
     key = f"contacts_log_{contact_id}"
@@ -149,15 +149,15 @@ def test_that_quick_log_on_a_contact_writes_one_row_and_the_history_shows_it(wor
     assert [s.value for s in at.subheader][:1] == ["History"]
     assert timeline(at) == [
         {
-            "Date": occurred.isoformat(),
+            "Date": dates.day(occurred),
             "Kind": "Visit",
             "Summary": "Dropped in with leaflets",
-            "Follow-up": f"{follow_up.isoformat()}: Send availability",
+            "Follow-up": f"{dates.day(follow_up)}: Send availability",
             "Logged by": "Lee Leeds",
             "Notes": "Met at reception",
         }
     ]
-    relationship = f"Relationship: **Warm** (last touched {occurred.isoformat()}; keep in touch every 90 days)"
+    relationship = f"Relationship: **Warm** (last touched {dates.day(occurred)}; keep in touch every 90 days)"
     assert relationship in values(at.markdown)
     assert [at.text_input(key=f"{key}_{name}").value for name in ("summary", "follow_up_action")] == ["", ""]
     assert (at.text_area(key=f"{key}_notes").value, at.date_input(key=f"{key}_follow_up").value) == ("", None)
@@ -310,11 +310,11 @@ def test_that_the_interactions_page_logs_an_interaction_with_the_chosen_contacts
     [table] = at.dataframe
     assert table.value.to_dict("records") == [
         {
-            "Date": occurred.isoformat(),
+            "Date": dates.day(occurred),
             "Kind": "Meeting",
             "Summary": "Joint review of discharges",
             "With": "Priya Patel, Omar Okafor",
-            "Follow-up": follow_up.isoformat(),
+            "Follow-up": dates.day(follow_up),
             "Logged by": "Lee Leeds",
         }
     ]
@@ -516,6 +516,23 @@ def test_that_an_interaction_reopened_after_a_conflict_can_be_saved(world):
     assert values(at.success) == ["Saved changes."]
     [row] = interaction_rows(world)
     assert (row["summary"], row["version"], row["updated_by"]) == ("Manager's summary", 3, world.manager_leeds.id)
+
+
+def test_that_saving_an_interaction_without_changing_anything_says_there_is_nothing_to_save(world):
+    """Test that pressing Save changes on an interaction without changing anything says "No changes to save."
+    and writes nothing.
+
+    Regression (issue 10, defect 6): "Saved changes." was shown when nothing had changed."""
+    priya = world.contact(world.leeds, "Priya Patel")
+    interaction_id = call_with(world, priya)
+    at = open_on("manager.leeds", "pages/interactions.py", interaction=str(interaction_id))
+    button(at, "Save changes").click().run()
+
+    assert not at.exception, at.exception
+    assert (values(at.success), values(at.error)) == ([], [])
+    assert "No changes to save." in values(at.info)
+    [row] = interaction_rows(world)
+    assert row["version"] == 1
 
 
 def test_that_editing_an_interaction_keeps_a_contact_who_has_moved_organisation(world):

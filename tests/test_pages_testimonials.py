@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from crm import audit, clock, testimonials
+from crm import audit, clock, dates, testimonials
 from tests.conftest import World
 from tests.pagehelpers import ROOT, button, fill, rendered_text, run_app_on, sign_in, values
 from tests.test_testimonials import ANONYMOUS, NAMED, ROLE, build_world, copy_world
@@ -135,7 +135,7 @@ def test_a_branch_manager_records_a_testimonial_through_the_form(world):
     assert (entry["username"], entry["action"]) == ("manager.leeds", "create")
     assert table(at) == [
         {
-            "Received": world.today.isoformat(),
+            "Received": dates.day(world.today),
             "Quote": "Thank you for making Mr A's discharge so calm.",
             "Attributed as": NAMED,
             "Partner type": "Council adult social care",

@@ -261,6 +261,8 @@ def test_that_erasing_leaves_no_trace_of_the_person_in_any_text_column(world):
         "audit_log",
         "testimonials",
         "testimonials_fts",
+        "contacts_fts",
+        "interactions_fts",
     }
 
     privacy.erase(world.db, world.manager_leeds, scene.sam)

@@ -1092,3 +1092,77 @@ def test_get_and_search_see_only_testimonials_in_scope(world, who, branch):
     assert found(world, actor, text="wonderful", region_id=world.south) == (
         [ids["bristol"]] if "bristol" in IN_SCOPE[who] else []
     )
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"quote": "Thank you s\ufffeo much"}, "Quote: character 12 (U+FFFE) is not allowed."),
+        ({"giver_name": "Olive \uffff"}, "Giver's name: character 7 (U+FFFF) is not allowed."),
+        ({"themes": "discharge, \ufdd0kind"}, "Themes: character 12 (U+FDD0) is not allowed."),
+    ],
+)
+def test_characters_xml_cannot_hold_are_refused_on_entry_and_nothing_is_written(world, changes, message):
+    """Test that a testimonial holding a Unicode non-character is refused, naming the field and the character.
+    Regression: a quote with U+FFFE was accepted and then broke every Word and Excel export."""
+    before = counts(world)
+
+    with pytest.raises(ValidationError) as error:
+        add(world, **changes)
+
+    assert str(error.value) == message
+    assert counts(world) == before
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"received_on": "9999-12-31"}, "Received on: cannot be in the future."),
+        (
+            {"received_on": "0001-01-01"},
+            "Received on: 0001-01-01 is before 1990-01-01, the earliest date accepted; check the year.",
+        ),
+        (
+            {"consent_scope": "public", "attribution": "named", "consent_given_on": "0001-01-01"},
+            "Consent given on: 0001-01-01 is before 1990-01-01, the earliest date accepted; check the year.",
+        ),
+        (
+            {"consent_scope": "public", "attribution": "named", "consent_given_on": "9999-12-31"},
+            "Consent given on: cannot be in the future.",
+        ),
+        (
+            {"consent_scope": "public", "attribution": "named", "consent_given_on": "2026-03-03"},
+            "Consent given on: cannot be in the future.",
+        ),
+    ],
+)
+def test_implausible_received_and_consent_dates_are_refused(world, changes, message):
+    """Test that when a testimonial was received and when consent was given must be plausible past dates.
+    Regression: consent given in year 1 or 9999 was accepted."""
+    before = counts(world)
+
+    with pytest.raises(ValidationError) as error:
+        add(world, **changes)
+
+    assert str(error.value) == message
+    assert counts(world) == before
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("thanks\ufffe.pdf", "Evidence file: character 7 (U+FFFE) is not allowed."),
+        ("thanks\ud800.pdf", "Evidence file: character 7 (U+D800) is not allowed."),
+    ],
+)
+def test_an_evidence_file_name_holding_a_non_character_is_refused(world, name, message):
+    """Test that an evidence file whose name holds a non-character or a lone surrogate (which SQLite cannot even
+    store) is refused with a message, and nothing is written."""
+    before = counts(world)
+
+    with pytest.raises(ValidationError) as error:
+        add(world, evidence=(name, PDF))
+
+    assert str(error.value) == message
+    assert counts(world) == before
+    assert evidence_files(world) == []

@@ -110,7 +110,7 @@ def test_each_format_writes_a_file_its_library_reads(world, fmt):
             ("Title", "Feedback from partners"),
             ("Normal", "Acme Care"),
             ("Normal", "Covering: All branches"),
-            ("Normal", "Period: 2025-06-10 to 2025-06-16"),
+            ("Normal", "Period: 10 June 2025 to 16 June 2025"),
             ("Normal", "Prepared for: Internal"),
         ]
     if fmt == "md":
@@ -213,3 +213,27 @@ def test_missing_database_is_a_one_line_error(tmp_path):
         f"error: {missing} does not exist; create it with: python -m crm init --admin NAME\n",
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("fmt", ["docx", "xlsx"])
+def test_a_stored_non_character_does_not_break_word_or_excel_exports(world, fmt):
+    """Test that a quote already stored with U+FFFE (accepted on entry before it was refused) and a provider name
+    with a control character are written without those characters, instead of ending the export in a traceback.
+    Regression: one such testimonial made every Word and Excel export fail."""
+    world.db.execute(
+        "UPDATE testimonials SET quote = ? WHERE quote = ?", ["York quote\ufffe for the inspectors.", YORK_CQC]
+    )
+    world.db.execute("UPDATE settings SET value = ? WHERE key = 'provider_name'", ["Acme\x0bCare\uffff"])
+
+    result, out = export(world, fmt)
+
+    assert (result.returncode, result.stdout, result.stderr) == (0, f"wrote {out}\n", "")
+    content = out.read_bytes()
+    assert quotes_in(fmt, content) == [
+        BRISTOL_PUBLIC,
+        "York quote for the inspectors.",
+        LEEDS_INTERNAL,
+        LEEDS_PUBLIC,
+    ]
+    if fmt == "docx":
+        assert docx_paragraphs(content)[1] == ("Normal", "AcmeCare")

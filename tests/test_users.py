@@ -1,17 +1,20 @@
 """User accounts: set-up, adding users, sign-in with lockout, disabling, password changes, what is stored."""
 
+import threading
+import time
 import unicodedata
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from crm import audit, branches, db, users
+from crm import audit, branches, clock, db, users
 from crm.access import ADMIN, BRANCH_MANAGER, REGIONAL_LEAD, Actor
 from crm.errors import AlreadyExists, CRMError, PermissionDenied, SessionEnded, SignInFailed, ValidationError
 from tests.conftest import PASSWORD
 
 WRONG = "Incorrect user name or password."
-LOCKED = "This account is locked after 5 failed sign-ins. Try again in {}, or ask an administrator."
+THROTTLED = "Too many failed sign-ins. Wait {} before trying again."
 SIGNED_OUT = "You are signed out. Sign in to continue."
 IDLE = 30  # minutes
 MOMENT = datetime(2030, 5, 6, 9, 0, 0, tzinfo=UTC)
@@ -289,25 +292,25 @@ def test_failures_counted_in_database(database, admin, db_path):
     ]
 
 
-def test_lockout_after_five_failures_survives_refresh(database, admin, db_path):
-    """Test that five failures lock the account, and a new connection (a refreshed page) still sees the lock."""
+def test_five_failures_make_the_next_attempt_wait_and_survive_refresh(database, admin, db_path):
+    """Test that after five failures the next attempt must wait, and a new connection (a refreshed page) still
+    has to: the counts are in the database."""
     for attempt in range(5):
         with pytest.raises(SignInFailed) as caught:
             users.sign_in(database, "ada", "wrong password!", now=MOMENT)
         assert str(caught.value) == WRONG, attempt
 
-    assert _user_row(db_path, "ada")["locked_until"] == "2030-05-06T09:15:00Z"
     refreshed = db.connect(db_path)
     try:
         with pytest.raises(SignInFailed) as caught:
-            users.sign_in(refreshed, "ada", PASSWORD, now=MOMENT)
+            users.sign_in(refreshed, "ada", PASSWORD, now=MOMENT + timedelta(seconds=1))
     finally:
         refreshed.close()
-    assert str(caught.value) == LOCKED.format("15 minutes")
+    assert str(caught.value) == THROTTLED.format("1 second")
 
 
 def test_failures_from_several_connections_add_up(database, admin, db_path):
-    """Test that failures from different connections (tabs, processes) are all counted towards the lock."""
+    """Test that failures from different connections (tabs, processes) are all counted towards the wait."""
     other = db.connect(db_path)
     try:
         for connection in (database, other, database, other, database):
@@ -318,40 +321,47 @@ def test_failures_from_several_connections_add_up(database, admin, db_path):
     finally:
         other.close()
 
-    assert str(caught.value) == LOCKED.format("15 minutes")
+    assert str(caught.value) == THROTTLED.format("2 seconds")
 
 
-def test_lock_message_counts_down_and_lock_ends(database, admin):
-    """Test that the lock message says how long is left, and the right password works after LOCK_MINUTES."""
-    for _ in range(users.MAX_FAILED_ATTEMPTS):
+def test_the_wait_doubles_with_each_failure_and_the_right_password_works_after_it(database, admin):
+    """Test that past five failures each wrong password doubles the wait (2 s, 4 s, 8 s... at most 15 minutes),
+    the message says how long is left, and the right password works once the wait is over, clearing the count.
+    Regression: five failures locked the account for 15 minutes, again and again, for anyone who knew its name."""
+    for _ in range(5):
         with pytest.raises(SignInFailed):
             users.sign_in(database, "ada", "wrong password!", now=MOMENT)
+    at = MOMENT
+    for wait in (2, 4, 8):
+        with pytest.raises(SignInFailed) as too_soon:
+            users.sign_in(database, "ada", PASSWORD, now=at + timedelta(seconds=wait - 1))
+        assert str(too_soon.value) == THROTTLED.format("1 second")
+        at += timedelta(seconds=wait)
+        with pytest.raises(SignInFailed) as wrong:
+            users.sign_in(database, "ada", "wrong password!", now=at)
+        assert str(wrong.value) == WRONG
+    with pytest.raises(SignInFailed) as too_soon:
+        users.sign_in(database, "ada", PASSWORD, now=at)
+    assert str(too_soon.value) == THROTTLED.format("16 seconds")
 
-    for elapsed, left in [
-        (timedelta(minutes=1), "14 minutes"),
-        (timedelta(minutes=13, seconds=1), "2 minutes"),
-        (timedelta(minutes=14), "1 minute"),
-        (timedelta(minutes=14, seconds=59), "1 minute"),
-    ]:
-        with pytest.raises(SignInFailed) as caught:
-            users.sign_in(database, "ada", PASSWORD, now=MOMENT + elapsed)
-        assert str(caught.value) == LOCKED.format(left)
-
-    assert users.sign_in(database, "ada", PASSWORD, now=MOMENT + timedelta(minutes=users.LOCK_MINUTES)) == admin
+    assert users.sign_in(database, "ada", PASSWORD, now=at + timedelta(seconds=16)) == admin
+    assert [users.throttle_delay(n) for n in (4, 5, 6, 7, 14, 15, 40)] == [0, 2, 4, 8, 900, 900, 900]
     row = database.execute_returning_dicts("SELECT failed_attempts, locked_until FROM users WHERE id = 1")[0]
     assert row == {"failed_attempts": 0, "locked_until": None}
+    assert database.execute("SELECT count(*) FROM sign_in_throttle").fetchone()[0] == 0
 
 
-def test_wrong_guesses_while_locked_do_not_extend_the_lock(database, admin):
-    """Test that wrong passwords during the lock are refused with the lock message and do not extend it."""
-    for _ in range(users.MAX_FAILED_ATTEMPTS):
+def test_attempts_during_the_wait_do_not_lengthen_it(database, admin):
+    """Test that attempts refused for coming too soon are not counted: hammering does not extend the wait."""
+    for _ in range(5):
         with pytest.raises(SignInFailed):
             users.sign_in(database, "ada", "wrong password!", now=MOMENT)
-    with pytest.raises(SignInFailed) as caught:
-        users.sign_in(database, "ada", "wrong password!", now=MOMENT + timedelta(minutes=5))
+    for _ in range(10):
+        with pytest.raises(SignInFailed) as caught:
+            users.sign_in(database, "ada", "wrong password!", now=MOMENT + timedelta(seconds=1))
+        assert str(caught.value) == THROTTLED.format("1 second")
 
-    assert str(caught.value) == LOCKED.format("10 minutes")
-    assert database.execute("SELECT locked_until FROM users WHERE id = 1").fetchone()[0] == "2030-05-06T09:15:00Z"
+    assert users.sign_in(database, "ada", PASSWORD, now=MOMENT + timedelta(seconds=2)) == admin
 
 
 def test_success_resets_failure_count(database, admin):
@@ -577,3 +587,166 @@ def test_password_stored_only_as_argon2id(database, admin, places):
     for entry in database.execute("SELECT changes FROM audit_log").fetchall():
         assert not any(h in entry[0] for h in hashes)
         assert "password_hash" not in entry[0]
+
+
+# Throttling failed sign-ins: atomic counting, no telling names apart, per address.
+
+
+@pytest.fixture
+def quick_checks(monkeypatch):
+    """Password checks without argon2's deliberate slowness, for tests making dozens of attempts: every account
+    in them has PASSWORD, and an unknown name (checked against the dummy hash) never matches."""
+    monkeypatch.setattr(
+        users, "_verify", lambda password_hash, password: password_hash != users._DUMMY_HASH and password == PASSWORD
+    )
+
+
+def test_forty_simultaneous_guesses_get_at_most_five_checks(database, admin, db_path, monkeypatch):
+    """Test that 40 wrong guesses fired at once from 40 connections get exactly five password checks and the
+    other 35 are told to wait. Regression: the lock was read before the slow hash, outside the write lock, so
+    all 40 guesses were checked (and a right one among them accepted) despite the limit of five."""
+    checks: list[str] = []
+    guard = threading.Lock()
+
+    def slow_check(password_hash: str, password: str) -> bool:
+        with guard:
+            checks.append(password)
+        time.sleep(0.05)  # as a real hash does, leave time for the other guesses to arrive
+        return False
+
+    monkeypatch.setattr(users, "_verify", slow_check)
+    start = threading.Barrier(40)
+    messages: list[str] = []
+
+    def guess(n: int) -> None:
+        connection = db.connect(db_path)
+        try:
+            start.wait()
+            users.sign_in(connection, "ada", f"guess number {n}", now=MOMENT)
+        except SignInFailed as refused:
+            with guard:
+                messages.append(str(refused))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(checks) == 5
+    assert Counter(messages) == {WRONG: 5, THROTTLED.format("2 seconds"): 35}
+    assert database.execute("SELECT failed_attempts FROM users WHERE username = 'ada'").fetchone() == (5,)
+
+
+def test_unknown_and_existing_names_get_the_same_answers(database, admin, monkeypatch):
+    """Test that guessing at an unknown user name gets exactly the answers guessing at a real one gets, wrong
+    password and wait messages alike, with a password hash checked each time either is checked. Regression:
+    only real accounts were ever "locked", so the message told which names exist."""
+    checked: list[str] = []
+    real_check = users._verify
+    monkeypatch.setattr(users, "_verify", lambda h, p: checked.append(p) or real_check(h, p))
+
+    def answers(username: str) -> tuple[list[str], int]:
+        checked.clear()
+        said = []
+        for second in (0, 0, 0, 0, 0, 1, 2, 3, 6):
+            with pytest.raises(SignInFailed) as caught:
+                users.sign_in(database, username, "wrong password!", now=MOMENT + timedelta(seconds=second))
+            said.append(str(caught.value))
+        return said, len(checked)
+
+    real, unknown = answers("ada"), answers("nobody")
+
+    assert real == unknown
+    assert real == ([WRONG] * 5 + [THROTTLED.format("1 second"), WRONG, THROTTLED.format("3 seconds"), WRONG], 7)
+
+
+def test_a_stranger_guessing_from_elsewhere_does_not_keep_the_user_out(database, admin, quick_checks):
+    """Test that failures for a name from one address make that address wait, while the account's owner signing
+    in from another address gets straight in."""
+    for _ in range(8):
+        with pytest.raises(SignInFailed):
+            users.sign_in(database, "ada", "wrong password!", now=MOMENT, address="203.0.113.5")
+
+    with pytest.raises(SignInFailed) as caught:
+        users.sign_in(database, "ada", PASSWORD, now=MOMENT, address="203.0.113.5")
+    assert str(caught.value) == THROTTLED.format("2 seconds")
+    assert users.sign_in(database, "ada", PASSWORD, now=MOMENT, address="198.51.100.7") == admin
+
+
+def test_one_address_trying_many_names_is_throttled(database, admin, quick_checks):
+    """Test that an address with 20 failures across 20 different user names must wait before trying any name,
+    even a right password, while another address is not held up."""
+    for n in range(users.MAX_FAILED_PER_ADDRESS):
+        with pytest.raises(SignInFailed) as caught:
+            users.sign_in(database, f"name{n}", "wrong password!", now=MOMENT, address="203.0.113.5")
+        assert str(caught.value) == WRONG
+
+    with pytest.raises(SignInFailed) as caught:
+        users.sign_in(database, "ada", PASSWORD, now=MOMENT, address="203.0.113.5")
+    assert str(caught.value) == THROTTLED.format("2 seconds")
+    assert users.sign_in(database, "ada", PASSWORD, now=MOMENT, address="198.51.100.7") == admin
+    assert users.sign_in(database, "ada", PASSWORD, now=MOMENT + timedelta(seconds=2), address="203.0.113.5") == admin
+
+
+def test_guesses_spread_over_many_addresses_are_throttled_per_name(database, admin, quick_checks, monkeypatch):
+    """Test that 20 failures for one name from 20 addresses make every address wait for that name, and the Users
+    page shows the wait until it is over."""
+    for n in range(users.MAX_FAILED_PER_ACCOUNT):
+        with pytest.raises(SignInFailed):
+            users.sign_in(database, "ada", "wrong password!", now=MOMENT, address=f"203.0.113.{n}")
+
+    with pytest.raises(SignInFailed) as caught:
+        users.sign_in(database, "ada", PASSWORD, now=MOMENT, address="198.51.100.7")
+    assert str(caught.value) == THROTTLED.format("2 seconds")
+    assert _locked_until(database) == "2030-05-06T09:00:02Z"
+    shown = {}  # what the Users page lists, while the wait lasts and after it
+    for second in (1, 2):
+        monkeypatch.setattr(clock, "now", lambda second=second: MOMENT + timedelta(seconds=second))
+        shown[second] = [u["locked_until"] for u in users.list_users(database, admin) if u["username"] == "ada"]
+    assert shown == {1: ["2030-05-06T09:00:02Z"], 2: [None]}
+
+
+def test_setting_a_password_lets_the_user_straight_in(database, admin, manager):
+    """Test that an administrator setting a throttled user's password clears the wait, and that failures are
+    forgotten after a quiet hour."""
+    for _ in range(6):
+        with pytest.raises(SignInFailed):
+            users.sign_in(database, "manager.leeds", "wrong password!", now=MOMENT)
+    users.set_password(database, admin, "manager.leeds", "a brand new password")
+    assert users.sign_in(database, "manager.leeds", "a brand new password", now=MOMENT).username == "manager.leeds"
+
+    for _ in range(6):
+        with pytest.raises(SignInFailed):
+            users.sign_in(database, "ada", "wrong password!", now=MOMENT)
+    with pytest.raises(SignInFailed):
+        users.sign_in(database, "ada", "wrong password!", now=MOMENT + timedelta(minutes=59))
+    assert database.execute("SELECT count(*) FROM sign_in_throttle WHERE key LIKE 'account%ada%'").fetchone() == (2,)
+    with pytest.raises(SignInFailed) as caught:
+        users.sign_in(database, "ada", "wrong password!", now=MOMENT + timedelta(minutes=59, seconds=1, hours=1))
+    assert str(caught.value) == WRONG
+    assert database.execute("SELECT key, failures FROM sign_in_throttle ORDER BY key").fetchall() == [
+        ("account+address:ada|", 1),
+        ("account:ada", 1),
+    ]
+
+
+def _locked_until(database) -> str | None:
+    return database.execute("SELECT locked_until FROM users WHERE username = 'ada'").fetchone()[0]
+
+
+def test_a_session_started_straight_after_set_up_records_the_last_sign_in(database, admin):
+    """Test that opening a session records it as the user's last sign-in, also for the first administrator,
+    whose session starts at set-up without the sign-in form, so list_users shows it.
+
+    Regression (issue 10, defect 6): the Users page said "Last sign-in: Never" for the administrator signed in."""
+    when = datetime(2026, 3, 2, 10, 30, tzinfo=UTC)
+    assert [r["last_sign_in"] for r in users.list_users(database, admin)] == [None]
+
+    users.start_session(database, admin, now=when)
+
+    assert [(r["username"], r["last_sign_in"]) for r in users.list_users(database, admin)] == [
+        ("ada", "2026-03-02T10:30:00Z")
+    ]

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from pathlib import Path
 
-from crm.access import ADMIN, BRANCH_MANAGER, REGIONAL_LEAD, Actor
+from crm.access import ADMIN, BRANCH_MANAGER, REGIONAL_LEAD, ROLES, Actor
 
 EVERYONE = (ADMIN, REGIONAL_LEAD, BRANCH_MANAGER)
 
@@ -33,6 +33,7 @@ PAGES = [
     PageSpec("pages/organisations.py", "Organisations", ":material/domain:", EVERYONE),
     PageSpec("pages/testimonials.py", "Testimonials", ":material/format_quote:", EVERYONE),
     PageSpec("pages/coverage.py", "Coverage", ":material/grid_view:", EVERYONE),
+    PageSpec("pages/referrals.py", "Referrals", ":material/assignment_ind:", EVERYONE),
     PageSpec("pages/gp_patch.py", "GP patch", ":material/local_hospital:", EVERYONE),
     PageSpec("pages/import_contacts.py", "Import contacts", ":material/upload:", EVERYONE),
     PageSpec("pages/retention.py", "Retention review", ":material/history:", EVERYONE),
@@ -53,6 +54,7 @@ SECTIONS = {
     "pages/interactions.py": "Work",
     "pages/organisations.py": "Work",
     "pages/testimonials.py": "Work",
+    "pages/referrals.py": "Work",
     "pages/import_contacts.py": "Work",
     "pages/coverage.py": "Insight",
     "pages/gp_patch.py": "Insight",
@@ -96,3 +98,15 @@ def roles_for(page_file: str) -> tuple[str, ...]:
     """
     name = f"pages/{Path(page_file).name}"
     return next(page.roles for page in PAGES if page.path == name)
+
+
+def not_for_actor(actor: Actor) -> list[PageSpec]:
+    """The pages this user's role may not open (their addresses still answer, with a refusal)."""
+    return [page for page in PAGES if actor.role not in page.roles]
+
+
+def refusal(page: PageSpec) -> str:
+    """What a user whose role may not see ``page`` reads at its address: who the page is for."""
+    who = [f"{ROLES[role].lower()}s" for role in page.roles]
+    listed = who[0] if len(who) == 1 else f"{', '.join(who[:-1])} and {who[-1]}"
+    return f"This page is for {listed}."

@@ -4,6 +4,11 @@ Pages in pages/ can be opened by URL before app.py's navigation has run, so each
 itself: with no valid session it renders the sign-in form (or the set-up screen) and stops the script.
 """
 
+import secrets
+import threading
+import time
+from collections.abc import Callable
+
 import streamlit as st
 from sqlite_utils import Database
 from streamlit.errors import StreamlitAPIException
@@ -12,12 +17,57 @@ from crm import config, db, demo, settings, users
 from crm.access import Actor
 from crm.errors import CRMError, SessionEnded
 from crm.ui import pages
-from crm.ui.widgets import show_error
+from crm.ui.widgets import md, show_error
 
-TOKEN_KEY = "crm_session_token"  # the signed-in session's secret token, also kept in a browser cookie
+TOKEN_KEY = "crm_session_token"  # the signed-in session's secret token: server-side only, never sent to the browser
 NOTICE_KEY = "crm_notice"  # a message to show on the sign-in form (why the user was signed out)
 COOKIE_KEY = "crm_cookie_pending"  # a cookie change to send to the browser on the next run
+HANDLE_AT_KEY = "crm_handle_issued_at"  # when this tab last gave the browser a new handle
 COOKIE = "crm_session"
+HANDLE_ROTATE_SECONDS = 300  # while someone works, the browser's handle is replaced this often
+
+
+class Handles:
+    """Short-lived handles the browser's cookie holds instead of the session token.
+
+    Streamlit cannot set an HttpOnly cookie, so the cookie is written by a script and readable by any script on
+    the page. It therefore holds a random handle that only this server can exchange for the session token (kept
+    in memory, never in the database or the browser). A handle lives as long as the idle limit, is replaced
+    every few minutes while the user is active and whenever it is exchanged (a reload, a new tab), and the one
+    it replaces stops working at once. Handles end with the session (sign-out, expiry) and with the server
+    process: after a restart people sign in again.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._tokens: dict[str, tuple[str, float]] = {}  # handle -> (session token, expires at)
+
+    def issue(self, token: str, lifetime_seconds: float) -> str:
+        """A new handle for ``token``; every earlier handle of the same session stops working."""
+        handle = secrets.token_urlsafe(32)
+        now = self._clock()
+        with self._lock:
+            self._tokens = {h: (t, until) for h, (t, until) in self._tokens.items() if t != token and until > now}
+            self._tokens[handle] = (token, now + lifetime_seconds)
+        return handle
+
+    def exchange(self, handle: str) -> str | None:
+        """The session token a live handle stands for, or None (unknown, replaced or expired)."""
+        with self._lock:
+            token, until = self._tokens.get(handle, (None, 0.0))
+            if token is None or until <= self._clock():
+                self._tokens.pop(handle, None)
+                return None
+            return token
+
+    def revoke(self, token: str) -> None:
+        """End every handle of a session (sign-out, the session ended)."""
+        with self._lock:
+            self._tokens = {h: entry for h, entry in self._tokens.items() if entry[0] != token}
+
+
+HANDLES = Handles()
 
 
 def open_database() -> Database:
@@ -29,20 +79,37 @@ def current_actor(database: Database) -> Actor | None:
     """The signed-in user, re-read from the database on every rerun, or None.
 
     The token comes from this tab's session state or, after a page reload or a link opened in a new tab,
-    from the cookie. Idle time, disabling and password changes are checked server-side by resume_session.
+    from exchanging the cookie's handle (see Handles). Idle time, disabling and password changes are checked
+    server-side by resume_session.
     """
-    token = st.session_state.get(TOKEN_KEY) or st.context.cookies.get(COOKIE)
-    if not isinstance(token, str) or not token:  # (AppTest's stand-in context has no real cookies)
+    token = st.session_state.get(TOKEN_KEY)
+    from_cookie = False
+    if not token:
+        handle = st.context.cookies.get(COOKIE)
+        if isinstance(handle, str) and handle:  # (AppTest's stand-in context has no real cookies)
+            token, from_cookie = HANDLES.exchange(handle), True
+    if not isinstance(token, str) or not token:
         return None
+    idle_minutes = config.from_env().idle_minutes
     try:
-        actor = users.resume_session(database, token, config.from_env().idle_minutes)
+        actor = users.resume_session(database, token, idle_minutes)
     except SessionEnded as ended:
+        HANDLES.revoke(token)
         if TOKEN_KEY in st.session_state:  # this tab was signed in: say why it no longer is
             _forget()
             st.session_state[NOTICE_KEY] = str(ended)
         return None
     st.session_state[TOKEN_KEY] = token
+    issued = st.session_state.get(HANDLE_AT_KEY, 0.0)
+    if from_cookie or time.monotonic() - issued > min(HANDLE_ROTATE_SECONDS, idle_minutes * 30):
+        _new_handle(token, idle_minutes)
     return actor
+
+
+def _new_handle(token: str, idle_minutes: int) -> None:
+    """Give the browser a fresh handle for this session (sent by send_cookie); the old one stops working."""
+    st.session_state[COOKIE_KEY] = HANDLES.issue(token, idle_minutes * 60)
+    st.session_state[HANDLE_AT_KEY] = time.monotonic()
 
 
 def _forget() -> None:
@@ -54,6 +121,7 @@ def _forget() -> None:
 def sign_out(database: Database, notice: str = "") -> None:
     """End the session in the database and in this browser."""
     if token := st.session_state.get(TOKEN_KEY):
+        HANDLES.revoke(token)
         users.end_session(database, token)
     _forget()
     if notice:
@@ -61,19 +129,33 @@ def sign_out(database: Database, notice: str = "") -> None:
 
 
 def send_cookie() -> None:
-    """Write or expire the session cookie in the browser, when a sign-in or sign-out asked for it.
+    """Write or expire the session cookie in the browser, when a sign-in, a new handle or a sign-out asked for it.
 
-    Streamlit has no API to set cookies, so a line of JavaScript does it; the cookie only lets a reloaded
-    page find its server-side session again (SameSite=Strict; the token is checked and expired server-side).
+    Streamlit has no API to set cookies (so none can be HttpOnly): a line of JavaScript writes one holding a
+    short-lived handle, never the session token (see Handles). SameSite=Strict always; Secure when the app is
+    served over HTTPS (directly, or by a proxy that says so in X-Forwarded-Proto).
     """
     if COOKIE_KEY not in st.session_state:
         return
-    token = st.session_state.pop(COOKIE_KEY)
-    age = users.SESSION_HOURS * 3600 if token else 0
+    handle = st.session_state.pop(COOKIE_KEY)
+    age = config.from_env().idle_minutes * 60 if handle else 0
+    secure = "; Secure" if _served_over_https() else ""
     st.html(
-        f"<script>document.cookie = '{COOKIE}={token}; path=/; max-age={age}; SameSite=Strict';</script>",
+        f"<script>document.cookie = '{COOKIE}={handle}; path=/; max-age={age}; SameSite=Strict{secure}';</script>",
         unsafe_allow_javascript=True,
     )
+
+
+def _served_over_https() -> bool:
+    """Whether the browser reached the app over HTTPS: a reverse proxy's X-Forwarded-Proto, else the page URL."""
+    try:
+        forwarded = st.context.headers.get("X-Forwarded-Proto") or ""
+        url = st.context.url or ""
+    except Exception:  # no browser behind this run (AppTest): nothing to say
+        return False
+    if forwarded:
+        return forwarded.split(",")[0].strip().lower() == "https"
+    return url.lower().startswith("https://")
 
 
 def require(page_file: str) -> tuple[Database, Actor]:
@@ -122,23 +204,32 @@ def _start_session(database: Database, actor: Actor) -> None:
     token = users.start_session(database, actor)
     st.session_state.pop(NOTICE_KEY, None)
     st.session_state[TOKEN_KEY] = token
-    st.session_state[COOKIE_KEY] = token
+    _new_handle(token, config.from_env().idle_minutes)
+
+
+def client_address() -> str | None:
+    """The browser's network address as Streamlit saw it, for throttling sign-ins; None where unknown (AppTest)."""
+    try:
+        address = st.context.ip_address
+    except (AttributeError, KeyError, RuntimeError):
+        return None
+    return address if isinstance(address, str) and address else None
 
 
 def sign_in_form(database: Database) -> None:
     """The sign-in form; on success starts the session and reruns the app."""
     provider = settings.get(database, "provider_name", "Partner CRM")
-    st.title(provider)
+    st.title(md(provider))
     st.caption("Partner CRM: named contacts at GP practices, OT teams, social services and other partners.")
     if notice := st.session_state.get(NOTICE_KEY):
-        st.info(notice)
+        st.info(md(notice))
     with st.form("signin_form"):
         username = st.text_input("User name", key="signin_username", autocomplete="username")
         password = st.text_input("Password", type="password", key="signin_password", autocomplete="current-password")
         submitted = st.form_submit_button("Sign in", type="primary")
     if submitted:
         try:
-            actor = users.sign_in(database, username, password)
+            actor = users.sign_in(database, username, password, address=client_address())
         except CRMError as error:
             show_error(error)
         else:
@@ -171,18 +262,23 @@ def setup_form(database: Database) -> None:
             key="setup_demo",
         )
         submitted = st.form_submit_button("Create administrator", type="primary")
+    # One place for the form's messages, emptied as soon as the form is sent again: an error from the last try
+    # must not stay on screen while this one runs (loading the demo data takes a while).
+    messages = st.empty()
     if not submitted:
         return
     if password != again:
-        st.error("Password again: the two passwords differ.")
+        messages.error("Password again: the two passwords differ.")
         return
+    messages.empty()
     try:
         actor = users.create_first_admin(database, username, full_name, password)
         if load_demo:
-            with st.spinner("Loading demo data..."):
+            with messages.container(), st.spinner("Loading demo data..."):
                 demo.load(database, actor, password)
     except CRMError as error:
-        show_error(error)
+        with messages.container():
+            show_error(error)
         return
     _start_session(database, actor)
     _enter_app()

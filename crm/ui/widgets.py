@@ -2,34 +2,86 @@
 
 import re
 from collections.abc import Callable, Sequence
-from datetime import date
 from typing import Any, Literal, TypeVar
 
 import streamlit as st
 
-from crm import branches, charts, clock, exports, interactions, organisations
+from crm import branches, charts, clock, dates, exports, fields, interactions, organisations
 from crm.errors import CRMError, InvalidFields, PossibleClientData
 
 T = TypeVar("T")
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:])")
-
-
-def day(iso_date: str | None) -> str:
-    """A stored date as people in the UK write it: 14 Dec 2025."""
-    return date.fromisoformat(iso_date).strftime("%-d %b %Y") if iso_date else ""
-
-
-def show_error(error: CRMError) -> None:
-    """One plain-English error box per problem."""
-    problems = error.errors if isinstance(error, InvalidFields) else [error]
-    for problem in problems:
-        st.error(str(problem))
+# What Streamlit's markdown would read as formatting anywhere in a line: emphasis, code, strikethrough, links and
+# images, HTML and autolinks in <...>, LaTeX, tables, escapes. A backslash makes each one plain text.
+_INLINE_SPECIAL = re.compile(r"([\\`*_~\[\]<>$|])")
+# An entity (&amp; &#60;) would render as the character it names, not as typed.
+_ENTITY_START = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
+# What starts a block at the beginning of a line: heading, quote, list item, setext underline, thematic break.
+_LINE_START_SPECIAL = re.compile(r"^([#+=-]|\d{1,9}(?=[.)]))")
+# Streamlit links bare URLs (https://..., www.x), email addresses and :emoji: shortcodes after escapes are
+# resolved, so a backslash cannot stop them: an invisible WORD JOINER (U+2060) after ":" "@" and "www" breaks
+# each pattern while the text reads, wraps and looks exactly as typed.
+_WORD_JOINER = "\u2060"
+_AUTOLINK_PARTS = re.compile(r"(:(?=\S)|(?<=[\w.+-])@(?=[\w-])|(?<![A-Za-z0-9])www(?=\S))", re.IGNORECASE)
 
 
 def md(text: str | None) -> str:
-    """Escape user-entered text for st.markdown, so a name can never become a link, image or heading."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", text or "")
+    """User-entered text for any element that renders markdown (titles, captions, messages, labels, buttons,
+    tabs, expanders, toasts, radio options), shown as typed: never a link, image, heading, list or emoji.
+
+    Each line keeps its break (as a markdown hard line break). Leading spaces are dropped: a browser would
+    not show them, and four of them would start a code block.
+    """
+    lines = []
+    for line in (text or "").splitlines() or [""]:
+        line = _INLINE_SPECIAL.sub(r"\\\1", line.lstrip(" \t"))
+        line = _ENTITY_START.sub(r"\\&", line)
+        line = _AUTOLINK_PARTS.sub(lambda m: m.group(1) + _WORD_JOINER, line)
+        line = _LINE_START_SPECIAL.sub(_escape_line_start, line)
+        lines.append(line)
+    return "  \n".join(lines)
+
+
+def _escape_line_start(match: re.Match) -> str:
+    marker = match.group(1)
+    if marker.isdigit():  # "1." or "1)" would start a numbered list: escape the "." or ")" after the number
+        return marker + "\\"
+    return "\\" + marker
+
+
+INVALID_LINK = "That link is not valid."
+_RECORD_ID = re.compile(r"[1-9][0-9]{0,18}")  # a positive whole number; SQLite's ids stop at 2**63 - 1
+_MAX_RECORD_ID = 2**63 - 1
+
+
+def query_id(name: str) -> int | None:
+    """The record id in the address's ``?name=`` parameter, or None (with a plain message) when it is not one.
+
+    Ids come from links people can edit: anything but a positive whole number SQLite can hold gets the
+    message, never a traceback (a larger number overflows SQLite's integer and raises in the query).
+    """
+    raw = st.query_params.get(name, "")
+    if _RECORD_ID.fullmatch(raw) and int(raw) <= _MAX_RECORD_ID:
+        return int(raw)
+    st.error(INVALID_LINK)
+    return None
+
+
+def search_box(label: str, key: str, *, placeholder: str | None = None, container: Any = None) -> str:
+    """A search text box, as long as crm's searches accept (fields.SEARCH_MAX characters)."""
+    return (container or st).text_input(label, key=key, placeholder=placeholder, max_chars=fields.SEARCH_MAX)
+
+
+def day(iso_date: str | None) -> str:
+    """A stored date (or timestamp) as people in the UK write it: 14 Dec 2025 (crm.dates, the one date style)."""
+    return dates.day(iso_date)
+
+
+def show_error(error: CRMError) -> None:
+    """One plain-English error box per problem (messages can quote what the user typed: shown as plain text)."""
+    problems = error.errors if isinstance(error, InvalidFields) else [error]
+    for problem in problems:
+        st.error(md(str(problem)))
 
 
 def choice(
@@ -58,34 +110,55 @@ def choice(
 
 
 def flash(message: str | None = None) -> None:
-    """Keep a success message across a rerun (``flash("Saved.")``), or show and forget it (``flash()``)."""
+    """Keep a success message across a rerun (``flash("Saved.")``), or show and forget it (``flash()``).
+
+    The message is plain text (it names records by what users typed): it is shown escaped, never as markdown.
+    """
     if message is not None:
         st.session_state["crm_flash"] = message
     elif text := st.session_state.pop("crm_flash", None):
-        st.success(text)
+        st.success(md(text))
 
 
-def organisation_picker(database, key: str, current: int | None = None, *, optional: bool = False) -> int | None:
-    """Search the organisation directory by name, postcode or ODS code, and pick one; returns its id."""
-    query = st.text_input(
-        "Find organisation", key=f"{key}_search", placeholder="Name, postcode or ODS code, e.g. Hyde Park or LS6"
+def organisation_picker(
+    database, key: str, current: int | None = None, *, optional: bool = False, actor=None
+) -> int | None:
+    """Search the organisation directory and pick one; returns its id, or None until the user has chosen.
+
+    Nothing is chosen for the user (a contact filed at the directory's first organisation by default was a bug):
+    the list shows the matches at once, the ``actor``'s own patch first, and the user picks one.
+    """
+    query = search_box(
+        "Find organisation",
+        f"{key}_search",
+        placeholder="Words of the name, postcode, ODS code or type, e.g. Leeds OT, GP LS6, SW",
     )
-    matches = organisations.search(database, query, limit=50)
+    try:
+        matches = organisations.search(database, query, limit=50, actor=actor)
+    except CRMError as error:
+        show_error(error)
+        return None
     if current is not None and all(m["id"] != current for m in matches):
         matches = [organisations.get(database, current), *matches]
     if not matches:
         st.warning("No organisation matches that search.")
         return None
+    labels = {}
     for m in matches:
         closed = "" if m["status"] == "active" else f", {m['status']}"
-        m["label"] = f"{m['name']} ({m['type_label']}{', ' + m['postcode'] if m['postcode'] else ''}{closed})"
-    return choice(
+        labels[m["id"]] = f"{m['name']} ({m['type_label']}{', ' + m['postcode'] if m['postcode'] else ''}{closed})"
+    options: list = ([None] if optional else []) + list(labels)
+    if query.strip():
+        shown = f"{len(labels)}{'+' if len(labels) == 50 else ''}"
+        matches_text = "organisation matches" if len(labels) == 1 else "organisations match"
+        st.caption(f"{shown} {matches_text}; choose one in the list below.")
+    return st.selectbox(
         "Organisation",
-        matches,
+        options,
+        index=options.index(current) if current in options else (0 if optional else None),
+        format_func=lambda v: "(any organisation)" if v is None else labels[v],
+        placeholder="Choose an organisation",
         key=f"{key}_choice",
-        text="label",
-        index_of=current,
-        blank="(any organisation)" if optional else None,
     )
 
 
@@ -104,7 +177,7 @@ def guarded_save(
     if submitted:
         st.session_state.pop(pending, None)
     elif pending in st.session_state:
-        st.warning(st.session_state[pending])
+        st.warning(md(st.session_state[pending]))
         left, right = st.columns(2)
         if right.button("Cancel", key=f"{key}_cancel"):
             del st.session_state[pending]
@@ -183,7 +256,7 @@ def timeline(rows: list[dict], *, show_contacts: bool = True) -> None:
     st.dataframe(
         [
             {
-                "Date": r["occurred_on"],
+                "Date": day(r["occurred_on"]),
                 "Kind": r["kind"],
                 "Summary": r["summary"],
                 **({"With": r["contacts"] or r["organisation"] or ""} if show_contacts else {}),
@@ -201,16 +274,20 @@ def timeline(rows: list[dict], *, show_contacts: bool = True) -> None:
 def _follow_up_text(row: dict) -> str:
     if not row["follow_up_on"]:
         return ""
-    done = f" (done {row['follow_up_done_on']})" if row["follow_up_done_on"] else ""
-    return f"{row['follow_up_on']}: {row['follow_up_action']}{done}".strip()
+    done = f" (done {day(row['follow_up_done_on'])})" if row["follow_up_done_on"] else ""
+    return f"{day(row['follow_up_on'])}: {row['follow_up_action']}{done}".strip()
 
 
-def chart_with_data(chart, rows: list[dict], columns: dict[str, str], name: str, key: str, **chart_options):
+def chart_with_data(
+    chart, rows: list[dict], columns: dict[str, str], name: str, key: str, report: dict | None = None, **chart_options
+):
     """A chart, its data as a table under it, and downloads: the data as CSV, the chart as PNG and SVG.
 
-    ``columns`` maps row keys to the headings shown. The images are rendered only when a download is clicked.
+    ``columns`` maps row keys to the headings shown. The images are rendered only when a download is clicked,
+    as a report's figure (charts.for_report, given ``report``: scope, as_of, window_days, required_types).
     Returns what st.altair_chart returns (the selection, when ``on_select`` is passed).
     """
+    figure = (lambda: charts.for_report(chart, **report)) if report else (lambda: chart)
     event = st.altair_chart(chart, key=key, **chart_options)
     table = [{heading: row.get(column) for column, heading in columns.items()} for row in rows]
     with st.expander(f"{name}: data as a table", expanded=False):
@@ -227,7 +304,7 @@ def chart_with_data(chart, rows: list[dict], columns: dict[str, str], name: str,
     )
     middle.download_button(
         "Chart (PNG)",
-        lambda: charts.to_png(chart),
+        lambda: charts.to_png(figure()),
         file_name=f"{slug}.png",
         mime="image/png",
         key=f"{key}_png",
@@ -235,7 +312,7 @@ def chart_with_data(chart, rows: list[dict], columns: dict[str, str], name: str,
     )
     right.download_button(
         "Chart (SVG)",
-        lambda: charts.to_svg(chart),
+        lambda: charts.to_svg(figure()),
         file_name=f"{slug}.svg",
         mime="image/svg+xml",
         key=f"{key}_svg",

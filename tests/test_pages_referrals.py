@@ -1,0 +1,213 @@
+"""Page tests for referrals with Streamlit's AppTest: logging one from a contact's page (a touch with them, the
+NHS number confirmation), the Referrals page's list and outcome form, its figures for each role's scope, and the
+referral count beside each branch's coverage score."""
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import streamlit
+from streamlit.testing.v1 import AppTest
+
+from crm import clock, db, referrals, users
+from tests.conftest import PASSWORD, World, copy_world
+from tests.pagehelpers import button, fill, new_app, run_app_on, sign_in, values
+
+SAVE_ANYWAY = "It is not client data: save anyway"
+NHS_WARNING = (
+    "Your reference: contains what looks like an NHS number. Partner records must not hold details of the people "
+    "you support: remove it, or confirm that it is not an NHS number."
+)
+
+
+@pytest.fixture(autouse=True)
+def app_env(monkeypatch, db_path):
+    run_app_on(monkeypatch, db_path)
+    streamlit.cache_data.clear()
+    yield
+    streamlit.cache_data.clear()
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> tuple[Path, World]:
+    path = tmp_path_factory.mktemp("pages_referrals") / "crm.db"
+    database = db.connect(path)
+    world = World(database, users.create_first_admin(database, "ada", "Ada Admin", PASSWORD))
+    database.close()
+    return path, world
+
+
+@pytest.fixture
+def world(template, db_path) -> World:
+    path, built = template
+    scene = copy_world(path, built, db_path)
+    yield scene
+    scene.db.close()
+
+
+def open_on(username: str, page: str, **query_params: str) -> AppTest:
+    at = sign_in(new_app(), username)
+    at.switch_page(page)
+    at.query_params.update(query_params)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def two_hours_ago() -> tuple:
+    moment = (clock.now() - timedelta(hours=2)).astimezone(referrals.UK).replace(second=0, tzinfo=None)
+    return moment.date(), moment.time()
+
+
+def test_that_a_referral_logged_on_a_contacts_page_is_stored_touches_them_and_is_listed(world):
+    """Test that the "Log a referral" pop-over on a contact's page stores the referral in their branch (UK time
+    typed, UTC stored), logs the referral interaction that touches them, and lists it under "Referrals sent"."""
+    priya = world.contact(world.leeds, "Priya Patel")
+    at = open_on("manager.leeds", "pages/contacts.py", contact=str(priya))
+    assert [p.proto.popover.label for p in at.get("popover")] == ["Log an interaction", "Log a referral"]
+    key = f"contacts_referral_{priya}"
+    day, moment = two_hours_ago()
+    fill(
+        at,
+        **{
+            f"{key}_received_date": day,
+            f"{key}_received_time": moment,
+            f"{key}_channel": "portal",
+            f"{key}_urgency": "urgent",
+            f"{key}_hours": 14.0,
+            f"{key}_area": "LS6",
+            f"{key}_reference": "CM-42",
+        },
+    )
+    button(at, "Save referral").click().run()
+    assert not at.exception, at.exception
+    assert not at.error, values(at.error)
+
+    [row] = world.db.execute_returning_dicts("SELECT * FROM referrals")
+    expected_stamp = referrals.to_stamp(referrals.datetime.combine(day, moment))
+    assert {k: row[k] for k in ("branch_id", "contact_id", "organisation_id", "channel", "urgency")} == {
+        "branch_id": world.leeds,
+        "contact_id": priya,
+        "organisation_id": world.gp,
+        "channel": "portal",
+        "urgency": "urgent",
+    }
+    assert (row["received_at"], row["hours_per_week"], row["area"], row["provider_reference"], row["outcome"]) == (
+        expected_stamp,
+        14.0,
+        "LS6",
+        "CM-42",
+        "open",
+    )
+    kind, occurred = world.db.execute(
+        "SELECT kind_code, occurred_on FROM interactions WHERE id = ?", [row["interaction_id"]]
+    ).fetchone()
+    assert (kind, occurred) == ("REFERRAL_RECEIVED", day.isoformat())
+    last = world.db.execute("SELECT last_touched_on FROM contacts WHERE id = ?", [priya]).fetchone()[0]
+    assert last == day.isoformat()
+    tables = [t.value for t in at.dataframe]
+    sent = next(t for t in tables if "Outcome" in t.columns)
+    assert sent[["From", "Organisation", "How", "Urgency", "Outcome", "Your reference"]].to_dict("records") == [
+        {
+            "From": "Priya Patel",
+            "Organisation": "Hyde Park Surgery",
+            "How": "Council portal",
+            "Urgency": "Urgent",
+            "Outcome": "Open",
+            "Your reference": "CM-42",
+        }
+    ]
+
+
+def test_that_an_nhs_number_as_the_reference_is_saved_only_once_confirmed(world):
+    """Test that a reference that looks like an NHS number shows the warning and saves nothing until the user
+    confirms it is not client data."""
+    priya = world.contact(world.leeds, "Priya Patel")
+    at = open_on("manager.leeds", "pages/contacts.py", contact=str(priya))
+    key = f"contacts_referral_{priya}"
+    day, moment = two_hours_ago()
+    fill(at, **{f"{key}_received_date": day, f"{key}_received_time": moment, f"{key}_reference": "9434765919"})
+    button(at, "Save referral").click().run()
+
+    assert values(at.warning) == [NHS_WARNING]
+    assert world.db.table("referrals").count == 0
+    button(at, SAVE_ANYWAY).click().run()
+    assert [r["provider_reference"] for r in world.db["referrals"].rows] == ["9434765919"]
+
+
+def test_that_the_outcome_form_records_a_decline_with_its_reason(world):
+    """Test that selecting a referral on the Referrals page and saving "declined" with a reason stores it, and
+    that a decline without a reason is refused with the rule's message."""
+    priya = world.contact(world.leeds, "Priya Patel")
+    moment = (clock.now() - timedelta(days=2)).astimezone(referrals.UK).replace(second=0, tzinfo=None)
+    referral_id = referrals.log(
+        world.db,
+        world.admin,
+        {
+            "branch_id": world.leeds,
+            "received_at": moment,
+            "contact_id": priya,
+            "channel": "phone",
+            "urgency": "routine",
+        },
+    )
+    at = open_on("manager.leeds", "pages/referrals.py")
+    [listed] = [t for t in at.dataframe if "From" in t.value.columns]
+    assert listed.value["Outcome"].tolist() == ["Open"]
+    # AppTest cannot click a table row: set the selection the way a click does.
+    at.session_state["referrals_table"] = {"selection": {"rows": [0], "columns": []}}
+    at.run()
+    assert not at.exception, at.exception
+    key = f"referrals_outcome_{referral_id}_1"
+    decided = moment + timedelta(hours=5)
+    fill(at, **{f"{key}_decided_date": decided.date(), f"{key}_decided_time": decided.time()})
+    at.radio(key=f"{key}_outcome").set_value("declined")
+    button(at, "Save outcome").click().run()
+    assert values(at.error) == ["Reason declined: choose a reason."]
+    assert referrals.get(world.db, world.admin, referral_id)["outcome"] == "open"
+
+    at.selectbox(key=f"{key}_reason").select("NO_CAPACITY")
+    button(at, "Save outcome").click().run()
+    assert not at.error, values(at.error)
+    after = referrals.get(world.db, world.admin, referral_id)
+    assert (after["outcome"], after["decline_reason"], after["response_hours"]) == ("declined", "NO_CAPACITY", 5.0)
+
+
+@pytest.mark.parametrize(("username", "branches"), [("lead.north", ["Leeds", "York"]), ("manager.york", ["York"])])
+def test_that_the_figures_are_the_users_scope(world, username, branches):
+    """Test that the Referrals page's list and figures show only the user's branches, with the same numbers as
+    referrals.measures for them."""
+    moment = (clock.now() - timedelta(days=3)).astimezone(referrals.UK).replace(second=0, tzinfo=None)
+    for branch, organisation in ((world.leeds, world.gp), (world.york, world.ot), (world.bristol, world.council)):
+        referrals.log(
+            world.db,
+            world.admin,
+            {"branch_id": branch, "received_at": moment, "organisation_id": organisation, "channel": "email"}
+            | {"urgency": "routine"},
+        )
+    at = open_on(username, "pages/referrals.py")
+    [listed] = [t for t in at.dataframe if "From" in t.value.columns]
+    organisations = {"Leeds": "Hyde Park Surgery", "York": "Leeds Community OT"}
+    assert sorted(listed.value["Organisation"]) == sorted(organisations[b] for b in branches)
+    [figures] = [
+        t for t in at.dataframe if "Received" in t.value.columns and "Declined: No capacity" in t.value.columns
+    ]
+    assert figures.value["Branch"].tolist() == branches
+    assert figures.value["Received"].tolist() == [1] * len(branches)
+    assert [m.value for m in at.metric][:2] == [str(len(branches)), "0"]
+
+
+def test_that_coverage_shows_referrals_in_the_last_90_days_beside_each_score(world):
+    """Test that the Coverage page's branch league data has each branch's referrals of the last 90 days."""
+    moment = (clock.now() - timedelta(days=10)).astimezone(referrals.UK).replace(second=0, tzinfo=None)
+    old = (clock.now() - timedelta(days=120)).astimezone(referrals.UK).replace(second=0, tzinfo=None)
+    for when in (moment, moment, old):
+        referrals.log(
+            world.db,
+            world.admin,
+            {"branch_id": world.leeds, "received_at": when, "organisation_id": world.gp, "channel": "email"}
+            | {"urgency": "routine"},
+        )
+    at = open_on("lead.north", "pages/coverage.py")
+    [league] = [t.value for t in at.dataframe if "Referrals, last 90 days" in t.value.columns]
+    assert dict(zip(league["Branch"], league["Referrals, last 90 days"], strict=True)) == {"Leeds": 2, "York": 0}
