@@ -48,16 +48,17 @@ else:
 
         return st.Page(refuse, title=page.title, icon=page.icon, url_path=page.url_path, visibility="hidden")
 
-    navigation = st.navigation(
-        [
-            *(
-                st.Page(page.path, title=page.title, icon=page.icon, url_path=page.url_path)
-                for page in pages.for_actor(actor)
-            ),
-            *(refused(page) for page in pages.not_for_actor(actor)),
-            st.Page(landing, title="Start", url_path="start", default=True, visibility="hidden"),
-        ]
+    # The menu in sections (Work, Insight, Admin), never folded; the refused and start pages are hidden.
+    menu = {
+        section: [st.Page(page.path, title=page.title, icon=page.icon, url_path=page.url_path) for page in listed]
+        for section, listed in pages.sections_for(actor).items()
+    }
+    for page in pages.not_for_actor(actor):
+        menu.setdefault(page.section, []).append(refused(page))
+    next(iter(menu.values())).append(
+        st.Page(landing, title="Start", url_path="start", default=True, visibility="hidden")
     )
+    navigation = st.navigation(menu, expanded=True)
     if (asked := st.session_state.pop(session.RETURN_KEY, None)) in {page.path for page in pages.for_actor(actor)}:
         st.switch_page(asked)  # a page address opened before app.py had run on this server (session.require)
     with st.sidebar:

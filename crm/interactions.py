@@ -7,13 +7,14 @@ from sqlite_utils import Database
 from crm import audit, clock, contacts, fields
 from crm.access import Actor, branch_clause, require_branch
 from crm.db import insert, transaction, update_row
-from crm.errors import Conflict, NotFound, ValidationError
+from crm.errors import Conflict, NotFound, PermissionDenied, ValidationError
 
 SUMMARY_MAX = 200
 EARLIEST = date(2000, 1, 1)
 FOLLOW_UP_HORIZON_DAYS = 7  # "due" means due within the coming week
 SENSITIVE_FIELDS = {"summary": "Summary", "notes": "Notes", "follow_up_action": "Follow-up action"}
 REFERRAL = "REFERRAL_RECEIVED"
+DEFAULT_KIND = "PHONE_CALL"
 
 OTHER_BRANCH_CONTACT = "a contact now at another branch"
 
@@ -257,6 +258,70 @@ def complete_follow_up(db: Database, actor: Actor, interaction_id: int, done_on:
         )
 
 
+def most_used_kind(db: Database, actor: Actor) -> str:
+    """The kind of interaction this user logs most often (ties go to the kind listed first), else a phone call."""
+    row = db.execute(
+        """SELECT i.kind_code FROM interactions i JOIN interaction_kinds k ON k.code = i.kind_code
+           WHERE i.created_by = ? GROUP BY i.kind_code ORDER BY count(*) DESC, k.sort_order, k.label LIMIT 1""",
+        [actor.id],
+    ).fetchone()
+    return row[0] if row else DEFAULT_KIND
+
+
+def complete_with_touch(
+    db: Database, actor: Actor, interaction_id: int, values: dict, *, confirmed: bool = False
+) -> int:
+    """Log the touch that answers a follow-up and mark the follow-up done on its date, in one transaction;
+    returns the new interaction's id. The touch keeps the follow-up's branch, contacts and organisation.
+
+    :raises Conflict: when the follow-up was completed meanwhile (by a colleague, or in another tab).
+    :raises PossibleClientData: when the outcome looks like it holds an NHS number, unless ``confirmed``.
+    """
+    with transaction(db):
+        follow_up = get(db, actor, interaction_id)
+        if not follow_up["follow_up_on"]:
+            raise ValidationError("Follow-up", "this interaction has no follow-up to complete.")
+        if follow_up["follow_up_done_on"]:
+            raise Conflict("This follow-up has already been marked done.")
+        touch = {
+            **values,
+            "branch_id": follow_up["branch_id"],
+            "contact_ids": [c for c in follow_up["contact_ids"] if c not in follow_up["moved_contact_ids"]],
+            "organisation_id": follow_up["organisation_id"],
+        }
+        touch_id = log(db, actor, touch, confirmed=confirmed)
+        done_on = db.execute("SELECT occurred_on FROM interactions WHERE id = ?", [touch_id]).fetchone()[0]
+        complete_follow_up(db, actor, interaction_id, done_on=date.fromisoformat(done_on))
+    return touch_id
+
+
+def undo_complete_with_touch(db: Database, actor: Actor, interaction_id: int, touch_id: int) -> None:
+    """Undo ``complete_with_touch`` in one transaction: delete the touch it logged and reopen the follow-up.
+
+    :raises PermissionDenied: when the touch was logged by someone else (only your own action can be undone).
+    """
+    with transaction(db):
+        touch = get(db, actor, touch_id)
+        if db.execute("SELECT created_by FROM interactions WHERE id = ?", [touch_id]).fetchone()[0] != actor.id:
+            raise PermissionDenied("Only the person who logged that touch can undo it.")
+        follow_up = get(db, actor, interaction_id)
+        delete(db, actor, touch_id, touch["version"])
+        if follow_up["follow_up_done_on"]:
+            db.execute(
+                "UPDATE interactions SET follow_up_done_on = NULL, updated_at = ?, updated_by = ?, "
+                "version = version + 1 WHERE id = ?",
+                [clock.stamp(), actor.id, interaction_id],
+            )
+            audit.record(
+                db,
+                actor,
+                "update",
+                "interactions",
+                interaction_id,
+                {"follow_up_done_on": [follow_up["follow_up_done_on"], None]},
+            )
+
+
 def search(
     db: Database,
     actor: Actor,
@@ -322,6 +387,35 @@ def follow_ups(db: Database, actor: Actor, *, today: date | None = None, branch_
     for row in rows:
         row["state"] = "overdue" if row["follow_up_on"] < today.isoformat() else "due"
     return rows
+
+
+def people(db: Database, actor: Actor, interaction_ids: list[int]) -> dict[int, list[dict]]:
+    """The contacts of each interaction that ``actor`` may see (in scope, not erased), as contact rows with
+    display fields (phone_link and so on), by interaction id; interactions without any map to []."""
+    found: dict[int, list[dict]] = {i: [] for i in interaction_ids}
+    if not interaction_ids:
+        return found
+    marks = ", ".join("?" for _ in interaction_ids)
+    links = db.execute(
+        f"SELECT interaction_id, contact_id FROM interaction_contacts WHERE interaction_id IN ({marks})",
+        interaction_ids,
+    ).fetchall()
+    where, params = branch_clause(actor, "c.branch_id")
+    contact_ids = sorted({contact_id for _, contact_id in links})
+    visible = {
+        row["id"]: row
+        for row in contacts.query(
+            db,
+            f"c.id IN ({', '.join('?' for _ in contact_ids) or 'NULL'}) AND c.erased_at IS NULL AND {where}",
+            [*contact_ids, *params],
+        )
+    }
+    for interaction_id, contact_id in links:
+        if contact_id in visible:
+            found[interaction_id].append(visible[contact_id])
+    for rows in found.values():
+        rows.sort(key=lambda row: (row["name"].casefold(), row["id"]))
+    return found
 
 
 def referrals_by_type(db: Database, actor: Actor, since: date, until: date) -> list[dict]:

@@ -377,7 +377,8 @@ def list_contacts() -> None:
     event = st.dataframe(
         [
             {
-                "Name": r["name"],
+                # The name is a link to the contact's page; the text after "#" is what the cell shows.
+                "Name": f"contacts?contact={r['id']}#{r['name']}",
                 "Job title": r["job_title"],
                 "Organisation": r["organisation"],
                 "Partner type": r["type_label"],
@@ -391,6 +392,7 @@ def list_contacts() -> None:
             for r in rows
         ],
         hide_index=True,
+        column_config={"Name": st.column_config.LinkColumn("Name", display_text=r"#(.*)$")},
         on_select="rerun",
         selection_mode="single-row",
         key="contacts_table",

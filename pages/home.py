@@ -5,11 +5,13 @@ from datetime import timedelta
 import streamlit as st
 
 from crm import branches, clock, contacts, ical, interactions
-from crm.errors import CRMError
-from crm.ui import session
-from crm.ui.widgets import day, flash, md, show_error
+from crm.ui import logdialog, session
+from crm.ui.logdialog import Touch, person_lines, person_link, undo_offer
+from crm.ui.widgets import day, flash, md
 
 database, actor = session.require(__file__)
+SHOWN = 50  # follow-ups listed; the rest are on the Interactions page
+SHOWN_LAPSING = 30  # lapsing contacts listed, most urgent first; the rest are on the Contacts page
 today = clock.now().date()
 several_branches = len(branches.branches(database, actor)) > 1
 
@@ -17,34 +19,47 @@ st.title("This week")
 st.caption(f"{md(branches.scope_label(database, actor))}, {today:%A} {day(today.isoformat())}")
 flash()
 
+undo_offer(database, actor)
+
 st.subheader("Follow-ups due and overdue")
 due = interactions.follow_ups(database, actor, today=today)
 if several_branches:  # a regional lead reads them branch by branch
     due.sort(key=lambda row: row["branch"])
 if not due:
     st.success("No follow-ups due this week.")
+shown_due = due[:SHOWN]
+people = interactions.people(database, actor, [row["id"] for row in shown_due])
 shown_branch = None
-for row in due[:50]:
+for row in shown_due:
     if several_branches and row["branch"] != shown_branch:
         shown_branch = row["branch"]
         st.markdown(f"**{md(shown_branch)}**")
-    when, what, done = st.columns([2, 7, 1])
-    state = ":red[**Overdue**]" if row["state"] == "overdue" else "Due"
-    when.markdown(f"{state}  \n{day(row['follow_up_on'])}")
-    what.markdown(
-        f"**{md(row['follow_up_action'] or 'Follow up')}** with {md(row['contacts'] or row['organisation'])}  \n"
-        f"After: {md(row['summary'])} ({day(row['occurred_on'])})"
-    )
-    if done.button("Done", key=f"home_done_{row['id']}"):
-        try:
-            interactions.complete_follow_up(database, actor, row["id"])
-        except CRMError as error:
-            show_error(error)
-        else:
-            flash(f"Follow-up done: {row['follow_up_action'] or row['summary']}.")
-            st.rerun()
-if len(due) > 50:
-    st.caption(f"Showing the first 50 of {len(due)}; see the Interactions page for the rest.")
+    with st.container(border=True, key=f"home_follow_up_{row['id']}"):
+        when, what, log_column, done_column = st.columns([2, 6, 2, 2], vertical_alignment="center")
+        state = ":red[**Overdue**]" if row["state"] == "overdue" else "Due"
+        when.markdown(f"{state}  \n{day(row['follow_up_on'])}")
+        what.markdown(
+            f"**{md(row['follow_up_action'] or 'Follow up')}**  \n"
+            f"After: {md(row['summary'])} ({day(row['occurred_on'])})"
+        )
+        for person in people[row["id"]]:
+            person_link(person, what)
+            about, reach = person_lines(person)
+            what.caption("  \n".join(part for part in (about, reach) if part))
+        if not people[row["id"]] and row["organisation"]:
+            what.caption(md(row["organisation"]))
+        subject = ", ".join(p["name"] for p in people[row["id"]]) or row["organisation"] or "the partner"
+        touch = Touch(
+            subject=subject,
+            branch_id=row["branch_id"],
+            contact_ids=tuple(p["id"] for p in people[row["id"]] if p["branch_id"] == row["branch_id"]),
+            organisation_id=row["organisation_id"],
+            follow_up=row,
+        )
+        logdialog.button(f"home_log_follow_up_{row['id']}", touch, container=log_column)
+        logdialog.button(f"home_done_{row['id']}", touch, done=True, container=done_column)
+if len(due) > SHOWN:
+    st.caption(f"Showing the first {SHOWN} of {len(due)}; see the Interactions page for the rest.")
 st.download_button(
     "Follow-ups for your calendar (.ics)",
     data=ical.follow_ups_calendar(database, actor),  # built in this run: a deferred callable has no rerun around it
@@ -60,25 +75,31 @@ slipping = contacts.lapsing(database, actor, today=today)
 if not slipping:
     st.success("Every named contact has been in touch within their keep-in-touch interval.")
 else:
-    st.dataframe(
-        [
-            {
-                **({"Branch": r["branch"]} if several_branches else {}),
-                "Status": contacts.RELATIONSHIPS[r["relationship"]],
-                "Name": r["name"],
-                "Job title": r["job_title"],
-                "Organisation": r["organisation"],
-                "Partner type": r["type_label"],
-                "Last touched": day(r["last_touched_on"]) or "Never",
-                "Every (days)": r["interval_days"],
-                "Phone": r["phone_display"],
-            }
-            for r in (sorted(slipping, key=lambda r: r["branch"]) if several_branches else slipping)
-        ],
-        hide_index=True,
-        width="stretch",
-    )
     st.caption(f"{len(slipping)} named contacts to call. Any logged interaction resets the clock.")
+    if several_branches:
+        slipping.sort(key=lambda r: r["branch"])
+    shown_branch = None
+    for person in slipping[:SHOWN_LAPSING]:
+        if several_branches and person["branch"] != shown_branch:
+            shown_branch = person["branch"]
+            st.markdown(f"**{md(shown_branch)}**")
+        with st.container(border=True, key=f"home_contact_{person['id']}"):
+            status, who, log_column = st.columns([2, 8, 2], vertical_alignment="center")
+            last = f"last {day(person['last_touched_on'])}" if person["last_touched_on"] else "never touched"
+            status.markdown(f"{contacts.RELATIONSHIPS[person['relationship']]}  \n{last}")
+            person_link(person, who)
+            about, reach = person_lines(person)
+            who.caption("  \n".join(part for part in (about, reach) if part))
+            touch = Touch(
+                subject=person["name"],
+                branch_id=person["branch_id"],
+                contact_ids=(person["id"],),
+                organisation_id=person["organisation_id"],
+            )
+            logdialog.button(f"home_log_contact_{person['id']}", touch, container=log_column)
+    if len(slipping) > SHOWN_LAPSING:
+        st.caption(f"Showing the {SHOWN_LAPSING} most urgent of {len(slipping)}.")
+        st.page_link("pages/contacts.py", label="All contacts", icon=":material/contacts:")
 
 st.subheader("Recent activity")
 recent = interactions.search(database, actor, since=today - timedelta(days=14), limit=25)

@@ -8,6 +8,7 @@ from crm import branches, clock, contacts, interactions
 from crm.access import BRANCH_MANAGER
 from crm.errors import CRMError
 from crm.ui import session
+from crm.ui.confirm import delete_button
 from crm.ui.widgets import (
     choice,
     day,
@@ -167,7 +168,8 @@ def show_interaction(interaction_id: int) -> None:
         st.rerun()
     with st.expander("Delete this interaction"):
         st.write("Deleting removes it from every timeline and recalculates when its contacts were last touched.")
-        if st.button("Delete", key="interactions_delete", type="primary"):
+        name = f"{record['summary']}, {day(record['occurred_on'])}"
+        if delete_button("interactions_delete", interaction_id, name, "interaction"):
             try:
                 interactions.delete(database, actor, interaction_id, version)
             except CRMError as error:

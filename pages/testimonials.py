@@ -8,6 +8,7 @@ from crm import branches, clock, contacts, organisations, settings, testimonials
 from crm.access import ADMIN, BRANCH_MANAGER
 from crm.errors import CRMError
 from crm.ui import session
+from crm.ui.confirm import delete_button
 from crm.ui.downloads import deferred_download
 from crm.ui.widgets import (
     choice,
@@ -202,7 +203,8 @@ def show(testimonial_id: int) -> None:
         flash("Saved changes.")
         st.rerun()
     with st.expander("Delete this testimonial"):
-        if st.button("Delete", key="testimonials_delete"):
+        quote = record["quote"] if len(record["quote"]) <= 80 else f"{record['quote'][:80].rstrip()}…"
+        if delete_button("testimonials_delete", testimonial_id, quote, "testimonial"):
             testimonials.delete(database, actor, testimonial_id)
             end_edit(prefix)
             del st.query_params["testimonial"]

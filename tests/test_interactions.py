@@ -1376,3 +1376,123 @@ def test_a_follow_up_five_years_ahead_is_accepted(world):
     interaction_id = log(world, [priya], follow_up_on="2031-03-02", follow_up_action="Renew the agreement")
 
     assert interactions.get(world.db, world.admin, interaction_id)["follow_up_on"] == "2031-03-02"
+
+
+# Quick entry (issue 12): the kind a user logs most, Done with an outcome, and its undo.
+
+
+def test_most_used_kind_is_the_users_own_most_logged_kind(world):
+    """Test that most_used_kind is the kind this user logged most (ties to the kind listed first), counting only
+    their own interactions, and a phone call for someone who has logged nothing."""
+    priya = world.contact(world.leeds, "Priya Patel")
+    assert interactions.most_used_kind(world.db, world.manager_leeds) == "PHONE_CALL"
+    for kind in ("EMAIL", "EMAIL", "VISIT"):
+        log(world, [priya], world.manager_leeds, kind_code=kind)
+    for _ in range(3):
+        log(world, [priya], world.admin, kind_code="VISIT")
+
+    assert interactions.most_used_kind(world.db, world.manager_leeds) == "EMAIL"
+    assert interactions.most_used_kind(world.db, world.admin) == "VISIT"
+    assert interactions.most_used_kind(world.db, world.manager_york) == "PHONE_CALL"
+
+
+def test_complete_with_touch_logs_the_outcome_and_completes_the_follow_up(world):
+    """Test that Done with an outcome logs a touch with the follow-up's branch, contacts and organisation (the
+    contact's last-touched date moves), and dates the follow-up done on the touch's day, both audited."""
+    priya = world.contact(world.leeds, "Priya Patel")
+    follow_up = log(world, [priya], occurred_on=ago(20), follow_up_on=ago(5), follow_up_action="Send availability")
+
+    touch = interactions.complete_with_touch(
+        world.db,
+        world.manager_leeds,
+        follow_up,
+        {"kind_code": "EMAIL", "occurred_on": ago(1), "summary": "Sent the rota"},
+    )
+
+    row = interactions.get(world.db, world.admin, touch)
+    assert {k: row[k] for k in ("branch_id", "organisation_id", "occurred_on", "kind_code", "summary")} == {
+        "branch_id": world.leeds,
+        "organisation_id": world.gp,
+        "occurred_on": ago(1),
+        "kind_code": "EMAIL",
+        "summary": "Sent the rota",
+    }
+    assert (row["contact_ids"], row["logged_by"], row["follow_up_on"]) == ([priya], "Lee Leeds", None)
+    done = interactions.get(world.db, world.admin, follow_up)
+    assert (done["follow_up_done_on"], done["version"]) == (ago(1), 2)
+    assert contacts.get(world.db, world.admin, priya)["last_touched_on"] == ago(1)
+    assert audit.entries(world.db, "interactions", follow_up)[0]["changes"] == {"follow_up_done_on": [None, ago(1)]}
+    assert audit.entries(world.db, "interactions", touch)[0]["action"] == "create"
+
+
+def test_complete_with_touch_writes_nothing_when_refused(world):
+    """Test that an outcome holding an NHS number, or a follow-up already done, leaves no touch and no change."""
+    priya = world.contact(world.leeds, "Priya Patel")
+    follow_up = log(world, [priya], occurred_on=ago(20), follow_up_on=ago(5), follow_up_action="Call back")
+    before = counts(world)
+
+    with pytest.raises(PossibleClientData):
+        interactions.complete_with_touch(
+            world.db, world.manager_leeds, follow_up, {"kind_code": "PHONE_CALL", "summary": f"Re {VALID_NHS_NUMBER}"}
+        )
+    assert counts(world) == before
+    assert interactions.get(world.db, world.admin, follow_up)["follow_up_done_on"] is None
+
+    interactions.complete_follow_up(world.db, world.admin, follow_up)
+    before = counts(world)
+    with pytest.raises(Conflict) as caught:
+        interactions.complete_with_touch(
+            world.db, world.manager_leeds, follow_up, {"kind_code": "PHONE_CALL", "summary": "Called"}
+        )
+    assert str(caught.value) == "This follow-up has already been marked done."
+    assert counts(world) == before
+
+
+def test_undo_complete_with_touch_restores_both(world):
+    """Test that undo deletes the logged touch, reopens the follow-up (back on the list of follow-ups) and puts
+    the contact's last-touched date back, audited; only the person who logged the touch may undo it."""
+    priya = world.contact(world.leeds, "Priya Patel")
+    follow_up = log(world, [priya], occurred_on=ago(20), follow_up_on=ago(5), follow_up_action="Call back")
+    touch = interactions.complete_with_touch(
+        world.db, world.manager_leeds, follow_up, {"kind_code": "PHONE_CALL", "summary": "Called"}
+    )
+
+    with pytest.raises(PermissionDenied) as caught:
+        interactions.undo_complete_with_touch(world.db, world.lead_north, follow_up, touch)
+    assert str(caught.value) == "Only the person who logged that touch can undo it."
+
+    interactions.undo_complete_with_touch(world.db, world.manager_leeds, follow_up, touch)
+
+    assert world.db.execute("SELECT count(*) FROM interactions WHERE id = ?", [touch]).fetchone()[0] == 0
+    assert [r["id"] for r in interactions.follow_ups(world.db, world.manager_leeds, today=TODAY)] == [follow_up]
+    assert contacts.get(world.db, world.admin, priya)["last_touched_on"] == ago(20)
+    reopened = audit.entries(world.db, "interactions", follow_up)[0]
+    assert (reopened["username"], reopened["changes"]) == ("manager.leeds", {"follow_up_done_on": [STAMP[:10], None]})
+    assert audit.entries(world.db, "interactions", touch)[0]["action"] == "delete"
+
+
+def test_people_of_interactions_are_those_the_actor_may_see(world):
+    """Test that people() gives each interaction's contacts with their tel: links, sorted by name, leaving out
+    erased people and those of branches outside the actor's scope; an interaction without contacts gets []."""
+    from crm import privacy
+
+    priya = world.contact(world.leeds, "Priya Patel", phone="0113 496 0001")
+    adam = world.contact(world.leeds, "Adam Ash")
+    gone = world.contact(world.leeds, "Gina Gone")
+    with_people = log(world, [priya, adam, gone])
+    privacy.erase(world.db, world.admin, gone)
+    organisation_only = interactions.log(
+        world.db,
+        world.admin,
+        {"branch_id": world.leeds, "kind_code": "VISIT", "summary": "Drop-in", "organisation_id": world.gp},
+    )
+
+    found = interactions.people(world.db, world.manager_leeds, [with_people, organisation_only])
+
+    assert [(p["id"], p["name"], p["phone_link"]) for p in found[with_people]] == [
+        (adam, "Adam Ash", ""),
+        (priya, "Priya Patel", "tel:+441134960001"),
+    ]
+    assert found[organisation_only] == []
+    assert interactions.people(world.db, world.manager_york, [with_people]) == {with_people: []}
+    assert interactions.people(world.db, world.manager_york, []) == {}

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from crm import audit, clock, contacts, demo, users
 from crm.access import ADMIN, BRANCH_MANAGER, REGIONAL_LEAD
-from crm.ui.pages import PAGES, for_actor, landing_for
+from crm.ui.pages import PAGES, for_actor, landing_for, sections_for
 from tests.conftest import PASSWORD
 from tests.pagehelpers import (
     NOT_FOR_YOUR_ROLE,
@@ -305,6 +305,19 @@ def test_that_each_role_gets_its_pages_in_the_menu(world, role):
         else:
             with pytest.raises(ValueError, match="Could not find a navigation page"):
                 at.switch_page(page.path)
+
+
+def test_that_the_menu_groups_an_administrators_pages_into_work_insight_and_admin(world):
+    """Test that every page is in a menu section, and an administrator's menu reads Work, Insight, Admin with
+    each section's pages in PAGES order (issue 12: admin pages reachable without unfolding a long menu)."""
+    actor = users.sign_in(world.db, ROLE_USERS[ADMIN], PASSWORD)
+    grouped = sections_for(actor)
+    assert {section: [Path(page.path).stem for page in listed] for section, listed in grouped.items()} == {
+        "Work": ["home", "contacts", "interactions", "organisations", "testimonials", "referrals", "import_contacts"],
+        "Insight": ["coverage", "gp_patch", "audit"],
+        "Admin": ["retention", "users", "branches", "partner_types", "gp_directory", "backups", "account"],
+    }
+    assert sorted(page.path for listed in grouped.values() for page in listed) == sorted(p.path for p in PAGES)
 
 
 @pytest.mark.parametrize("role", [ADMIN, REGIONAL_LEAD, BRANCH_MANAGER])

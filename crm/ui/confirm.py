@@ -31,3 +31,26 @@ def erase_step(key: str, chosen: dict, label: str = "Erase") -> dict | None:
         del st.session_state[pending_key]
         return pending
     return None
+
+
+def delete_button(key: str, record_id: int, name: str, what: str) -> bool:
+    """A Delete button that first asks in a dialog "Delete the <what> “<name>”?" (the name as plain text).
+
+    True on the run after the user pressed "Yes, delete" for this very record (by id), so the page deletes it
+    with its own connection; a rerun of the whole page closes the dialog.
+    """
+    confirmed = st.session_state.pop(f"{key}_confirmed", None)
+    if st.button("Delete", key=key, icon=":material/delete:"):
+        _confirm_delete(key, record_id, name, what)
+    return confirmed == record_id
+
+
+@st.dialog("Delete?")
+def _confirm_delete(key: str, record_id: int, name: str, what: str) -> None:
+    st.markdown(f"Delete the {what} “{md(name)}”? This cannot be undone.")
+    yes, no = st.columns(2)
+    if yes.button("Yes, delete", key=f"{key}_yes", type="primary", width="stretch"):
+        st.session_state[f"{key}_confirmed"] = record_id
+        st.rerun()
+    if no.button("Cancel", key=f"{key}_cancel", width="stretch"):
+        st.rerun()

@@ -16,6 +16,11 @@ class PageSpec:
     roles: tuple[str, ...]
 
     @property
+    def section(self) -> str:
+        """The menu group the page is listed under: "Work", "Insight" or "Admin"."""
+        return SECTIONS[self.path]
+
+    @property
     def url_path(self) -> str:
         """The address Streamlit gives the page: its file name without .py."""
         return Path(self.path).stem
@@ -40,6 +45,36 @@ PAGES = [
     PageSpec("pages/backups.py", "Backups", ":material/backup:", (ADMIN,)),
     PageSpec("pages/account.py", "My account", ":material/person:", EVERYONE),
 ]
+
+
+# The menu's groups, in order, so that no page hides behind a folded menu; every page is in one.
+SECTIONS = {
+    "pages/home.py": "Work",
+    "pages/contacts.py": "Work",
+    "pages/interactions.py": "Work",
+    "pages/organisations.py": "Work",
+    "pages/testimonials.py": "Work",
+    "pages/referrals.py": "Work",
+    "pages/import_contacts.py": "Work",
+    "pages/coverage.py": "Insight",
+    "pages/gp_patch.py": "Insight",
+    "pages/audit.py": "Insight",
+    "pages/retention.py": "Admin",
+    "pages/users.py": "Admin",
+    "pages/branches.py": "Admin",
+    "pages/partner_types.py": "Admin",
+    "pages/gp_directory.py": "Admin",
+    "pages/backups.py": "Admin",
+    "pages/account.py": "Admin",
+}
+
+
+def sections_for(actor: Actor) -> dict[str, list[PageSpec]]:
+    """The pages this user's role may open, grouped by menu section ("Work", "Insight", "Admin")."""
+    grouped: dict[str, list[PageSpec]] = {}
+    for page in for_actor(actor):
+        grouped.setdefault(page.section, []).append(page)
+    return grouped
 
 
 # Where each role lands after sign-in (the first page of the menu otherwise).

@@ -2,7 +2,7 @@
 
 import re
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import streamlit as st
 
@@ -163,12 +163,15 @@ def organisation_picker(
     )
 
 
-def guarded_save(key: str, submitted: bool, save: Callable[[bool], T]) -> T | None:
+def guarded_save(
+    key: str, submitted: bool, save: Callable[[bool], T], *, scope: Literal["app", "fragment"] = "app"
+) -> T | None:
     """Run ``save(confirmed)`` for a submitted form, asking first when the text looks like client data.
 
     ``save`` raises PossibleClientData when free text holds what looks like an NHS number; the user then sees
     the warning with "Save anyway" and "Cancel", and the form's values (kept by Streamlit) are saved with
     ``confirmed=True`` only on "Save anyway". Returns what ``save`` returned, or None when nothing was saved.
+    In a dialog pass ``scope="fragment"``: a rerun of the whole app would close the dialog and lose the warning.
     """
     pending = f"{key}_confirm_message"
     confirmed = False
@@ -179,7 +182,7 @@ def guarded_save(key: str, submitted: bool, save: Callable[[bool], T]) -> T | No
         left, right = st.columns(2)
         if right.button("Cancel", key=f"{key}_cancel"):
             del st.session_state[pending]
-            st.rerun()
+            st.rerun(scope=scope)
         if not left.button("It is not client data: save anyway", key=f"{key}_confirm", type="primary"):
             return None
         del st.session_state[pending]
@@ -190,7 +193,7 @@ def guarded_save(key: str, submitted: bool, save: Callable[[bool], T]) -> T | No
         return save(confirmed)
     except PossibleClientData as error:
         st.session_state[pending] = str(error)
-        st.rerun()
+        st.rerun(scope=scope)
     except CRMError as error:
         show_error(error)
     return None
