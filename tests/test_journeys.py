@@ -424,10 +424,14 @@ def test_a_branch_managers_week(tab: Page, server: Server, tmp_path: Path):
     visit(tab, "This week")
     done = tab.locator("[class*='st-key-home_done_']").first
     interaction_id = int(re.search(r"st-key-home_done_(\d+)", done.get_attribute("class")).group(1))
-    done.get_by_role("button", name="Done").click()
+    done.get_by_role("button", name="Done").click()  # asks for the outcome, logged as a touch (issue 12)
+    dialog = tab.get_by_role("dialog")
+    dialog.get_by_role("textbox", name="Outcome").fill("Sent the referral pack")
+    dialog.get_by_role("button", name="Save").click()
     expect(tab.get_by_text("Follow-up done:")).to_be_visible()
     [followed] = server.rows("SELECT follow_up_done_on FROM interactions WHERE id = ?", [interaction_id])
     assert followed["follow_up_done_on"] == date.today().isoformat()
+    assert server.rows("SELECT count(*) AS n FROM interactions WHERE summary = 'Sent the referral pack'") == [{"n": 1}]
 
     # A testimonial with CQC consent and its evidence as a PDF.
     visit(tab, "Testimonials")
