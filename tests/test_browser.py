@@ -4,13 +4,6 @@ Only what a browser alone shows is tested here: signing in, a whole add-a-contac
 real widgets, and that a signed-out visitor opening a page address sees the sign-in form and no data.
 """
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,23 +15,11 @@ from crm import branches, db, organisations, users
 from crm.access import BRANCH_MANAGER
 from crm.contacts import add as add_contact
 from crm.ui.pages import PAGES
+from tests import browserkit
+from tests.browserkit import WAIT_MS
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
-
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-WAIT_MS = 30_000  # Streamlit renders asynchronously, and argon2 makes sign-in slow on purpose
-expect.set_options(timeout=WAIT_MS)
-SERVER_START_SECONDS = 60
 
 ORGANISATION = "Hyde Park Surgery"
 ORGANISATION_LABEL = "Hyde Park Surgery (GP practice, LS6 1AA)"
@@ -76,69 +57,13 @@ def _seed(db_path: Path) -> tuple[int, int]:
     return branch, manager.id
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _wait_until_healthy(url: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"streamlit exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.read() == b"ok":
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"streamlit did not become healthy within {SERVER_START_SECONDS}s:\n{log.read_text()}")
-
-
 @contextmanager
 def _streamlit(tmp: Path) -> Iterator[Server]:
     """`streamlit run app.py` on a free local port, on a newly seeded database in ``tmp``; stopped afterwards."""
     db_path = tmp / "crm.db"
     branch_id, manager_id = _seed(db_path)
-    port = _free_port()
-    env = {**os.environ, "CRM_DB": str(db_path)}
-    env.pop("CRM_IDLE_MINUTES", None)
-    log = tmp / "streamlit.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                "app.py",
-                "--server.headless",
-                "true",
-                "--server.port",
-                str(port),
-                "--server.address",
-                "127.0.0.1",
-                "--browser.gatherUsageStats",
-                "false",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_healthy(url, process, log)
-        yield Server(url, db_path, branch_id, manager_id)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with browserkit.streamlit_server(db_path, tmp / "streamlit.log") as running:
+        yield Server(running.url, db_path, branch_id, manager_id)
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +83,7 @@ def fresh_server(tmp_path):
 @pytest.fixture(scope="module")
 def browser():
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        chromium = browserkit.launch(playwright)
         yield chromium
         chromium.close()
 
@@ -174,13 +99,7 @@ def page(browser):
 
 
 def _wait_for_app(page: Page) -> None:
-    """Wait until Streamlit has finished running the script (its "Running..." indicator is gone)."""
-    expect(page.locator('[data-testid="stApp"]')).to_be_visible(timeout=WAIT_MS)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-        " && document.querySelector('[data-testid=\"stAppViewContainer\"]')",
-        timeout=WAIT_MS,
-    )
+    browserkit.wait_for_app(page)
 
 
 def _sign_in(page: Page, url: str, username: str) -> None:
