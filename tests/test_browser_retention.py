@@ -12,7 +12,8 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from crm import contacts, db, interactions, organisations, privacy, retention
 from crm.access import COMMAND_LINE
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, WAIT_MS, _sign_in, _streamlit, _wait_for_app
+from tests.browserkit import CHROMIUM, CHROMIUM_ARGS, WAIT_MS
+from tests.test_browser import _sign_in, _streamlit, _wait_for_app
 
 pytestmark = pytest.mark.browser
 

@@ -12,8 +12,9 @@ from playwright.sync_api import expect, sync_playwright
 
 from crm import db, loadbench, users, workers
 from crm.handles import Handles
+from tests.browserkit import CHROMIUM, CHROMIUM_ARGS, WAIT_MS
 from tests.conftest import PASSWORD
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, WAIT_MS, _seed
+from tests.test_browser import _seed
 
 pytestmark = pytest.mark.browser  # nginx is needed too: ./scripts/test installs it, as it does chromium
 
