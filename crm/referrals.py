@@ -190,19 +190,7 @@ def log(db: Database, actor: Actor, values: dict, *, confirmed: bool = False, no
             confirmed=True,
             today=now.astimezone(UK).date(),
         )
-        stamp = clock.stamp(now)
-        row = {
-            **cleaned,
-            "outcome": "open",
-            "interaction_id": interaction_id,
-            "created_at": stamp,
-            "created_by": actor.id,
-            "updated_at": stamp,
-            "updated_by": actor.id,
-        }
-        referral_id = insert(db, "referrals", row)
-        audit.record(db, actor, "create", "referrals", referral_id, {**cleaned, "interaction_id": interaction_id})
-    return referral_id
+        return _insert(db, actor, cleaned, interaction_id, now)
 
 
 def for_interaction(
@@ -239,18 +227,24 @@ def for_interaction(
         )
         if not confirmed:
             fields.refuse_nhs_numbers(cleaned, SENSITIVE_FIELDS)
-        stamp = clock.stamp(now)
-        row = {
-            **cleaned,
-            "outcome": "open",
-            "interaction_id": interaction_id,
-            "created_at": stamp,
-            "created_by": actor.id,
-            "updated_at": stamp,
-            "updated_by": actor.id,
-        }
-        referral_id = insert(db, "referrals", row)
-        audit.record(db, actor, "create", "referrals", referral_id, {**cleaned, "interaction_id": interaction_id})
+        return _insert(db, actor, cleaned, interaction_id, now)
+
+
+def _insert(db: Database, actor: Actor, cleaned: dict, interaction_id: int, now: datetime) -> int:
+    """Write a new open referral tied to its "Referral received" interaction, audited (the caller holds the
+    transaction)."""
+    stamp = clock.stamp(now)
+    row = {
+        **cleaned,
+        "outcome": "open",
+        "interaction_id": interaction_id,
+        "created_at": stamp,
+        "created_by": actor.id,
+        "updated_at": stamp,
+        "updated_by": actor.id,
+    }
+    referral_id = insert(db, "referrals", row)
+    audit.record(db, actor, "create", "referrals", referral_id, {**cleaned, "interaction_id": interaction_id})
     return referral_id
 
 
