@@ -128,3 +128,36 @@ def demo_template(tmp_path_factory) -> Path:
     from tests.browserkit import build_demo_database
 
     return build_demo_database(tmp_path_factory.mktemp("demo-template") / "crm.db")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One Chromium per test process; every test opens its own context (no shared cookies or storage)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browserkit import launch
+
+    with sync_playwright() as playwright:
+        chromium = launch(playwright)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def tab(browser):
+    """A fresh browser context at desktop size, with one tab in it."""
+    from tests.browserkit import new_tab
+
+    page = new_tab(browser)
+    yield page
+    page.context.close()
+
+
+@pytest.fixture(scope="module")
+def demo_server(demo_template, tmp_path_factory):
+    """A real Streamlit server on the module's own copy of the demo database."""
+    from tests.browserkit import demo_copy, streamlit_server
+
+    folder = tmp_path_factory.mktemp("demo-server")
+    with streamlit_server(demo_copy(demo_template, folder), folder / "streamlit.log") as running:
+        yield running

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from crm import branches, db, organisations, users
 from crm.access import BRANCH_MANAGER
@@ -78,14 +78,6 @@ def fresh_server(tmp_path):
     """A server of the test's own that no browser has visited yet."""
     with _streamlit(tmp_path) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = browserkit.launch(playwright)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

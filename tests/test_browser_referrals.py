@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 from icalendar import Calendar
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from crm import clock, db, interactions, users
 from tests import browserkit
@@ -35,14 +35,6 @@ def server(tmp_path_factory):
     with browserkit.streamlit_server(path, folder / "server.log") as running:
         running.priya = priya
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = browserkit.launch(playwright)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ each is listed with its kind, and picking it opens it on its own page. Another b
 import re
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from crm import db, search, users
-from tests.browserkit import demo_copy, launch, new_tab, sign_in, streamlit_server, wait_for_app
+from tests.browserkit import new_tab, sign_in, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -18,18 +18,8 @@ MANAGER = "manager.manchestercentral"
 
 
 @pytest.fixture(scope="module")
-def server(demo_template, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("search-browser")
-    with streamlit_server(demo_copy(demo_template, folder), folder / "streamlit.log") as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = launch(playwright)
-        yield chromium
-        chromium.close()
+def server(demo_server):
+    return demo_server
 
 
 def records_to_find(server) -> tuple[list[tuple[str, str, str]], str]:

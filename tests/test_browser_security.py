@@ -13,7 +13,7 @@ import json
 import zipfile
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from tests import browserkit
 from tests.browserkit import WAIT_MS, assert_no_exception, new_tab, sign_in, wait_for_app
@@ -35,21 +35,6 @@ def server(tmp_path_factory):
     with browserkit.streamlit_server(folder / "crm.db", folder / "streamlit.log") as running:
         running.ids = ids
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = browserkit.launch(playwright)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def tab(browser):
-    page = new_tab(browser)
-    yield page
-    page.context.close()
 
 
 def shown_text(page: Page) -> str:

@@ -7,7 +7,7 @@ an empty database of its own.
 """
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from crm import dates, organisations, users
 from crm.access import ADMIN, BRANCH_MANAGER, REGIONAL_LEAD
@@ -15,9 +15,6 @@ from crm.ui import pages
 from tests.browserkit import (
     WAIT_MS,
     assert_no_exception,
-    demo_copy,
-    launch,
-    new_tab,
     open_page,
     retry,
     sign_in,
@@ -34,25 +31,8 @@ ACCOUNTS = {ADMIN: "ada", REGIONAL_LEAD: LEAD, BRANCH_MANAGER: MANAGER}
 
 
 @pytest.fixture(scope="module")
-def server(demo_template, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("browser-ui")
-    with streamlit_server(demo_copy(demo_template, folder), folder / "streamlit.log") as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = launch(playwright)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def tab(browser):
-    page = new_tab(browser)
-    yield page
-    page.context.close()
+def server(demo_server):
+    return demo_server
 
 
 def actor(database, username: str):

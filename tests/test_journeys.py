@@ -22,21 +22,18 @@ import openpyxl
 import pytest
 from icalendar import Calendar
 from PIL import Image
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from crm import contacts, demo, directory, testimonials, users
 from crm.ui.pages import PAGES
 from tests.browserkit import (
     Server,
     assert_no_exception,
-    demo_copy,
     download,
     download_all,
-    launch,
     new_tab,
     open_page,
     sign_in,
-    streamlit_server,
     wait_for_app,
 )
 from tests.conftest import PASSWORD
@@ -50,18 +47,8 @@ THREAD_ERROR = "SQLite objects created in a thread can only be used in that same
 
 
 @pytest.fixture(scope="module")
-def server(demo_template: Path, tmp_path_factory) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("journeys")
-    with streamlit_server(demo_copy(demo_template, folder), folder / "streamlit.log") as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = launch(playwright)
-        yield chromium
-        chromium.close()
+def server(demo_server):
+    return demo_server
 
 
 @pytest.fixture
