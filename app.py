@@ -1,6 +1,7 @@
 """Partner CRM: the entry point. Run with ``streamlit run app.py``."""
 
 import os
+from pathlib import Path
 
 import streamlit as st
 
@@ -9,7 +10,9 @@ from crm.ui import pages, session
 from crm.ui.search_box import search_box
 from crm.ui.widgets import md
 
-st.set_page_config(page_title="Partner CRM", page_icon=":material/handshake:", layout="wide")
+# The tab icon is a file served by this server: a ":material/...:" page icon makes the browser fetch an SVG from
+# fonts.gstatic.com (crm/ui/favicon.png is Material Symbols' "handshake", drawn from the font Streamlit bundles).
+st.set_page_config(page_title="Partner CRM", page_icon=Path(__file__).parent / "crm/ui/favicon.png", layout="wide")
 
 if os.environ.get("CRM_BENCH_FLOOR") == "1" and st.query_params.get("bench") == "floor":
     # The load benchmark's floor (python -m crm loadbench): a page that only draws a title, served by the same

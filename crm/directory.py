@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
@@ -23,6 +24,7 @@ GP_SETTINGS = {"4", "RO76"}
 STATUSES = {"A": "active", "C": "closed", "D": "dormant", "P": "proposed", "ACTIVE": "active", "INACTIVE": "closed"}
 STATUS_LABELS = {"active": "Active", "closed": "Closed", "dormant": "Dormant", "proposed": "Proposed"}
 MAX_FILE_BYTES = 20 * 1024 * 1024
+PROGRESS_EVERY = 500  # rows between calls of an import's progress callback
 # The columns an import owns: a re-import compares these and changes only what differs.
 OWNED = (
     "name",
@@ -36,6 +38,8 @@ OWNED = (
     "closed_on",
     "status",
 )
+# Called with (rows done, rows in total) while an import runs: a page draws a progress bar with it.
+Progress = Callable[[int, int], None]
 _DISTRICT = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]?$")
 _COMMISSIONER = re.compile(r"^[A-Z0-9]{3,5}$")
 
@@ -80,29 +84,47 @@ def _decode(data: bytes) -> str:
     raise DirectoryFileError("The file is not text (neither UTF-8 nor Windows-1252).")
 
 
+def _file_rows(data: bytes) -> list[tuple[int, list[str]]]:
+    """The file's non-blank rows with their line numbers, read whole before anything is written (so an import
+    knows its total for the progress bar).
+
+    :raises DirectoryFileError: for a file too big, not text, or not valid CSV, naming the line.
+    """
+    if len(data) > MAX_FILE_BYTES:
+        raise DirectoryFileError(f"The file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB.")
+    reader = csv.reader(io.StringIO(_decode(data), newline=""), strict=True)
+    try:
+        return [(line, row) for line, row in enumerate(reader, start=1) if any(cell.strip() for cell in row)]
+    except csv.Error as error:
+        raise DirectoryFileError(f"Line {reader.line_num}: the file is not valid CSV ({error}).") from None
+
+
+def _read_row(line: int, row: list[str]) -> dict | None:
+    """One row as an organisation row, or None when it is not a GP practice (skipped).
+
+    :raises DirectoryFileError: naming the line, when the row does not have the file's shape.
+    """
+    if len(row) != COLUMNS:
+        raise DirectoryFileError(
+            f"Line {line}: expected {COLUMNS} columns, found {len(row)}. Is this the NHS epraccur file?"
+        )
+    if row[25].strip().upper() not in GP_SETTINGS:
+        return None
+    return _practice(row, line)
+
+
 def read_practices(data: bytes) -> tuple[list[dict], int]:
     """Parse an epraccur file into organisation rows for its GP practices; returns (rows, skipped).
 
     :raises DirectoryFileError: naming the line, when a row does not have the file's shape.
     """
-    if len(data) > MAX_FILE_BYTES:
-        raise DirectoryFileError(f"The file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB.")
     practices, skipped = [], 0
-    reader = csv.reader(io.StringIO(_decode(data), newline=""), strict=True)
-    try:
-        for line, row in enumerate(reader, start=1):
-            if not any(cell.strip() for cell in row):
-                continue
-            if len(row) != COLUMNS:
-                raise DirectoryFileError(
-                    f"Line {line}: expected {COLUMNS} columns, found {len(row)}. Is this the NHS epraccur file?"
-                )
-            if row[25].strip().upper() not in GP_SETTINGS:
-                skipped += 1
-                continue
-            practices.append(_practice(row, line))
-    except csv.Error as error:
-        raise DirectoryFileError(f"Line {reader.line_num}: the file is not valid CSV ({error}).") from None
+    for line, row in _file_rows(data):
+        practice = _read_row(line, row)
+        if practice is None:
+            skipped += 1
+        else:
+            practices.append(practice)
     return practices, skipped
 
 
@@ -149,16 +171,19 @@ def _practice(row: list[str], line: int) -> dict:
     }
 
 
-def import_gp_practices(db: Database, actor: Actor, data: bytes) -> ImportSummary:
+def import_gp_practices(db: Database, actor: Actor, data: bytes, progress: Progress | None = None) -> ImportSummary:
     """Add or update every GP practice in an epraccur file, keyed by ODS code, in one transaction.
 
     Practices missing from the file are left alone; closed and dormant ones are marked, never deleted.
-    Re-importing the same file changes nothing.
+    Re-importing the same file changes nothing. ``progress(rows done, rows in the file)`` is called every
+    PROGRESS_EVERY rows and once at the end with (total, total); a bad row anywhere rolls back every row.
+
+    :raises DirectoryFileError: naming the line of the first row that is not in the file's shape.
     """
     require_role(actor, ADMIN)
-    practices, skipped = read_practices(data)
-    summary = ImportSummary(skipped=skipped)
-    summary.invalid_phones = [p["ods_code"] for p in practices if p["phone_raw"]]
+    rows = _file_rows(data)
+    total = len(rows)
+    summary = ImportSummary()
     now = clock.stamp()
     with transaction(db):
         existing = {
@@ -167,53 +192,75 @@ def import_gp_practices(db: Database, actor: Actor, data: bytes) -> ImportSummar
                 f"SELECT id, ods_code, {', '.join(OWNED)} FROM organisations WHERE ods_code IS NOT NULL"
             )
         }
-        inserts, updates, audits = [], [], []
-        for practice in practices:
-            before = existing.get(practice["ods_code"])
-            if before is None:
-                inserts.append(practice)
-                summary.added += 1
-                summary.closed += practice["status"] in ("closed", "dormant")
-                continue
-            changes = {k: [before[k], practice[k]] for k in OWNED if before[k] != practice[k]}
-            if not changes:
-                summary.unchanged += 1
-                continue
-            summary.updated += 1
-            summary.closed += "status" in changes and practice["status"] in ("closed", "dormant")
-            updates.append([*(practice[k] for k in OWNED), now, before["id"]])
-            audits.append([now, actor.id, actor.username, "update", "organisations", before["id"], json.dumps(changes)])
-        columns = ["ods_code", "type_code", *OWNED, "created_at", "created_by", "updated_at"]
-        db.conn.executemany(
-            f"INSERT INTO organisations ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
-            [[p["ods_code"], "GP_PRACTICE", *(p[k] for k in OWNED), now, actor.id, now] for p in inserts],
-        )
-        db.conn.executemany(
-            f"UPDATE organisations SET {', '.join(f'{k} = ?' for k in OWNED)}, updated_at = ?, version = version + 1 "
-            "WHERE id = ?",
-            updates,
-        )
-        if inserts:
-            new_ids = dict(
-                db.execute(
-                    "SELECT ods_code, id FROM organisations WHERE created_at = ? AND type_code = 'GP_PRACTICE'", [now]
-                ).fetchall()
-            )
-            audits += [
-                [now, actor.id, actor.username, "create", "organisations", new_ids[p["ods_code"]], json.dumps(p)]
-                for p in inserts
-            ]
-        db.conn.executemany(
-            "INSERT INTO audit_log (at, user_id, username, action, table_name, row_id, changes) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            audits,
-        )
+        # Read and written a chunk at a time, so the progress counts rows really done (inside the transaction).
+        for start in range(0, total, PROGRESS_EVERY):
+            practices = []
+            for line, row in rows[start : start + PROGRESS_EVERY]:
+                practice = _read_row(line, row)
+                if practice is None:
+                    summary.skipped += 1
+                else:
+                    practices.append(practice)
+            _write_practices(db, actor, now, practices, existing, summary)
+            if progress is not None:
+                progress(min(start + PROGRESS_EVERY, total), total)
+        if progress is not None and total == 0:
+            progress(0, 0)
         db.execute(
             "INSERT INTO audit_log (at, user_id, username, action, table_name, row_id, changes) "
             "VALUES (?, ?, ?, 'import_gp_practices', 'organisations', NULL, ?)",
             [now, actor.id, actor.username, json.dumps(summary.as_dict())],
         )
     return summary
+
+
+def _write_practices(
+    db: Database, actor: Actor, now: str, practices: list[dict], existing: dict[str, dict], summary: ImportSummary
+) -> None:
+    """Insert the new practices and update the changed ones, each audited; counts them in ``summary``."""
+    summary.invalid_phones += [p["ods_code"] for p in practices if p["phone_raw"]]
+    inserts, updates, audits = [], [], []
+    for practice in practices:
+        before = existing.get(practice["ods_code"])
+        if before is None:
+            inserts.append(practice)
+            summary.added += 1
+            summary.closed += practice["status"] in ("closed", "dormant")
+            continue
+        changes = {k: [before[k], practice[k]] for k in OWNED if before[k] != practice[k]}
+        if not changes:
+            summary.unchanged += 1
+            continue
+        summary.updated += 1
+        summary.closed += "status" in changes and practice["status"] in ("closed", "dormant")
+        updates.append([*(practice[k] for k in OWNED), now, before["id"]])
+        audits.append([now, actor.id, actor.username, "update", "organisations", before["id"], json.dumps(changes)])
+    columns = ["ods_code", "type_code", *OWNED, "created_at", "created_by", "updated_at"]
+    db.conn.executemany(
+        f"INSERT INTO organisations ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
+        [[p["ods_code"], "GP_PRACTICE", *(p[k] for k in OWNED), now, actor.id, now] for p in inserts],
+    )
+    db.conn.executemany(
+        f"UPDATE organisations SET {', '.join(f'{k} = ?' for k in OWNED)}, updated_at = ?, version = version + 1 "
+        "WHERE id = ?",
+        updates,
+    )
+    if inserts:
+        new_ids = dict(
+            db.execute(
+                "SELECT ods_code, id FROM organisations WHERE ods_code IN (SELECT value FROM json_each(?))",
+                [json.dumps([p["ods_code"] for p in inserts])],
+            ).fetchall()
+        )
+        audits += [
+            [now, actor.id, actor.username, "create", "organisations", new_ids[p["ods_code"]], json.dumps(p)]
+            for p in inserts
+        ]
+    db.conn.executemany(
+        "INSERT INTO audit_log (at, user_id, username, action, table_name, row_id, changes) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        audits,
+    )
 
 
 def status_counts(db: Database) -> dict[str, int]:

@@ -12,6 +12,7 @@ import io
 import json
 import re
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from xml.etree.ElementTree import ParseError
 
@@ -25,6 +26,9 @@ from crm.errors import CRMError, ValidationError
 MAX_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 20_000
 MAX_COLUMNS = 200
+PROGRESS_EVERY = 500  # rows between calls of plan's and apply's progress callback
+# Called with (rows done, rows in total) while a plan or an import runs: a page draws a progress bar with it.
+Progress = Callable[[int, int], None]
 # A workbook is a zip: its members may unpack to far more than the upload. Spreadsheets of contacts unpack to a
 # few times their size; a zip bomb to hundreds or thousands of times.
 MAX_UNPACKED_BYTES = 50 * 1024 * 1024
@@ -371,9 +375,17 @@ def _type_code(value: str, types: dict[str, str]) -> str | None:
 
 
 def plan(
-    db: Database, actor: Actor, table: Table, mapping: dict[str, str | None], branch_id: int, on_duplicate: str = "skip"
+    db: Database,
+    actor: Actor,
+    table: Table,
+    mapping: dict[str, str | None],
+    branch_id: int,
+    on_duplicate: str = "skip",
+    progress: Progress | None = None,
 ) -> Plan:
     """Check every row and decide what importing it would do, without writing anything.
+
+    ``progress(rows checked, rows in total)`` is called every PROGRESS_EVERY rows and once at the end.
 
     :raises NotFound: when the branch is not one the actor may import into.
     """
@@ -398,7 +410,7 @@ def plan(
     existing = _existing_keys(db, branch_id)
     seen: dict[tuple, int] = {}  # duplicate keys of earlier rows in this file -> their line
     plans = []
-    for line, row in zip(table.lines, table.rows, strict=True):
+    for done, (line, row) in enumerate(zip(table.lines, table.rows, strict=True), start=1):
         raw = {name: row[index].strip() for name, index in columns.items()}
         plans.append(
             _plan_row(
@@ -414,6 +426,9 @@ def plan(
                 on_duplicate,
             )
         )
+        _report(progress, done, len(table.rows))
+    if not table.rows:
+        _report(progress, 0, 0)
     held = tuple(dict.fromkeys(column for name in columns for column in FIELD_COLUMNS[name]))
     return Plan(branch_id=branch_id, rows=plans, columns=held)
 
@@ -536,16 +551,27 @@ def _phone_text(value: str) -> str:
 # ---------------------------------------------------------------------------------------------------- writing
 
 
-def apply(db: Database, actor: Actor, plan: Plan, *, dry_run: bool = False) -> dict:
-    """Write a plan in one transaction (all or nothing) and return its report; ``dry_run`` writes nothing."""
+def _report(progress: Progress | None, done: int, total: int) -> None:
+    if progress is not None and (done % PROGRESS_EVERY == 0 or done == total):
+        progress(done, total)
+
+
+def apply(db: Database, actor: Actor, plan: Plan, *, dry_run: bool = False, progress: Progress | None = None) -> dict:
+    """Write a plan in one transaction (all or nothing) and return its report; ``dry_run`` writes nothing.
+
+    ``progress(rows done, rows in the plan)`` is called every PROGRESS_EVERY rows (skipped and refused rows
+    count as done) and once at the end, all inside the transaction: a failure later still rolls back every row.
+    """
     if dry_run:
         return plan.report()
     now = clock.stamp()
+    total = len(plan.rows)
     with transaction(db):
         require_branch(db, actor, plan.branch_id)
         created_orgs: dict[tuple, int] = {}
-        for row in plan.rows:
+        for done, row in enumerate(plan.rows, start=1):
             if row.outcome not in ("imported", "updated"):
+                _report(progress, done, total)
                 continue
             values = dict(row.values)
             if row.new_organisation:
@@ -567,6 +593,9 @@ def apply(db: Database, actor: Actor, plan: Plan, *, dry_run: bool = False) -> d
                 }
                 contact_id = insert(db, "contacts", contact)
                 audit.record(db, actor, "create", "contacts", contact_id, values)
+            _report(progress, done, total)
+        if not total:
+            _report(progress, 0, 0)
         audit.record(db, actor, "import_contacts", "contacts", None, plan.summary())
     return plan.report()
 

@@ -32,12 +32,19 @@ def show_counts() -> None:
 show_counts()
 upload = st.file_uploader("epraccur file (CSV)", type=["csv"], key="gp_directory_file")
 if upload is not None and st.button("Import", key="gp_directory_import", type="primary"):
+    bar = st.empty()
+
+    def show_progress(done: int, total: int) -> None:
+        bar.progress(done / total if total else 1.0, text=f"Imported {done:,} of {total:,} rows")
+
     try:
-        with st.spinner("Importing..."):
-            summary = directory.import_gp_practices(database, actor, upload.getvalue())
+        bar.progress(0.0, text="Reading the file...")
+        summary = directory.import_gp_practices(database, actor, upload.getvalue(), progress=show_progress)
     except CRMError as error:
+        bar.empty()
         show_error(error)
     else:
+        bar.empty()
         show_counts()
         st.success(
             md(

@@ -581,6 +581,66 @@ def test_a_refused_file_leaves_an_imported_directory_untouched(directory_db, epr
     assert dump(database) == before
 
 
+def _gp_practices(database) -> int:
+    return database.execute("SELECT count(*) FROM organisations WHERE type_code = 'GP_PRACTICE'").fetchone()[0]
+
+
+def test_progress_is_reported_every_500_rows_up_to_the_whole_file(fresh, epraccur_bytes, epraccur_rows, imported):
+    """Test that the import calls progress with (rows done, rows in the file) every 500 rows, rising, and last
+    with (total, total), each call after those rows were written, and that the import is the same as without."""
+    database, admin = fresh
+    total = len(epraccur_rows)
+    calls: list[tuple[int, int]] = []
+    written: list[int] = []
+
+    def progress(done: int, rows: int) -> None:
+        calls.append((done, rows))
+        written.append(_gp_practices(database))
+
+    summary = directory.import_gp_practices(database, admin, epraccur_bytes, progress=progress)
+
+    assert total == 14_357
+    assert calls == [(done, total) for done in range(500, total, 500)] + [(total, total)]
+    assert written == sorted(written) and written[0] > 0 and written[-1] == imported[1].added
+    assert summary == imported[1]
+
+
+def test_progress_of_a_small_file_and_an_empty_one_ends_at_the_total(fresh):
+    """Test that a file shorter than 500 rows reports once, (rows, rows), and one with only blank lines (0, 0)."""
+    database, admin = fresh
+    calls: list[tuple[int, int]] = []
+
+    directory.import_gp_practices(database, admin, to_csv(SMALL), progress=lambda *call: calls.append(call))
+    directory.import_gp_practices(database, admin, b"\r\n\r\n", progress=lambda *call: calls.append(call))
+
+    assert calls == [(len(SMALL), len(SMALL)), (0, 0)]
+
+
+def test_a_bad_row_after_progress_was_reported_rolls_back_every_row(fresh, epraccur_bytes):
+    """Test that a malformed practice in the last rows of the real file, met after progress had reported 14,000
+    rows done and thousands of practices written, leaves nothing written: no organisation and no audit entry."""
+    database, admin = fresh
+    lines = epraccur_bytes.split(b"\r\n")
+    bad = _gp_line_numbers(epraccur_bytes)[-1]
+    lines[bad - 1] = _replace_field(lines[bad - 1], 12, b"X")
+    before = dump(database)
+    seen: list[tuple[int, int, int]] = []
+
+    with pytest.raises(DirectoryFileError) as refused:
+        directory.import_gp_practices(
+            database,
+            admin,
+            b"\r\n".join(lines),
+            progress=lambda done, total: seen.append((done, total, _gp_practices(database))),
+        )
+
+    assert str(refused.value) == f"Line {bad}: “X” is not a status this app knows (A, C, D, P, ACTIVE, INACTIVE)."
+    assert bad > 14_000 and seen[-1][:2] == (14_000, 14_357) and seen[-1][2] > 7_000
+    assert database.conn.in_transaction is False
+    assert _gp_practices(database) == 0
+    assert dump(database) == before
+
+
 @pytest.mark.parametrize("who", ["lead_north", "manager_leeds"])
 def test_only_administrators_import_the_directory(world, who):
     """Test that a regional lead or a branch manager is refused the import and nothing is written."""

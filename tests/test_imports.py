@@ -490,6 +490,95 @@ def test_a_failure_during_the_write_leaves_nothing_written(world, monkeypatch, f
     assert file_hash(world.path) == before
 
 
+def _people(count: int) -> bytes:
+    """``count`` contacts at Hyde Park Surgery, each with an email of their own, header first."""
+    rows = [["Name", "Organisation", "Email"]]
+    rows += [[f"Person {i:05d}", "Hyde Park Surgery", f"person{i:05d}@partner.example"] for i in range(count)]
+    return csv_bytes(rows)
+
+
+def test_plan_and_apply_report_progress_up_to_every_row(world):
+    """Test that plan() and apply() call progress with (rows done, rows in total) every 500 rows and at the end,
+    counting a skipped or refused row as done, and that apply's calls come while the rows are being written."""
+    rows = [["Name", "Organisation", "Email"]]
+    rows += [[f"Person {i:05d}", "Hyde Park Surgery", f"person{i:05d}@partner.example"] for i in range(1_232)]
+    rows += [["Person 00007", "Hyde Park Surgery", "person00007@partner.example"], ["No Organisation", "", ""]]
+    table = imports.read_table(csv_bytes(rows))
+    checked: list[tuple[int, int]] = []
+    imported: list[tuple[int, int, int]] = []
+
+    plan = imports.plan(
+        world.db,
+        world.manager_leeds,
+        table,
+        imports.guess_mapping(table.headers),
+        world.leeds,
+        progress=lambda *c: checked.append(c),
+    )
+    imports.apply(
+        world.db,
+        world.manager_leeds,
+        plan,
+        progress=lambda done, total: imported.append(
+            (done, total, world.db.execute("SELECT count(*) FROM contacts").fetchone()[0])
+        ),
+    )
+
+    assert plan.summary() == {"imported": 1_232, "updated": 0, "skipped": 1, "errors": 1}
+    assert checked == [(500, 1_234), (1_000, 1_234), (1_234, 1_234)]
+    assert imported == [(500, 1_234, 500), (1_000, 1_234, 1_000), (1_234, 1_234, 1_232)]
+    assert world.db.execute("SELECT count(*) FROM contacts").fetchone() == (1_232,)
+
+
+def test_an_empty_plan_reports_progress_once(world):
+    """Test that a file with a heading line only reports (0, 0) from plan() and from apply(), so a progress bar
+    still ends."""
+    table = imports.read_table(b"Name,Organisation\r\n")
+    calls: list[tuple[int, int]] = []
+    plan = imports.plan(
+        world.db,
+        world.manager_leeds,
+        table,
+        imports.guess_mapping(table.headers),
+        world.leeds,
+        progress=lambda *c: calls.append(c),
+    )
+    imports.apply(world.db, world.manager_leeds, plan, progress=lambda *c: calls.append(c))
+    assert calls == [(0, 0), (0, 0)]
+
+
+def test_a_failure_after_progress_was_reported_leaves_nothing_written(world, monkeypatch):
+    """Test that when a later row fails (the 1,234th contact's audit entry), after progress said 1,000 rows were
+    done and those rows were in the database, the whole import is rolled back: the file is unchanged."""
+    table = imports.read_table(_people(1_500))
+    plan = imports.plan(world.db, world.manager_leeds, table, imports.guess_mapping(table.headers), world.leeds)
+    world.db.close()
+    before = file_hash(world.path)
+    database = db.connect(world.path)
+    real_record, calls = audit.record, []
+
+    def failing_record(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1_234:
+            raise RuntimeError("disk full")
+        real_record(*args, **kwargs)
+
+    monkeypatch.setattr(audit, "record", failing_record)
+    seen: list[tuple[int, int, int]] = []
+
+    def progress(done: int, total: int) -> None:
+        seen.append((done, total, database.execute("SELECT count(*) FROM contacts").fetchone()[0]))
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        imports.apply(database, world.manager_leeds, plan, progress=progress)
+
+    assert seen == [(500, 1_500, 500), (1_000, 1_500, 1_000)]
+    assert database.execute("SELECT count(*) FROM contacts").fetchone() == (0,)
+    assert database.conn.in_transaction is False
+    database.close()
+    assert file_hash(world.path) == before
+
+
 def test_a_dry_run_writes_nothing_and_reports(world):
     """Test that apply(dry_run=True) returns the plan's report and leaves the database file untouched."""
     table = imports.read_table(VARIANTS["utf-8 comma"]())
