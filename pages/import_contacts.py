@@ -113,7 +113,7 @@ st.dataframe(
 )
 to_write = summary["imported"] + summary["updated"]
 if st.button(
-    f"Import {to_write} contact{'s' if to_write != 1 else ''}", type="primary", disabled=not to_write, key="import_go"
+    f"Import {to_write:,} contact{'s' if to_write != 1 else ''}", type="primary", disabled=not to_write, key="import_go"
 ):
     importing, show_importing = progress_bar("Imported")
     try:
@@ -125,7 +125,9 @@ if st.button(
         counts = report["summary"]
         st.session_state["import_done"] = {
             "file_id": upload.file_id,
-            "message": f"Imported {counts['imported']} and updated {counts['updated']} contacts from {upload.name}.",
+            "message": (
+                f"Imported {counts['imported']:,} and updated {counts['updated']:,} contacts from {upload.name}."
+            ),
             "report_json": imports.report_json(report),
         }
         st.rerun()

@@ -170,11 +170,11 @@ def test_a_long_contacts_import_shows_progress_then_the_summary(browser, server,
     page.evaluate(RECORD_PROGRESS)
 
     page.locator("input[type=file]").set_input_files(spreadsheet)
-    button = page.get_by_role("button", name="Import 3000 contacts")
+    button = page.get_by_role("button", name="Import 3,000 contacts")
     expect(button).to_be_enabled(timeout=120_000)
     checked = _counts(page.evaluate("window.progressSeen"), "Checked")
     button.click()
-    summary = page.get_by_text("Imported 3000 and updated 0 contacts from long-list.csv.")
+    summary = page.get_by_text("Imported 3,000 and updated 0 contacts from long-list.csv.")
     expect(summary).to_be_visible(timeout=120_000)
     page.screenshot(path=shots / "contacts-import-after-1440.png", full_page=True)
 
