@@ -224,5 +224,10 @@ def test_cli_merges(world, capsys):
     code = cli.main(["--db", str(world.path), "merge-contacts", str(world.priya), str(world.dupe)])
     assert (code, capsys.readouterr().err) == (
         1,
+        "error: That contact has already been merged into Priya Patel-Shah, so nothing was merged.\n",
+    )
+    code = cli.main(["--db", str(world.path), "merge-contacts", str(world.priya), "999"])
+    assert (code, capsys.readouterr().err) == (
+        1,
         "error: That contact does not exist or is not in one of your branches.\n",
     )
