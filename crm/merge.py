@@ -74,7 +74,7 @@ def _record_merge(db: Database, actor: Actor, table: str, survivor: int, merged:
     audit.record(db, actor, "delete", table, merged, {"merged_into": survivor, **kept})
 
 
-def _refuse_merged_meanwhile(db: Database, actor: Actor, table: str, ids: tuple[int, ...]) -> None:
+def refuse_merged(db: Database, actor: Actor, table: str, ids: tuple[int, ...]) -> None:
     """:raises Conflict: when one of ``ids`` has been merged into another record (a pair chosen from an old list)."""
     for record_id in ids:
         survivor_id = resolve(db, table, record_id)
@@ -113,7 +113,7 @@ def merge_contacts(
     if survivor_id == merged_id:
         raise ValidationError("Merge", "choose two different contacts.")
     with transaction(db):
-        _refuse_merged_meanwhile(db, actor, "contacts", (survivor_id, merged_id))
+        refuse_merged(db, actor, "contacts", (survivor_id, merged_id))
         survivor = contacts.get(db, actor, survivor_id)
         merged = contacts.get(db, actor, merged_id)
         if versions is not None:
@@ -204,7 +204,7 @@ def merge_organisations(
     if survivor_id == merged_id:
         raise ValidationError("Merge", "choose two different organisations.")
     with transaction(db):
-        _refuse_merged_meanwhile(db, actor, "organisations", (survivor_id, merged_id))
+        refuse_merged(db, actor, "organisations", (survivor_id, merged_id))
         survivor = organisations.get(db, survivor_id)
         merged = organisations.get(db, merged_id)
         if not (organisations.can_edit(actor, survivor) and organisations.can_edit(actor, merged)):
@@ -503,7 +503,7 @@ def merge_contact_pair(
     """Merge two contacts as the review page does (see ``merge_contacts``) and say what moved, e.g.
     "Merged Priya Patel-Shah into Priya Patel: moved 3 interactions (1 open follow-up) and 1 referral."."""
     with transaction(db):
-        _refuse_merged_meanwhile(db, actor, "contacts", (survivor_id, merged_id))
+        refuse_merged(db, actor, "contacts", (survivor_id, merged_id))
         merged_name = contacts.get(db, actor, merged_id)["name"]
         follow_ups = contact_links(db, actor, merged_id)["follow_ups"]
         moved = merge_contacts(db, actor, survivor_id, merged_id, take=take, versions=versions)
@@ -522,7 +522,7 @@ def merge_organisation_pair(
 ) -> str:
     """Merge two organisations as the review page does (see ``merge_organisations``) and say what moved."""
     with transaction(db):
-        _refuse_merged_meanwhile(db, actor, "organisations", (survivor_id, merged_id))
+        refuse_merged(db, actor, "organisations", (survivor_id, merged_id))
         merged_name = organisations.get(db, merged_id)["name"]
         moved = merge_organisations(db, actor, survivor_id, merged_id, take=take, versions=versions)
         survivor_name = organisations.get(db, survivor_id)["name"]
