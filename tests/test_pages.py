@@ -313,7 +313,16 @@ def test_that_the_menu_groups_an_administrators_pages_into_work_insight_and_admi
     actor = users.sign_in(world.db, ROLE_USERS[ADMIN], PASSWORD)
     grouped = sections_for(actor)
     assert {section: [Path(page.path).stem for page in listed] for section, listed in grouped.items()} == {
-        "Work": ["home", "contacts", "interactions", "organisations", "testimonials", "referrals", "import_contacts"],
+        "Work": [
+            "home",
+            "contacts",
+            "interactions",
+            "organisations",
+            "testimonials",
+            "referrals",
+            "import_contacts",
+            "duplicates",
+        ],
         "Insight": ["coverage", "gp_patch", "audit"],
         "Admin": ["retention", "users", "branches", "partner_types", "gp_directory", "backups", "account"],
     }
