@@ -288,51 +288,61 @@ def _initial_and_surname(name: str | None) -> str | None:
     return f"{words[0][0]} {words[-1]}" if len(words) > 1 else None
 
 
-def _name_functions(db: Database) -> None:
-    """Teach this connection the two name keys (deterministic, so SQLite may evaluate them once per row)."""
-    db.conn.create_function("crm_whole_name", 1, _whole_name, deterministic=True)
-    db.conn.create_function("crm_initial_surname", 1, _initial_and_surname, deterministic=True)
+# A number or an email shared by more of one branch's contacts than this is a switchboard or a team's inbox, not
+# one person entered twice (pairing them all would also list dozens of pairs per number).
+MAX_SHARED = 3
+# What makes two contacts look alike: the SQL key each group is formed by, over the contacts ``a`` in scope (with
+# the condition for having one). A number is compared with its extension (a switchboard's extensions are different
+# people); a phone without one is the same number as a mobile.
+_KEYS = {
+    "email": ("lower(a.email)", "a.email IS NOT NULL"),
+    "phone": ("a.phone || coalesce(';ext=' || a.phone_ext, '')", "a.phone IS NOT NULL"),
+    "mobile": ("a.mobile", "a.mobile IS NOT NULL"),
+}
 
 
-def _pairs_sql(scope: str) -> str:
-    """Candidate pairs (first_id < second_id, reason) among contacts of one branch, none erased.
+def _candidate_groups(db: Database, scope: str, params: list) -> list[tuple[str, list[int]]]:
+    """(reason, ids) of each group of two to MAX_SHARED contacts of one branch, none erased, sharing a key.
 
-    Each reason is a self-join on an indexed column within the branch (0018_duplicate_indexes), so the work grows
-    with the contacts in scope, not with their square; names are compared only among one branch's contacts at one
-    organisation (a handful).
+    One GROUP BY per key, within the branch, on the indexes of 0018_duplicate_indexes: the work grows with the
+    contacts in scope, never with the square of them, however many share a switchboard number.
     """
-    live = "a.erased_at IS NULL AND b.erased_at IS NULL"
-    same_name = "crm_whole_name(a.name) = crm_whole_name(b.name)"
-    similar_name = "crm_initial_surname(a.name) = crm_initial_surname(b.name)"
-    return f"""
-        WITH
-        pairs AS (
-            SELECT a.id AS first_id, b.id AS second_id, 'email' AS reason
-            FROM contacts a JOIN contacts b
-              ON b.branch_id = a.branch_id AND lower(b.email) = lower(a.email) AND b.id > a.id
-            WHERE a.email IS NOT NULL AND b.email IS NOT NULL AND {live} AND {scope}
-            UNION ALL
-            SELECT a.id, b.id, 'phone'
-            FROM contacts a JOIN contacts b
-              ON b.branch_id = a.branch_id AND b.phone = a.phone AND b.id > a.id
-            WHERE a.phone IS NOT NULL AND b.phone_ext IS a.phone_ext AND {live} AND {scope}
-            UNION ALL
-            SELECT a.id, b.id, 'phone'
-            FROM contacts a JOIN contacts b
-              ON b.branch_id = a.branch_id AND b.mobile = a.mobile AND b.id > a.id
-            WHERE a.mobile IS NOT NULL AND {live} AND {scope}
-            UNION ALL
-            SELECT min(a.id, b.id), max(a.id, b.id), 'phone'
-            FROM contacts a JOIN contacts b
-              ON b.branch_id = a.branch_id AND b.mobile = a.phone AND b.id != a.id
-            WHERE a.phone IS NOT NULL AND a.phone_ext IS NULL AND {live} AND {scope}
-            UNION ALL
-            SELECT a.id, b.id, CASE WHEN {same_name} THEN 'name' ELSE 'similar_name' END
-            FROM contacts a JOIN contacts b
-              ON b.branch_id = a.branch_id AND b.organisation_id = a.organisation_id AND b.id > a.id
-            WHERE {live} AND {scope} AND ({same_name} OR {similar_name})
-        )
-    """
+    numbers = " UNION ".join(
+        f"SELECT a.id, a.branch_id, {key} AS key FROM contacts a WHERE {present} AND a.erased_at IS NULL AND {scope}"
+        for key, present in (_KEYS["phone"], _KEYS["mobile"])
+    )
+    # Names are compared among the contacts of one branch at one organisation whose names end alike (both reasons
+    # need the same last word): found by a GROUP BY, so only those few names are read and compared.
+    tail = f"substr(rtrim(lower(a.name), ' .,-()/''{chr(0x2019)}'), -3)"
+    near = f"""SELECT a.id, a.branch_id, a.organisation_id, a.name FROM contacts a
+               WHERE a.erased_at IS NULL AND {scope} AND (a.branch_id, a.organisation_id, {tail}) IN (
+                   SELECT a.branch_id, a.organisation_id, {tail} FROM contacts a
+                   WHERE a.erased_at IS NULL AND {scope} GROUP BY 1, 2, 3 HAVING count(*) > 1)"""
+    queries: list[tuple[str, str, list]] = [
+        ("phone", f"SELECT branch_id, key, id FROM ({numbers})", [*params, *params]),
+        (
+            "email",
+            f"SELECT a.branch_id, {_KEYS['email'][0]} AS key, a.id FROM contacts a "
+            f"WHERE {_KEYS['email'][1]} AND a.erased_at IS NULL AND {scope}",
+            list(params),
+        ),
+    ]
+    groups = []
+    for reason, rows, values in queries:
+        for (ids,) in db.execute(
+            f"""SELECT group_concat(id) FROM (SELECT DISTINCT branch_id, key, id FROM ({rows}) WHERE key IS NOT NULL)
+                GROUP BY branch_id, key HAVING count(*) BETWEEN 2 AND ?""",
+            [*values, MAX_SHARED],
+        ):
+            groups.append((reason, sorted(int(i) for i in ids.split(","))))
+    # The few names that end alike are compared here, word by word (titles and punctuation aside).
+    by_key: dict[tuple, list[int]] = {}
+    for contact_id, branch, organisation, name in db.execute(near, [*params, *params]):
+        for reason, key in (("name", _whole_name(name)), ("similar_name", _initial_and_surname(name))):
+            if key is not None:
+                by_key.setdefault((reason, branch, organisation, key), []).append(contact_id)
+    groups += [(reason, sorted(ids)) for (reason, *_), ids in by_key.items() if 2 <= len(ids) <= MAX_SHARED]
+    return groups
 
 
 def duplicate_contacts(
@@ -341,7 +351,8 @@ def duplicate_contacts(
     """Pairs of contacts in the actor's scope that may be one person, per branch: the same email (in any letter
     case), the same phone number (phone or mobile; a switchboard's extensions are different people), or the same
     or a similar name (titles and punctuation aside, or the same surname and first initial) at the same
-    organisation. Erased contacts are never listed; both of a pair are in one branch (as merging needs).
+    organisation. Erased contacts are never listed; both of a pair are in one branch (as merging needs); a number
+    or email that more than MAX_SHARED contacts of a branch share is no reason.
 
     Each pair: {"branch_id", "branch", "reasons" (what matched, as read), "contacts": [first, second]} with the
     two contacts as ``contacts.get`` gives them, the older record first; by branch name, then name.
@@ -349,38 +360,37 @@ def duplicate_contacts(
     scope, params = branch_clause(actor, "a.branch_id")
     if branch_id is not None:
         scope, params = f"{scope} AND a.branch_id = ?", [*params, branch_id]
-    _name_functions(db)
-    # The scope appears once per join of "pairs".
-    rows = db.execute(
-        _pairs_sql(scope)
-        + """
-        SELECT p.first_id, p.second_id, group_concat(DISTINCT p.reason) AS reasons
-        FROM pairs p
-        JOIN contacts f ON f.id = p.first_id
-        JOIN branches br ON br.id = f.branch_id
-        GROUP BY p.first_id, p.second_id
-        ORDER BY br.name, f.name COLLATE NOCASE, p.first_id, p.second_id
-        LIMIT ?
-        """,
-        [*params * 5, limit],
-    ).fetchall()
-    if not rows:
+    reasons: dict[tuple[int, int], set[str]] = {}
+    for reason, ids in _candidate_groups(db, scope, params):
+        for i, first in enumerate(ids):
+            for second in ids[i + 1 :]:
+                reasons.setdefault((first, second), set()).add(reason)
+    if not reasons:
         return []
-    ids = sorted({i for first, second, _ in rows for i in (first, second)})
+    ids = sorted({i for pair in reasons for i in pair})
     where, scope_params = branch_clause(actor, "c.branch_id")
-    found = contacts.query(
-        db, f"c.id IN ({', '.join('?' for _ in ids)}) AND {where}", [*ids, *scope_params], order_by="c.id"
+    found = {
+        c["id"]: c
+        for c in contacts.query(
+            db, f"c.id IN ({', '.join('?' for _ in ids)}) AND {where}", [*ids, *scope_params], order_by="c.id"
+        )
+    }
+    ordered = sorted(
+        (pair for pair in reasons if pair[0] in found and pair[1] in found),
+        key=lambda pair: (found[pair[0]]["branch"].casefold(), found[pair[0]]["name"].casefold(), pair),
     )
-    by_id = {c["id"]: c for c in found}
     return [
         {
-            "branch_id": by_id[first]["branch_id"],
-            "branch": by_id[first]["branch"],
-            "reasons": [REASONS[code] for code in REASONS if code in reasons.split(",")],
-            "contacts": [by_id[first], by_id[second]],
+            "branch_id": found[first]["branch_id"],
+            "branch": found[first]["branch"],
+            "reasons": [
+                REASONS[code]
+                for code in REASONS
+                if code in reasons[first, second] and not (code == "similar_name" and "name" in reasons[first, second])
+            ],
+            "contacts": [found[first], found[second]],
         }
-        for first, second, reasons in rows
-        if first in by_id and second in by_id
+        for first, second in ordered[:limit]
     ]
 
 

@@ -254,7 +254,8 @@ def pairs(world: World, actor, **options) -> list[tuple[str, str, str, list[str]
 def lookalikes(world) -> World:
     """Leeds: an email in two letter cases, a number as one's phone and another's mobile, the same switchboard
     with different extensions (two people), a name with a title and punctuation, the same surname and initial,
-    the same name at another organisation (not a match); York and Bristol each with a pair of their own, and the
+    the same name at another organisation (not a match), a switchboard number four people share (not one person);
+    York and Bristol each with a pair of their own, and the
     same email across Leeds and York (never a pair)."""
     world.sam = add(world, world.leeds, "Sam Lee", world.ot, email="Sam.Lee@nhs.example")
     world.samuel = add(world, world.leeds, "Samuel Leigh", world.council, email="sam.lee@NHS.example")
@@ -266,6 +267,8 @@ def lookalikes(world) -> World:
     world.sarah2 = add(world, world.leeds, "sarah obrien")
     world.s = add(world, world.leeds, "S. OBrien")
     add(world, world.leeds, "Sarah O'Brien", world.council)
+    for name in ("Eve Ash", "Fay Birch", "Gus Cedar", "Hal Dale"):  # a switchboard four people share
+        add(world, world.leeds, name, world.council, phone="0113 496 0900")
     add(world, world.york, "Yara York", mobile="07400 111222")
     add(world, world.york, "Yara Yorke", world.ot, mobile="07400 111222")
     add(world, world.york, "Sam Lee", world.ot, email="sam.lee@nhs.example")
@@ -298,7 +301,8 @@ BRISTOL_PAIRS = [("Bristol", "Bob Brown", "Robert Brown", ["same email"])]
 def test_possible_duplicates_by_reason_and_scope(lookalikes, who, expected):
     """Test that each reason finds its pair (email in any case; a number as phone or mobile; the same name with
     titles and punctuation aside; the same surname and first initial at one organisation), that different
-    extensions, one name at two organisations and pairs across branches are not listed, and that each role sees
+    extensions, a number more than MAX_SHARED contacts share, one name at two organisations and pairs across
+    branches are not listed, and that each role sees
     only the branches it may edit, by branch then name."""
     assert pairs(lookalikes, getattr(lookalikes, who)) == expected
 
