@@ -10,9 +10,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from crm import clock, contacts, db, interactions, merge, organisations, referrals, testimonials, users
-from crm.ui.widgets import day
+from crm.ui.widgets import day, md
 from tests.conftest import PASSWORD, World, copy_world
 from tests.pagehelpers import button, new_app, rendered_text, run_app_on, sign_in, values
+from tests.test_markdown_injection import HOSTILE, markdown_sources, unsafe_markdown
 
 
 @pytest.fixture(autouse=True)
@@ -360,3 +361,35 @@ def test_merging_organisations_from_the_page_and_the_old_address(world):
     assert values(at.info)[0] == (
         f"The Hyde Park Surgery was merged into Hyde Park Surgery on {day(clock.now().date())}."
     )
+
+
+def test_names_on_the_duplicates_page_show_as_typed(world):
+    """Test that names, job titles and organisation names on the list and the comparisons never render as markdown
+    (links, images, emoji, bold): radio options, headings, messages and the notice on the contact's page."""
+    world.db.execute("UPDATE organisations SET ods_code = 'B86001', name = ? WHERE id = ?", [HOSTILE, world.gp])
+    hand_made = organisations.add(
+        world.db, world.admin, {"name": "The " + HOSTILE, "type_code": "GP_PRACTICE", "postcode": "LS6 1AA"}
+    )
+    first = add(world, world.leeds, HOSTILE, job_title=HOSTILE, email="x@hostile.example")
+    second = add(world, world.leeds, HOSTILE + " Jr", job_title=HOSTILE + "!", email="X@hostile.example")
+    screens = [
+        open_duplicates("ada"),
+        open_duplicates("ada", contact=first, other=second),
+        open_duplicates("ada", organisation=world.gp, other=hand_made),
+    ]
+    at = sign_in(new_app(), "ada")
+    at.switch_page("pages/contacts.py")
+    at.query_params["contact"] = str(first)
+    at.run()
+    screens.append(at)
+    merge.merge_contacts(world.db, world.admin, first, second)
+    at = sign_in(new_app(), "ada")
+    at.switch_page("pages/contacts.py")
+    at.query_params["contact"] = str(second)
+    at.run()
+    screens.append(at)
+
+    assert [problem for screen in screens for problem in unsafe_markdown(screen)] == []
+    shown = [source for screen in screens for _, source in markdown_sources(screen)]
+    assert any(md(HOSTILE) in source for source in shown)
+    assert any(source.startswith(md(HOSTILE + " Jr was merged into")) for source in shown)
