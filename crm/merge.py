@@ -4,6 +4,9 @@ Everything linked to the merged record (interactions, follow-ups with them, refe
 for an organisation also every branch's contacts there) moves to the survivor in one transaction, the merged row
 is deleted, and its id keeps resolving to the survivor (``resolve``). The survivor keeps its own values, takes the
 merged record's where its own are blank, and takes the fields the user picks (``take``). Both steps are audited.
+
+Possible duplicates (``duplicate_contacts``, ``duplicate_organisations``) are what the "Possible duplicates" page
+lists and a contact's page mentions: pairs found in SQL within the user's scope, never across branches.
 """
 
 import re
