@@ -182,9 +182,63 @@ def load(db: Database, admin: Actor, password: str) -> dict[str, int]:
                 _backdate_contacts(db, branch_id)
                 counts["testimonials"] += _load_testimonials(db, admin, rng, branch_id, people, today)
                 counts["referrals"] += _load_referrals(db, admin, referral_rng, branch_id, demo_branch, people)
+        counts["interactions"] += _load_duplicates(db, admin, today)
         counts["contacts"] = db.table("contacts").count
         settings.put(db, admin, "demo_loaded", "1")
     return counts
+
+
+# People entered twice, as happens in every contact list, so "Possible duplicates" has something to show: in Leeds
+# North a contact added again from a newer email signature (same name and number, the email in another letter
+# case, a newer job title), in Manchester Central an initial and surname typed with the same phone number. Added
+# after every other demo row, so those stay as they were.
+DUPLICATES = (("Leeds North", "again"), ("Manchester Central", "initial"))
+
+
+def _load_duplicates(db: Database, admin: Actor, today: date) -> int:
+    """A second record of a named contact (at a GP practice if the branch has one) in each of DUPLICATES'
+    branches, each with an email logged to it; returns the interactions logged."""
+    logged = 0
+    for branch_name, how in DUPLICATES:
+        (contact_id,) = db.execute(
+            """SELECT c.id FROM contacts c JOIN branches b ON b.id = c.branch_id
+               JOIN organisations o ON o.id = c.organisation_id
+               WHERE b.name = ? AND c.status = 'active' AND c.is_named_contact = 1
+               ORDER BY o.type_code != 'GP_PRACTICE', c.id LIMIT 1""",
+            [branch_name],
+        ).fetchone()
+        original = contacts.get(db, admin, contact_id)
+        first, last = original["name"].split(" ", 1)
+        values = {"organisation_id": original["organisation_id"], "branch_id": original["branch_id"]}
+        if how == "again":
+            values |= {
+                "name": original["name"],
+                "job_title": f"Senior {original['job_title']}",  # promoted since; the new signature says so
+                "email": original["email"][0].upper() + original["email"][1:],
+                "phone": original["phone_display"],
+            }
+        else:
+            values |= {
+                "name": f"{first[0]}. {last}",
+                "job_title": original["job_title"],
+                "phone": original["phone_display"],
+            }
+        duplicate = contacts.add(db, admin, values, allow_duplicate=True)
+        interactions.log(
+            db,
+            admin,
+            {
+                "branch_id": original["branch_id"],
+                "occurred_on": today - timedelta(days=12),
+                "kind_code": "EMAIL",
+                "summary": f"Emailed {first} the updated service leaflet",
+                "contact_ids": [duplicate],
+            },
+            confirmed=True,
+            today=today,
+        )
+        logged += 1
+    return logged
 
 
 STREETS = ["High Street", "Station Road", "Church Lane", "Park Road", "Mill Street"]

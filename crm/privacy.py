@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from sqlite_utils import Database
 
-from crm import audit, clock, contacts, interactions, phones, search, suppressions, testimonials
+from crm import audit, clock, contacts, interactions, phones, referrals, search, suppressions, testimonials
 from crm.access import Actor
 from crm.db import transaction, update_row
 from crm.errors import ValidationError
@@ -23,9 +23,11 @@ ERASED_NAME = "Erased contact"
 
 
 def export_person(db: Database, actor: Actor, contact_id: int) -> dict:
-    """Everything held about one contact (scoped to the actor): the record, their interactions, the audit trail."""
+    """Everything held about one contact (scoped to the actor): the record, their interactions, the testimonials
+    they gave, the referrals they sent, the audit trail."""
     contact = contacts.get(db, actor, contact_id)
     history = interactions.search(db, actor, contact_id=contact_id, limit=100_000)
+    sent = referrals.search(db, actor, contact_id=contact_id, limit=100_000)
     trail = audit.entries(db, "contacts", contact_id, limit=100_000)
     given = [t for t in testimonials.search(db, actor, branch_id=contact["branch_id"]) if t["contact_id"] == contact_id]
     with transaction(db):
@@ -86,6 +88,21 @@ def export_person(db: Database, actor: Actor, contact_id: int) -> dict:
             }
             for t in given
         ],
+        # What concerns the referrer: when, how, from where, and what the branch answered. What the referral asked
+        # for (hours, start, area, the provider's reference, the outcome note) is about the client, not them.
+        "referrals": [
+            {
+                "received": r["received"],
+                "branch": r["branch"],
+                "organisation": r["organisation"],
+                "channel": r["channel_label"],
+                "urgency": r["urgency_label"],
+                "outcome": r["outcome_label"],
+                "decline_reason": r["decline_reason_label"],
+                "decided": r["decided"],
+            }
+            for r in sent
+        ],
         "changes": [{k: e[k] for k in ("at", "username", "action", "changes")} for e in trail],
     }
 
@@ -135,6 +152,15 @@ def export_text(data: dict) -> str:
         lines.append(line)
     lines += ["", f"Testimonials given ({len(data['testimonials'])})"]
     lines += [f"- {t['received_on']}: {t['quote']} (consent: {t['consent_scope']})" for t in data["testimonials"]]
+    lines += ["", f"Referrals sent ({len(data['referrals'])})"]
+    for r in data["referrals"]:
+        how = ", ".join(part for part in (r["channel"], r["urgency"]) if part)
+        line = f"- {r['received']}" + (f" ({how})" if how else "") + f" to {r['branch']}: {r['outcome']}"
+        if r["decline_reason"]:
+            line += f" ({r['decline_reason']})"
+        if r["decided"]:
+            line += f", decided {r['decided']}"
+        lines.append(line)
     lines += ["", f"Changes to the record ({len(data['changes'])})"]
     lines += [
         f"- {e['at']} {e['username']} {e['action']}: {json.dumps(e['changes'], ensure_ascii=False)}"

@@ -664,6 +664,23 @@ def session_handles(db: Database) -> None:
     )
 
 
+@migrations(name="0018_duplicate_indexes")
+def duplicate_indexes(db: Database) -> None:
+    # "Possible duplicates" (crm/merge.py) pairs contacts of one branch by email in any letter case, by phone and
+    # mobile, and by name among one branch's contacts at one organisation; and hand-made organisations with a
+    # directory record at the same postcode. Each is a self-join on one of these.
+    _run(
+        db,
+        """
+        CREATE INDEX idx_contacts_branch_email ON contacts(branch_id, lower(email)) WHERE email IS NOT NULL;
+        CREATE INDEX idx_contacts_branch_phone ON contacts(branch_id, phone) WHERE phone IS NOT NULL;
+        CREATE INDEX idx_contacts_branch_mobile ON contacts(branch_id, mobile) WHERE mobile IS NOT NULL;
+        CREATE INDEX idx_contacts_branch_organisation ON contacts(branch_id, organisation_id);
+        CREATE INDEX idx_organisations_postcode ON organisations(postcode)
+        """,
+    )
+
+
 def upgrade(db: Database) -> None:
     """Apply every pending migration, all in one write transaction, after keeping a copy of the database.
 

@@ -4,9 +4,10 @@ from datetime import date
 
 import streamlit as st
 
-from crm import branches, contacts, exports, interactions, organisations, privacy
+from crm import branches, contacts, exports, interactions, merge, organisations, privacy
 from crm.access import BRANCH_MANAGER
 from crm.errors import CRMError, DuplicateContact, PossibleClientData
+from crm.ui import merge as merge_ui
 from crm.ui import referrals as referral_ui
 from crm.ui import session
 from crm.ui.downloads import deferred_download
@@ -104,6 +105,8 @@ def back_to_list(contact_id: int) -> None:
 
 
 def show_contact(contact_id: int) -> None:
+    merged = merge.merged_note(database, "contacts", contact_id)  # an old address leads to the survivor
+    contact_id = merged["survivor_id"] if merged else contact_id
     back_to_list(contact_id)
     try:
         contact = contacts.get(database, actor, contact_id)
@@ -112,6 +115,7 @@ def show_contact(contact_id: int) -> None:
         return
     flash()
     st.header(md(contact["name"]))
+    merge_ui.merged_notice(merged, contact["name"])
     st.write(
         f"{md(contact['job_title']) or 'No job title'} at **{md(contact['organisation'])}** "
         f"({md(contact['type_label'])}), {md(contact['branch'])} branch"
@@ -137,6 +141,7 @@ def show_contact(contact_id: int) -> None:
     if contact["email"]:
         details.append(f"Email: {md(contact['email'])}")
     st.markdown("  \n".join(details) or "No phone or email recorded.")
+    merge_ui.duplicates_notice(database, actor, contact)
     quick_log(
         database,
         actor,
@@ -338,7 +343,9 @@ def save_new(pending: dict) -> None:
         del st.session_state["contacts_pending"]
         for key in [k for k in st.session_state if str(k).startswith("contacts_add_")]:
             del st.session_state[key]
-        flash(f"Added {values['name']}.")
+        # Saved despite the duplicate warning: its page offers to compare and merge the two.
+        also = " It may be a contact the branch already has: see below." if pending["allow_duplicate"] else ""
+        flash(f"Added {values['name']}.{also}")
         st.query_params["contact"] = str(contact_id)
         st.rerun()
 

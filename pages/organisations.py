@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-from crm import contacts, interactions, organisations
+from crm import contacts, interactions, merge, organisations
 from crm.errors import CRMError
+from crm.ui import merge as merge_ui
 from crm.ui import referrals as referral_ui
 from crm.ui import session
 from crm.ui.widgets import (
@@ -53,6 +54,8 @@ def organisation_fields(prefix: str, record: dict | None = None) -> dict:
 
 
 def show_organisation(org_id: int) -> None:
+    merged = merge.merged_note(database, "organisations", org_id)  # an old address leads to the survivor
+    org_id = merged["survivor_id"] if merged else org_id
     if st.button("← Back to the directory", key="organisations_back"):
         end_edit(f"organisations_edit_{org_id}")
         del st.query_params["organisation"]
@@ -65,6 +68,7 @@ def show_organisation(org_id: int) -> None:
         return
     flash()
     st.header(md(organisation["name"]))
+    merge_ui.merged_notice(merged, organisation["name"])
     st.write(
         f"{md(organisation['type_label'])}" + (f", {md(organisation['postcode'])}" if organisation["postcode"] else "")
     )

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from crm import clock, db, demo, organisations, referrals, settings, users
+from crm import clock, db, demo, merge, organisations, referrals, settings, users
 from crm.access import BRANCH_MANAGER, REGIONAL_LEAD
 from crm.phones import national
 from tests.conftest import PASSWORD
@@ -194,3 +194,21 @@ def test_referrals_have_realistic_outcomes_and_come_more_from_warm_relationships
     ).fetchall()
     lapsed, warm = per_contact[0][1], per_contact[1][1]
     assert warm > 1.5 * lapsed
+
+
+def test_the_demo_has_possible_duplicates(loaded):
+    """Test that the demo holds its two people entered twice (so "Possible duplicates" is not empty), each pair
+    within one branch, found for the reasons they were made with, and no other pair."""
+    database, _ = loaded
+    admin = users.get(database, 1)
+
+    found = merge.duplicate_contacts(database, admin)
+
+    assert [(p["branch"], p["reasons"]) for p in found] == [
+        ("Leeds North", ["same email", "same phone number", "same name at the same organisation"]),
+        ("Manchester Central", ["same phone number", "similar name at the same organisation"]),
+    ]
+    for pair in found:
+        first, second = pair["contacts"]
+        assert (first["branch_id"], first["organisation_id"]) == (second["branch_id"], second["organisation_id"])
+        assert second["last_touched_on"] is not None  # an email was logged to the second record

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from crm import __main__ as cli
-from crm import clock, contacts, db, interactions, merge, organisations, referrals, testimonials, users
-from crm.errors import NotFound, PermissionDenied, ValidationError
+from crm import clock, contacts, db, interactions, merge, organisations, privacy, referrals, testimonials, users
+from crm.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from tests.conftest import PASSWORD, World, copy_world
 
 FROZEN = datetime(2026, 4, 15, 10, 0, tzinfo=UTC)
@@ -224,5 +224,190 @@ def test_cli_merges(world, capsys):
     code = cli.main(["--db", str(world.path), "merge-contacts", str(world.priya), str(world.dupe)])
     assert (code, capsys.readouterr().err) == (
         1,
+        "error: That contact has already been merged into Priya Patel-Shah, so nothing was merged.\n",
+    )
+    code = cli.main(["--db", str(world.path), "merge-contacts", str(world.priya), "999"])
+    assert (code, capsys.readouterr().err) == (
+        1,
         "error: That contact does not exist or is not in one of your branches.\n",
+    )
+
+
+# Possible duplicates.
+
+
+def add(world: World, branch_id: int, name: str, organisation_id: int | None = None, **extra) -> int:
+    """A contact saved past the duplicate warning, as "Save as a new contact anyway" does."""
+    values = {"name": name, "organisation_id": organisation_id or world.gp, "branch_id": branch_id, **extra}
+    return contacts.add(world.db, world.admin, values, allow_duplicate=True)
+
+
+def pairs(world: World, actor, **options) -> list[tuple[str, str, str, list[str]]]:
+    """(branch, first name, second name, reasons) of each pair found."""
+    return [
+        (p["branch"], p["contacts"][0]["name"], p["contacts"][1]["name"], p["reasons"])
+        for p in merge.duplicate_contacts(world.db, actor, **options)
+    ]
+
+
+@pytest.fixture
+def lookalikes(world) -> World:
+    """Leeds: an email in two letter cases, a number as one's phone and another's mobile, the same switchboard
+    with different extensions (two people), a name with a title and punctuation, the same surname and initial,
+    the same name at another organisation (not a match), a switchboard number four people share (not one person);
+    York and Bristol each with a pair of their own, and the
+    same email across Leeds and York (never a pair)."""
+    world.sam = add(world, world.leeds, "Sam Lee", world.ot, email="Sam.Lee@nhs.example")
+    world.samuel = add(world, world.leeds, "Samuel Leigh", world.council, email="sam.lee@NHS.example")
+    world.ann = add(world, world.leeds, "Ann Able", world.ot, phone="0113 496 0700")
+    world.bea = add(world, world.leeds, "Bea Bee", world.council, mobile="0113 496 0700")
+    add(world, world.leeds, "Cal One", world.ot, phone="0113 496 0800 ext. 1")
+    add(world, world.leeds, "Dee Two", world.council, phone="0113 496 0800 ext. 2")
+    world.sarah = add(world, world.leeds, "Dr. Sarah O'Brien")
+    world.sarah2 = add(world, world.leeds, "sarah obrien")
+    world.s = add(world, world.leeds, "S. OBrien")
+    add(world, world.leeds, "Sarah O'Brien", world.council)
+    for name in ("Eve Ash", "Fay Birch", "Gus Cedar", "Hal Dale"):  # a switchboard four people share
+        add(world, world.leeds, name, world.council, phone="0113 496 0900")
+    add(world, world.york, "Yara York", mobile="07400 111222")
+    add(world, world.york, "Yara Yorke", world.ot, mobile="07400 111222")
+    add(world, world.york, "Sam Lee", world.ot, email="sam.lee@nhs.example")
+    add(world, world.bristol, "Bob Brown", email="bob@bristol.example")
+    add(world, world.bristol, "Robert Brown", email="bob@bristol.example")
+    return world
+
+
+LEEDS_PAIRS = [
+    ("Leeds", "Ann Able", "Bea Bee", ["same phone number"]),
+    ("Leeds", "Dr. Sarah O'Brien", "sarah obrien", ["same name at the same organisation"]),
+    ("Leeds", "Dr. Sarah O'Brien", "S. OBrien", ["similar name at the same organisation"]),
+    ("Leeds", "Sam Lee", "Samuel Leigh", ["same email"]),
+    ("Leeds", "sarah obrien", "S. OBrien", ["similar name at the same organisation"]),
+]
+YORK_PAIRS = [("York", "Yara York", "Yara Yorke", ["same phone number"])]
+BRISTOL_PAIRS = [("Bristol", "Bob Brown", "Robert Brown", ["same email"])]
+
+
+@pytest.mark.parametrize(
+    ("who", "expected"),
+    [
+        ("admin", BRISTOL_PAIRS + LEEDS_PAIRS + YORK_PAIRS),
+        ("lead_north", LEEDS_PAIRS + YORK_PAIRS),
+        ("lead_south", BRISTOL_PAIRS),
+        ("manager_leeds", LEEDS_PAIRS),
+        ("manager_york", YORK_PAIRS),
+    ],
+)
+def test_possible_duplicates_by_reason_and_scope(lookalikes, who, expected):
+    """Test that each reason finds its pair (email in any case; a number as phone or mobile; the same name with
+    titles and punctuation aside; the same surname and first initial at one organisation), that different
+    extensions, a number more than MAX_SHARED contacts share, one name at two organisations and pairs across
+    branches are not listed, and that each role sees
+    only the branches it may edit, by branch then name."""
+    assert pairs(lookalikes, getattr(lookalikes, who)) == expected
+
+
+def test_possible_duplicates_of_one_branch_and_whole_records(lookalikes):
+    """Test that a branch can be asked for on its own, that a pair with several reasons lists each once, and that
+    each pair carries both whole contact records (as contacts.get gives them), the older first."""
+    world = lookalikes
+    contacts.update(
+        world.db,
+        world.admin,
+        world.sarah2,
+        {"name": "sarah obrien", "organisation_id": world.gp, "branch_id": world.leeds, "email": "so@x.example"},
+        1,
+    )
+    contacts.update(
+        world.db,
+        world.admin,
+        world.sarah,
+        {"name": "Dr. Sarah O'Brien", "organisation_id": world.gp, "branch_id": world.leeds, "email": "SO@x.example"},
+        1,
+    )
+
+    found = merge.duplicate_contacts(world.db, world.lead_north, branch_id=world.leeds)
+
+    assert [p["reasons"] for p in found if p["contacts"][1]["id"] == world.sarah2] == [
+        ["same email", "same name at the same organisation"]
+    ]
+    [pair] = [p for p in found if p["contacts"][1]["id"] == world.sarah2]
+    assert pair == {
+        "branch_id": world.leeds,
+        "branch": "Leeds",
+        "reasons": ["same email", "same name at the same organisation"],
+        "contacts": [
+            contacts.get(world.db, world.admin, world.sarah),
+            contacts.get(world.db, world.admin, world.sarah2),
+        ],
+    }
+    assert pairs(world, world.admin, branch_id=world.york) == YORK_PAIRS
+
+
+def test_erased_and_merged_contacts_are_never_listed(lookalikes):
+    """Test that erasing one of a pair, or merging it, takes the pair off the list."""
+    world = lookalikes
+    privacy.erase(world.db, world.admin, world.samuel)
+    merge.merge_contacts(world.db, world.admin, world.sarah, world.sarah2)
+
+    assert pairs(world, world.manager_leeds) == [
+        ("Leeds", "Ann Able", "Bea Bee", ["same phone number"]),
+        ("Leeds", "Dr. Sarah O'Brien", "S. OBrien", ["similar name at the same organisation"]),
+    ]
+
+
+def test_the_list_is_limited(lookalikes):
+    """Test that the list stops at the limit asked for, in its order."""
+    assert pairs(lookalikes, lookalikes.admin, limit=2) == BRISTOL_PAIRS + LEEDS_PAIRS[:1]
+
+
+def test_duplicates_of_one_contact(lookalikes):
+    """Test that a contact's possible duplicates list the contact first in each pair."""
+    world = lookalikes
+    found = merge.duplicates_of(world.db, world.manager_leeds, world.s)
+    assert [[c["id"] for c in p["contacts"]] for p in found] == [[world.s, world.sarah], [world.s, world.sarah2]]
+
+
+@pytest.mark.parametrize("name", ["HYDE PARK SURGERY", "The Hyde Park Surgery", "Hyde Park Surgery."])
+def test_hand_made_organisations_beside_the_nhs_directory(world, name):
+    """Test that a hand-made organisation (no ODS code) with the name (case, punctuation and "the" aside) and
+    postcode of a directory record is a candidate for administrators and regional leads only; another postcode or
+    another name is not."""
+    directory = organisations.add(
+        world.db, world.admin, {"name": name, "type_code": "GP_PRACTICE", "postcode": "LS6 9ZZ", "ods_code": "B86001"}
+    )
+    # As the directory import writes it (the form refuses a second "Hyde Park Surgery" at one postcode).
+    world.db.execute("UPDATE organisations SET postcode = 'LS6 1AA' WHERE id = ?", [directory])
+    organisations.add(world.db, world.admin, {"name": "Hyde Park Surgery", "type_code": "GP_PRACTICE"})
+    organisations.add(
+        world.db, world.admin, {"name": "Hyde Park Clinic", "type_code": "GP_PRACTICE", "postcode": "LS6 1AA"}
+    )
+
+    found = merge.duplicate_organisations(world.db, world.lead_south)
+
+    assert [(p["directory"]["id"], p["hand_made"]["id"]) for p in found] == [(directory, world.gp)]
+    assert found[0]["directory"] == organisations.get(world.db, directory)
+    assert merge.duplicate_organisations(world.db, world.manager_leeds) == []
+
+
+def test_merging_organisations_changed_since_they_were_chosen_is_refused(world):
+    """Test that an organisation merge given the versions the user chose them at is refused once one changed."""
+    hand_made = organisations.add(
+        world.db, world.admin, {"name": "Hyde Park Surgery (old)", "type_code": "GP_PRACTICE"}
+    )
+    with pytest.raises(Conflict) as refused:
+        merge.merge_organisations(world.db, world.admin, world.gp, hand_made, versions=(1, 0))
+    assert str(refused.value) == (
+        "“Hyde Park Surgery (old)” was changed by someone else after you chose it, so nothing was merged. "
+        "Look at it again, then decide."
+    )
+    assert organisations.get(world.db, hand_made)["id"] == hand_made
+
+
+def test_moved_text():
+    """Test how what a merge moved is said."""
+    assert merge.moved_text({}) == "nothing else was linked to it"
+    assert merge.moved_text({"contacts": 2, "interactions": 1}) == "2 contacts and 1 interaction"
+    assert merge.moved_text({"interactions": 2, "follow_ups": 2, "referrals": 1, "testimonials": 3}) == (
+        "2 interactions (2 open follow-ups), 1 referral and 3 testimonials"
     )

@@ -313,7 +313,16 @@ def test_that_the_menu_groups_an_administrators_pages_into_work_insight_and_admi
     actor = users.sign_in(world.db, ROLE_USERS[ADMIN], PASSWORD)
     grouped = sections_for(actor)
     assert {section: [Path(page.path).stem for page in listed] for section, listed in grouped.items()} == {
-        "Work": ["home", "contacts", "interactions", "organisations", "testimonials", "referrals", "import_contacts"],
+        "Work": [
+            "home",
+            "contacts",
+            "interactions",
+            "organisations",
+            "testimonials",
+            "referrals",
+            "import_contacts",
+            "duplicates",
+        ],
         "Insight": ["coverage", "gp_patch", "audit"],
         "Admin": ["retention", "users", "branches", "partner_types", "gp_directory", "backups", "account"],
     }
@@ -473,7 +482,9 @@ def test_that_a_duplicate_contact_is_only_saved_when_the_user_insists(world, dat
 
     button(at, "Save as a new contact anyway").click().run()
     assert not at.exception, at.exception
-    assert values(at.success) == ["Added Patricia New."]
+    assert values(at.success) == ["Added Patricia New. It may be a contact the branch already has: see below."]
+    # Her page offers to compare the two and merge them.
+    assert values(at.warning) == ["Possibly the same person as Pat Existing (same email)."]
     rows = contact_rows(database)
     assert [(r["name"], r["email"], r["branch_id"]) for r in rows] == [
         ("Pat Existing", "pat@hydepark.example", world.leeds),

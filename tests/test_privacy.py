@@ -27,6 +27,7 @@ from crm import (
     interactions,
     organisations,
     privacy,
+    referrals,
     schema,
     settings,
     suppressions,
@@ -1106,6 +1107,7 @@ def small_export(
             }
         ],
         "testimonials": [],
+        "referrals": [],
         "changes": [
             {
                 "at": STAMP,
@@ -1182,6 +1184,8 @@ def test_export_text_is_readable(world):
         "",
         "Testimonials given (0)",
         "",
+        "Referrals sent (0)",
+        "",
         "Changes to the record (2)",
         f'- {STAMP} manager.leeds update: {{"job_title": ["Practice Manager", "Operations Manager"]}}',
         f"- {STAMP} manager.leeds create: {create}",
@@ -1229,6 +1233,97 @@ def test_export_person_lists_the_testimonials_they_gave(world):
     lines = privacy.export_text(data).splitlines()
     start = lines.index("Testimonials given (1)")
     assert lines[start : start + 2] == ["Testimonials given (1)", f"- 2026-02-14: {SAM_QUOTE} (consent: cqc)"]
+
+
+def test_export_person_lists_the_referrals_they_sent(world):
+    """Test that the export lists the referrals the person sent (not those of others), with what concerns them:
+    when (UK time), how, to which branch, from where, and the branch's answer; never what the referral asked for
+    about the client (hours, start, area, the provider's reference, the outcome note)."""
+    sam = add_sam(world)
+    other = world.contact(world.leeds, "Priya Patel")
+    sent = {"branch_id": world.leeds, "organisation_id": world.gp, "hours_per_week": 14, "area": "LS6"}
+    declined = referrals.log(
+        world.db,
+        world.manager_leeds,
+        {
+            **sent,
+            "contact_id": sam,
+            "received_at": datetime(2026, 2, 10, 9, 30),
+            "channel": "email",
+            "urgency": "hospital_discharge",
+            "provider_reference": "CM-12345",
+        },
+    )
+    referrals.record_outcome(
+        world.db,
+        world.manager_leeds,
+        declined,
+        {
+            "outcome": "declined",
+            "decline_reason": "OTHER",
+            "decided_at": datetime(2026, 2, 10, 15, 0),
+            "outcome_note": "Needs two carers at night",
+        },
+        expected_version=1,
+    )
+    referrals.log(
+        world.db,
+        world.manager_leeds,
+        {
+            **sent,
+            "contact_id": sam,
+            "received_at": datetime(2026, 2, 20, 11, 0),
+            "channel": "phone",
+            "urgency": "routine",
+        },
+    )
+    referrals.log(
+        world.db,
+        world.manager_leeds,
+        {
+            **sent,
+            "contact_id": other,
+            "received_at": datetime(2026, 2, 21, 11, 0),
+            "channel": "phone",
+            "urgency": "urgent",
+        },
+    )
+
+    data = privacy.export_person(world.db, world.manager_leeds, sam)
+
+    assert data["referrals"] == [
+        {
+            "received": "20 Feb 2026 11:00",
+            "branch": "Leeds",
+            "organisation": "Hyde Park Surgery",
+            "channel": "Phone",
+            "urgency": "Routine",
+            "outcome": "Open",
+            "decline_reason": "",
+            "decided": "",
+        },
+        {
+            "received": "10 Feb 2026 09:30",
+            "branch": "Leeds",
+            "organisation": "Hyde Park Surgery",
+            "channel": "Email",
+            "urgency": "Hospital discharge",
+            "outcome": "Declined",
+            "decline_reason": "Other",
+            "decided": "10 Feb 2026 15:00",
+        },
+    ]
+    text = privacy.export_text(data)
+    lines = text.splitlines()
+    start = lines.index("Referrals sent (2)")
+    assert lines[start : start + 4] == [
+        "Referrals sent (2)",
+        "- 20 Feb 2026 11:00 (Phone, Routine) to Leeds: Open",
+        "- 10 Feb 2026 09:30 (Email, Hospital discharge) to Leeds: Declined (Other), decided 10 Feb 2026 15:00",
+        "",
+    ]
+    everything = text + privacy.to_json(data)
+    assert [word for word in ("CM-12345", "Needs two carers", "LS6", "14") if word in everything] == []
 
 
 def test_export_text_includes_follow_ups(world):
