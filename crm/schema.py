@@ -664,6 +664,117 @@ def session_handles(db: Database) -> None:
     )
 
 
+@migrations(name="0017_coverage_months")
+def coverage_months(db: Database) -> None:
+    # Coverage as of past month ends (crm/coverage.py), kept per branch and partner type so the Coverage trend and
+    # as-of views read rather than recompute. A past month end changes only when the data behind it does: the
+    # triggers below forget a branch's month ends from the first one a write can reach (an interaction dated on
+    # or before it, a contact's branch, organisation, named status, leaving or creation, an organisation's type;
+    # merges and erasures are such writes), and the next read recomputes that branch alone. Logging today's
+    # interaction forgets nothing. Counts are stored per window length; labels and required types are joined on
+    # read, so changing them needs no recomputation. A change of the coverage window setting clears the lot.
+    # The months already computed are in coverage_months_done (a branch with no named contact has no counts).
+    # Today's coverage stays live (one aggregate over the named contacts): its index now covers the status too.
+    # The trend's interactions per month are counted per branch and month by triggers (exact, never stale).
+    _run_statements(
+        db,
+        """
+        CREATE TABLE coverage_months (
+            window_days INTEGER NOT NULL,
+            month_end TEXT NOT NULL,
+            branch_id INTEGER NOT NULL,
+            type_code TEXT NOT NULL,
+            named INTEGER NOT NULL,
+            warm INTEGER NOT NULL,
+            last_touched TEXT,
+            PRIMARY KEY (window_days, month_end, branch_id, type_code)
+        ) WITHOUT ROWID;
+        CREATE TABLE coverage_months_done (
+            branch_id INTEGER NOT NULL,
+            month_end TEXT NOT NULL,
+            window_days INTEGER NOT NULL,
+            PRIMARY KEY (branch_id, month_end, window_days)
+        ) WITHOUT ROWID;
+        CREATE INDEX idx_contacts_coverage ON contacts(branch_id, organisation_id, status, last_touched_on)
+            WHERE is_named_contact = 1;
+        CREATE TRIGGER coverage_months_link_insert AFTER INSERT ON interaction_contacts BEGIN
+            DELETE FROM coverage_months_done WHERE month_end >= new.occurred_on
+                AND branch_id IN (new.branch_id, (SELECT branch_id FROM contacts WHERE id = new.contact_id));
+        END;
+        CREATE TRIGGER coverage_months_link_delete AFTER DELETE ON interaction_contacts BEGIN
+            DELETE FROM coverage_months_done WHERE month_end >= old.occurred_on
+                AND branch_id IN (old.branch_id, (SELECT branch_id FROM contacts WHERE id = old.contact_id));
+        END;
+        CREATE TRIGGER coverage_months_link_update AFTER UPDATE OF occurred_on, branch_id, contact_id
+            ON interaction_contacts BEGIN
+            DELETE FROM coverage_months_done WHERE month_end >= min(old.occurred_on, new.occurred_on)
+                AND (branch_id IN (old.branch_id, new.branch_id)
+                     OR branch_id IN (SELECT branch_id FROM contacts WHERE id IN (old.contact_id, new.contact_id)));
+        END;
+        CREATE TRIGGER coverage_months_contact_insert AFTER INSERT ON contacts WHEN new.is_named_contact = 1 BEGIN
+            DELETE FROM coverage_months_done
+            WHERE branch_id = new.branch_id AND month_end >= substr(new.created_at, 1, 10);
+        END;
+        CREATE TRIGGER coverage_months_contact_delete AFTER DELETE ON contacts WHEN old.is_named_contact = 1 BEGIN
+            DELETE FROM coverage_months_done
+            WHERE branch_id = old.branch_id AND month_end >= substr(old.created_at, 1, 10);
+        END;
+        CREATE TRIGGER coverage_months_contact_update
+            AFTER UPDATE OF branch_id, organisation_id, is_named_contact, left_on, created_at ON contacts
+            WHEN old.branch_id IS NOT new.branch_id OR old.organisation_id IS NOT new.organisation_id
+                OR old.is_named_contact IS NOT new.is_named_contact OR old.left_on IS NOT new.left_on
+                OR old.created_at IS NOT new.created_at
+        BEGIN
+            DELETE FROM coverage_months_done WHERE branch_id IN (old.branch_id, new.branch_id)
+                AND month_end >= substr(min(old.created_at, new.created_at), 1, 10);
+        END;
+        CREATE TRIGGER coverage_months_organisation_type AFTER UPDATE OF type_code ON organisations
+            WHEN old.type_code IS NOT new.type_code BEGIN
+            DELETE FROM coverage_months_done
+            WHERE branch_id IN (SELECT branch_id FROM contacts WHERE organisation_id = new.id);
+        END;
+        CREATE TABLE interaction_months (
+            branch_id INTEGER NOT NULL,
+            month TEXT NOT NULL,
+            interactions INTEGER NOT NULL,
+            PRIMARY KEY (branch_id, month)
+        ) WITHOUT ROWID;
+        INSERT INTO interaction_months (branch_id, month, interactions)
+            SELECT branch_id, substr(occurred_on, 1, 7), count(*) FROM interactions GROUP BY 1, 2;
+        CREATE TRIGGER interaction_months_insert AFTER INSERT ON interactions BEGIN
+            INSERT INTO interaction_months (branch_id, month, interactions)
+            VALUES (new.branch_id, substr(new.occurred_on, 1, 7), 1)
+            ON CONFLICT (branch_id, month) DO UPDATE SET interactions = interactions + 1;
+        END;
+        CREATE TRIGGER interaction_months_delete AFTER DELETE ON interactions BEGIN
+            UPDATE interaction_months SET interactions = interactions - 1
+            WHERE branch_id = old.branch_id AND month = substr(old.occurred_on, 1, 7);
+        END;
+        CREATE TRIGGER interaction_months_update AFTER UPDATE OF branch_id, occurred_on ON interactions
+            WHEN old.branch_id IS NOT new.branch_id OR old.occurred_on IS NOT new.occurred_on BEGIN
+            UPDATE interaction_months SET interactions = interactions - 1
+            WHERE branch_id = old.branch_id AND month = substr(old.occurred_on, 1, 7);
+            INSERT INTO interaction_months (branch_id, month, interactions)
+            VALUES (new.branch_id, substr(new.occurred_on, 1, 7), 1)
+            ON CONFLICT (branch_id, month) DO UPDATE SET interactions = interactions + 1;
+        END;
+        CREATE TRIGGER coverage_months_window_insert AFTER INSERT ON settings
+            WHEN new.key = 'coverage_window_days' BEGIN
+            DELETE FROM coverage_months_done;
+            DELETE FROM coverage_months;
+        END;
+        CREATE TRIGGER coverage_months_window_update AFTER UPDATE OF value ON settings
+            WHEN new.key = 'coverage_window_days' AND old.value IS NOT new.value BEGIN
+            DELETE FROM coverage_months_done;
+            DELETE FROM coverage_months;
+        END
+        """,
+    )
+    from crm import coverage as coverage_code  # the same computation the app reads it with
+
+    coverage_code.fill_summary(db)
+
+
 def upgrade(db: Database) -> None:
     """Apply every pending migration, all in one write transaction, after keeping a copy of the database.
 
