@@ -320,9 +320,11 @@ def test_that_step_0017_fills_the_summary_for_a_database_with_data(world):
     # The database as it was before the step: its tables, triggers and index gone, the step not applied.
     for kind, name in world.db.execute(
         "SELECT type, name FROM sqlite_master WHERE type IN ('table', 'trigger', 'index') "
-        "AND (name LIKE 'coverage_months%' OR name LIKE 'interaction_months%' OR name = 'idx_contacts_coverage')"
+        "AND (name LIKE 'coverage_months%' OR name LIKE 'interaction_months%' "
+        "OR name IN ('idx_contacts_coverage', 'idx_interactions_kind_organisation'))"
     ).fetchall():
         world.db.execute(f"DROP {kind} IF EXISTS {name}")
+    world.db.execute("CREATE INDEX idx_interactions_kind ON interactions(kind_code, occurred_on)")
     world.db.execute("DELETE FROM _sqlite_migrations WHERE name = '0017_coverage_months'")
     world.db.close()
 
