@@ -432,16 +432,14 @@ def _interactions_by_month(db: Database, scope: Scope, since: date, until: date)
             """,
             [since.strftime("%Y-%m"), (month_start - timedelta(days=1)).strftime("%Y-%m"), *kept_params],
         ).fetchall()
-    return (
-        kept
-        + db.execute(
-            f"""
+    this_month = db.execute(
+        f"""
         SELECT substr(i.occurred_on, 1, 7), count(*) FROM interactions i
         WHERE i.occurred_on BETWEEN ? AND ? AND {where} GROUP BY 1
         """,
-            [max(since, month_start).isoformat(), until.isoformat(), *params],
-        ).fetchall()
-    )
+        [max(since, month_start).isoformat(), until.isoformat(), *params],
+    ).fetchall()
+    return kept + this_month
 
 
 def referrals_by_month(
