@@ -6,11 +6,16 @@ A branch's score is the share of the required partner types it has covered.
 
 Today's coverage reads each contact's stored last_touched_on. Coverage "as of" a past date is rebuilt from the
 interaction history: the contacts that existed and had not left by then, and the interactions in the window
-before it (is_named_contact is taken as it is now: changes to that flag are not historised).
+before it (is_named_contact is taken as it is now: changes to that flag are not historised). Past month ends are
+kept in a summary (coverage_months, schema step 0017) for the coverage window setting: read, not recomputed.
+Triggers forget a branch's month ends when a write reaches them, and the next read recomputes that branch alone,
+in a write transaction, so no write can slip between the computation and its storing.
 """
 
 import calendar
 import statistics
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -96,7 +101,10 @@ def _counts_today(db: Database, scope: Scope, cutoff: str) -> list[tuple]:
     ).fetchall()
 
 
-def _counts_as_of(db: Database, scope: Scope, ends: list[date], window: int) -> dict[date, list[tuple]]:
+Clause = Callable[[str], tuple[str, list]]  # a column's condition and its parameters, as Scope.clause gives
+
+
+def _counts_as_of(db: Database, clause: Clause, ends: list[date], window: int) -> dict[date, list[tuple]]:
     """Counts per branch and partner type as they stood at the end of each day in ``ends``, in one query.
 
     One pass over the links in the whole span finds, per contact and per end date, the latest touch within that
@@ -104,8 +112,8 @@ def _counts_as_of(db: Database, scope: Scope, ends: list[date], window: int) -> 
     A cell with no touch in the window still shows its last touch before the date: from the stored last touch
     when that is older, otherwise by one index look-up for that contact.
     """
-    link_where, link_params = scope.clause("l.branch_id")
-    where, params = scope.clause("c.branch_id")
+    link_where, link_params = clause("l.branch_id")
+    where, params = clause("c.branch_id")
     latest, latest_params, counts, count_params = [], [], [], []
     for k, end in enumerate(ends):
         day = end.isoformat()
@@ -140,6 +148,113 @@ def _counts_as_of(db: Database, scope: Scope, ends: list[date], window: int) -> 
         [*latest_params, *span, *link_params, *count_params, *params],
     ).fetchall()
     return {end: [(row[0], row[1], *row[2 + 3 * k : 5 + 3 * k]) for row in rows] for k, end in enumerate(ends)}
+
+
+def _is_month_end(day: date) -> bool:
+    return day.day == calendar.monthrange(day.year, day.month)[1]
+
+
+def _branch_ids(ids: list[int]) -> Clause:
+    def clause(column: str) -> tuple[str, list]:
+        return f"{column} IN ({', '.join('?' for _ in ids)})", list(ids)
+
+    return clause
+
+
+def _missing(db: Database, branch_ids: list[int], days: list[str], window: int) -> list[int]:
+    """The branches of ``branch_ids`` lacking one of the month ends ``days`` in the summary."""
+    marks = ", ".join("?" for _ in days)
+    done = dict(
+        db.execute(
+            f"SELECT branch_id, count(*) FROM coverage_months_done WHERE window_days = ? AND month_end IN ({marks}) "
+            "GROUP BY branch_id",
+            [window, *days],
+        ).fetchall()
+    )
+    return [b for b in branch_ids if done.get(b, 0) < len(days)]
+
+
+def _store(db: Database, branch_ids: list[int], ends: list[date], window: int) -> None:
+    """Compute and keep the counts of ``branch_ids`` as of ``ends`` (the caller holds the write transaction)."""
+    everyone = len(branch_ids) == db.execute("SELECT count(*) FROM branches").fetchone()[0]
+    counts = _counts_as_of(db, (lambda column: ("1", [])) if everyone else _branch_ids(branch_ids), ends, window)
+    days, branches = [end.isoformat() for end in ends], ", ".join("?" for _ in branch_ids)
+    db.execute(
+        f"DELETE FROM coverage_months WHERE window_days = ? AND month_end IN ({', '.join('?' for _ in days)}) "
+        f"AND branch_id IN ({branches})",
+        [window, *days, *branch_ids],
+    )
+    db.conn.executemany(
+        "INSERT INTO coverage_months (window_days, month_end, branch_id, type_code, named, warm, last_touched) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(window, end.isoformat(), *row) for end in ends for row in counts[end]],
+    )
+    db.conn.executemany(
+        "INSERT OR REPLACE INTO coverage_months_done (branch_id, month_end, window_days) VALUES (?, ?, ?)",
+        [(branch, day, window) for branch in branch_ids for day in days],
+    )
+
+
+def _refresh(db: Database, scope: Scope, ends: list[date], window: int) -> None:
+    """Compute into the summary the month ends ``ends`` of the branches in scope it lacks."""
+    branch_ids = [b[0] for b in _branches(db, scope)]
+    days = [end.isoformat() for end in ends]
+    if branch_ids and _missing(db, branch_ids, days, window):
+        with transaction(db):
+            # Again under the write lock: another reader may have filled them meanwhile, and no write can come
+            # between computing these counts and storing them (its trigger would forget them too early).
+            missing = _missing(db, branch_ids, days, window)
+            if missing:
+                _store(db, missing, ends, window)
+
+
+def _counts_kept(db: Database, scope: Scope, ends: list[date], window: int) -> dict[date, list[tuple]]:
+    """Counts as of past month ends, read from the summary after computing the branches in scope it lacks."""
+    _refresh(db, scope, ends, window)
+    days = [end.isoformat() for end in ends]
+    where, params = scope.clause("branch_id")
+    by_end: dict[date, list[tuple]] = {end: [] for end in ends}
+    by_day = dict(zip(days, ends, strict=True))
+    for day, *row in db.execute(
+        f"""
+        SELECT month_end, branch_id, type_code, named, warm, last_touched FROM coverage_months
+        WHERE window_days = ? AND month_end IN ({", ".join("?" for _ in days)}) AND {where}
+        """,
+        [window, *days, *params],
+    ):
+        by_end[by_day[day]].append(tuple(row))
+    return by_end
+
+
+def _covered_kept(db: Database, scope: Scope, ends: list[date], window: int) -> dict[date, Counter]:
+    """Per month end in ``ends`` (kept in the summary): each branch's required partner types with a warm named
+    contact, for the branches in scope that have any."""
+    by_end: dict[date, Counter] = {end: Counter() for end in ends}
+    if not ends:
+        return by_end
+    _refresh(db, scope, ends, window)
+    days = [end.isoformat() for end in ends]
+    by_day = dict(zip(days, ends, strict=True))
+    where, params = scope.clause("m.branch_id")
+    for day, branch, covered in db.execute(
+        f"""
+        SELECT m.month_end, m.branch_id, count(*) FROM coverage_months m
+        WHERE m.window_days = ? AND m.month_end IN ({", ".join("?" for _ in days)}) AND m.warm > 0
+            AND m.type_code IN (SELECT code FROM organisation_types WHERE required = 1) AND {where}
+        GROUP BY m.month_end, m.branch_id
+        """,
+        [window, *days, *params],
+    ):
+        by_end[by_day[day]][branch] = covered
+    return by_end
+
+
+def fill_summary(db: Database, months: int = 12) -> None:
+    """Compute the past ``months`` month ends of every branch into the summary, for the coverage window setting
+    (schema step 0017 fills it for the data already there; the caller holds the transaction)."""
+    branch_ids = [r[0] for r in db.execute("SELECT id FROM branches ORDER BY id")]
+    if branch_ids:
+        _store(db, branch_ids, month_ends(clock.now().date(), months + 1)[:-1], window_days(db))
 
 
 def _rows(db: Database, scope: Scope, counts: list[tuple]) -> list[dict]:
@@ -192,15 +307,34 @@ def history(
     branch_id: int | None = None,
 ) -> list[list[dict]]:
     """Coverage rows as they stood at each date in ``ends`` (today's from the stored last touches)."""
-    today = clock.now().date()
-    window = window or window_days(db)
     scope = Scope(actor, region_id, branch_id)
-    past = [end for end in ends if end < today]
-    by_end = _counts_as_of(db, scope, past, window) if past else {}
+    by_end = _counts(db, scope, ends, window or window_days(db))
+    today = clock.now().date()
+    return [_rows(db, scope, by_end[min(end, today)]) for end in ends]
+
+
+def _kept_ends(db: Database, ends: list[date], window: int) -> list[date]:
+    """The dates of ``ends`` the summary keeps: past month ends, for the window setting (others are computed)."""
+    today = clock.now().date()
+    if window != window_days(db):
+        return []
+    return sorted({end for end in ends if end < today and _is_month_end(end)})
+
+
+def _counts(db: Database, scope: Scope, ends: list[date], window: int, *, kept: bool = True) -> dict[date, list[tuple]]:
+    """(branch, type, named, warm, last touch) per date in ``ends``, any date from today on counted as today;
+    without ``kept``, the dates the summary keeps are left out."""
+    today = clock.now().date()
+    past = sorted({end for end in ends if end < today})
+    in_summary = _kept_ends(db, past, window)
+    by_end = _counts_kept(db, scope, in_summary, window) if in_summary and kept else {}
+    computed = [end for end in past if end not in in_summary]
+    if computed:
+        by_end.update(_counts_as_of(db, scope.clause, computed, window))
     if any(end >= today for end in ends):
         # A touch on the cutoff day itself is inside the window: day 0 is today, day `window` the cutoff.
         by_end[today] = _counts_today(db, scope, (today - timedelta(days=window)).isoformat())
-    return [_rows(db, scope, by_end[min(end, today)]) for end in ends]
+    return by_end
 
 
 def scores(rows: list[dict], patch: dict[int, tuple[int, int]] | None = None) -> list[dict]:
@@ -260,13 +394,23 @@ def trend(
     """Per month: the mean branch score at the month's end and the interactions logged in the month."""
     today = clock.now().date()
     ends = month_ends(today, months)
-    activity = dict(_interactions_by_month(db, Scope(actor, region_id, branch_id), ends[0].replace(day=1), today))
+    scope = Scope(actor, region_id, branch_id)
+    activity = dict(_interactions_by_month(db, scope, ends[0].replace(day=1), today))
+    window = window or window_days(db)
+    # The scores straight from the counts, as ``scores`` would give them from every branch's rows (each branch
+    # has a row for every partner type), without building those rows: per date, each branch's covered required
+    # types, counted in SQL for the month ends the summary keeps.
+    required = {code for (code,) in db.execute("SELECT code FROM organisation_types WHERE required = 1")}
+    covered_by_end = _covered_kept(db, scope, _kept_ends(db, ends, window), window)
+    for end, counts in _counts(db, scope, ends, window, kept=False).items():
+        covered_by_end[end] = Counter(b for b, code, _, warm, _ in counts if warm and code in required)
+    branch_ids = [b[0] for b in _branches(db, scope)]
+    has_types = db.execute("SELECT 1 FROM organisation_types LIMIT 1").fetchone() is not None
     out = []
-    for end, rows in zip(
-        ends, history(db, actor, ends, window=window, region_id=region_id, branch_id=branch_id), strict=True
-    ):
-        branch_scores = scores(rows)
-        mean = statistics.fmean(b["score"] for b in branch_scores) if branch_scores else 0.0
+    for end in ends:
+        covered = covered_by_end[min(end, today)]
+        branch_scores = [covered[b] / len(required) if required else 0.0 for b in branch_ids] if has_types else []
+        mean = statistics.fmean(branch_scores) if branch_scores else 0.0
         out.append(
             {"month": end.strftime("%Y-%m"), "score": mean, "interactions": activity.get(end.strftime("%Y-%m"), 0)}
         )
@@ -274,14 +418,28 @@ def trend(
 
 
 def _interactions_by_month(db: Database, scope: Scope, since: date, until: date) -> list[tuple[str, int]]:
+    # ``since`` is the first day of a month. Whole months before ``until``'s are counted by triggers
+    # (interaction_months); its own month is counted here.
     where, params = scope.clause("i.branch_id")
-    return db.execute(
+    month_start = until.replace(day=1)
+    kept = []
+    if since < month_start:
+        kept_where, kept_params = scope.clause("m.branch_id")
+        kept = db.execute(
+            f"""
+            SELECT m.month, sum(m.interactions) FROM interaction_months m
+            WHERE m.month BETWEEN ? AND ? AND {kept_where} GROUP BY 1 HAVING sum(m.interactions) > 0
+            """,
+            [since.strftime("%Y-%m"), (month_start - timedelta(days=1)).strftime("%Y-%m"), *kept_params],
+        ).fetchall()
+    this_month = db.execute(
         f"""
         SELECT substr(i.occurred_on, 1, 7), count(*) FROM interactions i
         WHERE i.occurred_on BETWEEN ? AND ? AND {where} GROUP BY 1
         """,
-        [since.isoformat(), until.isoformat(), *params],
+        [max(since, month_start).isoformat(), until.isoformat(), *params],
     ).fetchall()
+    return kept + this_month
 
 
 def referrals_by_month(

@@ -664,6 +664,122 @@ def session_handles(db: Database) -> None:
     )
 
 
+@migrations(name="0017_coverage_months")
+def coverage_months(db: Database) -> None:
+    # Coverage as of past month ends (crm/coverage.py), kept per branch and partner type so the Coverage trend and
+    # as-of views read rather than recompute. A past month end changes only when the data behind it does: the
+    # triggers below forget a branch's month ends from the first one a write can reach (an interaction dated on
+    # or before it, a contact's branch, organisation, named status, leaving or creation, an organisation's type;
+    # merges and erasures are such writes), and the next read recomputes that branch alone. Logging today's
+    # interaction forgets nothing. Counts are stored per window length; labels and required types are joined on
+    # read, so changing them needs no recomputation. A change of the coverage window setting clears the lot.
+    # The months already computed are in coverage_months_done (a branch with no named contact has no counts).
+    # Today's coverage stays live (one aggregate over the named contacts): its index now covers the status too.
+    # The trend's interactions per month are counted per branch and month by triggers (exact, never stale).
+    # Referrals received per month and partner type read a covering index of interactions by kind (it replaces
+    # the kind and date one) instead of every referral interaction's row.
+    _run_statements(
+        db,
+        """
+        CREATE TABLE coverage_months (
+            window_days INTEGER NOT NULL,
+            month_end TEXT NOT NULL,
+            branch_id INTEGER NOT NULL,
+            type_code TEXT NOT NULL,
+            named INTEGER NOT NULL,
+            warm INTEGER NOT NULL,
+            last_touched TEXT,
+            PRIMARY KEY (window_days, month_end, branch_id, type_code)
+        ) WITHOUT ROWID;
+        CREATE TABLE coverage_months_done (
+            branch_id INTEGER NOT NULL,
+            month_end TEXT NOT NULL,
+            window_days INTEGER NOT NULL,
+            PRIMARY KEY (branch_id, month_end, window_days)
+        ) WITHOUT ROWID;
+        CREATE INDEX idx_contacts_coverage ON contacts(branch_id, organisation_id, status, last_touched_on)
+            WHERE is_named_contact = 1;
+        CREATE INDEX idx_interactions_kind_organisation
+            ON interactions(kind_code, occurred_on, branch_id, organisation_id);
+        DROP INDEX idx_interactions_kind;
+        CREATE TRIGGER coverage_months_link_insert AFTER INSERT ON interaction_contacts BEGIN
+            DELETE FROM coverage_months_done WHERE month_end >= new.occurred_on
+                AND branch_id IN (new.branch_id, (SELECT branch_id FROM contacts WHERE id = new.contact_id));
+        END;
+        CREATE TRIGGER coverage_months_link_delete AFTER DELETE ON interaction_contacts BEGIN
+            DELETE FROM coverage_months_done WHERE month_end >= old.occurred_on
+                AND branch_id IN (old.branch_id, (SELECT branch_id FROM contacts WHERE id = old.contact_id));
+        END;
+        CREATE TRIGGER coverage_months_link_update AFTER UPDATE OF occurred_on, branch_id, contact_id
+            ON interaction_contacts BEGIN
+            DELETE FROM coverage_months_done WHERE month_end >= min(old.occurred_on, new.occurred_on)
+                AND (branch_id IN (old.branch_id, new.branch_id)
+                     OR branch_id IN (SELECT branch_id FROM contacts WHERE id IN (old.contact_id, new.contact_id)));
+        END;
+        CREATE TRIGGER coverage_months_contact_insert AFTER INSERT ON contacts WHEN new.is_named_contact = 1 BEGIN
+            DELETE FROM coverage_months_done
+            WHERE branch_id = new.branch_id AND month_end >= substr(new.created_at, 1, 10);
+        END;
+        CREATE TRIGGER coverage_months_contact_delete AFTER DELETE ON contacts WHEN old.is_named_contact = 1 BEGIN
+            DELETE FROM coverage_months_done
+            WHERE branch_id = old.branch_id AND month_end >= substr(old.created_at, 1, 10);
+        END;
+        CREATE TRIGGER coverage_months_contact_update
+            AFTER UPDATE OF branch_id, organisation_id, is_named_contact, left_on, created_at ON contacts
+            WHEN old.branch_id IS NOT new.branch_id OR old.organisation_id IS NOT new.organisation_id
+                OR old.is_named_contact IS NOT new.is_named_contact OR old.left_on IS NOT new.left_on
+                OR old.created_at IS NOT new.created_at
+        BEGIN
+            DELETE FROM coverage_months_done WHERE branch_id IN (old.branch_id, new.branch_id)
+                AND month_end >= substr(min(old.created_at, new.created_at), 1, 10);
+        END;
+        CREATE TRIGGER coverage_months_organisation_type AFTER UPDATE OF type_code ON organisations
+            WHEN old.type_code IS NOT new.type_code BEGIN
+            DELETE FROM coverage_months_done
+            WHERE branch_id IN (SELECT branch_id FROM contacts WHERE organisation_id = new.id);
+        END;
+        CREATE TABLE interaction_months (
+            branch_id INTEGER NOT NULL,
+            month TEXT NOT NULL,
+            interactions INTEGER NOT NULL,
+            PRIMARY KEY (branch_id, month)
+        ) WITHOUT ROWID;
+        INSERT INTO interaction_months (branch_id, month, interactions)
+            SELECT branch_id, substr(occurred_on, 1, 7), count(*) FROM interactions GROUP BY 1, 2;
+        CREATE TRIGGER interaction_months_insert AFTER INSERT ON interactions BEGIN
+            INSERT INTO interaction_months (branch_id, month, interactions)
+            VALUES (new.branch_id, substr(new.occurred_on, 1, 7), 1)
+            ON CONFLICT (branch_id, month) DO UPDATE SET interactions = interactions + 1;
+        END;
+        CREATE TRIGGER interaction_months_delete AFTER DELETE ON interactions BEGIN
+            UPDATE interaction_months SET interactions = interactions - 1
+            WHERE branch_id = old.branch_id AND month = substr(old.occurred_on, 1, 7);
+        END;
+        CREATE TRIGGER interaction_months_update AFTER UPDATE OF branch_id, occurred_on ON interactions
+            WHEN old.branch_id IS NOT new.branch_id OR old.occurred_on IS NOT new.occurred_on BEGIN
+            UPDATE interaction_months SET interactions = interactions - 1
+            WHERE branch_id = old.branch_id AND month = substr(old.occurred_on, 1, 7);
+            INSERT INTO interaction_months (branch_id, month, interactions)
+            VALUES (new.branch_id, substr(new.occurred_on, 1, 7), 1)
+            ON CONFLICT (branch_id, month) DO UPDATE SET interactions = interactions + 1;
+        END;
+        CREATE TRIGGER coverage_months_window_insert AFTER INSERT ON settings
+            WHEN new.key = 'coverage_window_days' BEGIN
+            DELETE FROM coverage_months_done;
+            DELETE FROM coverage_months;
+        END;
+        CREATE TRIGGER coverage_months_window_update AFTER UPDATE OF value ON settings
+            WHEN new.key = 'coverage_window_days' AND old.value IS NOT new.value BEGIN
+            DELETE FROM coverage_months_done;
+            DELETE FROM coverage_months;
+        END
+        """,
+    )
+    from crm import coverage as coverage_code  # the same computation the app reads it with
+
+    coverage_code.fill_summary(db)
+
+
 @migrations(name="0018_duplicate_indexes")
 def duplicate_indexes(db: Database) -> None:
     # "Possible duplicates" (crm/merge.py) pairs contacts of one branch by email in any letter case, by phone and
@@ -677,6 +793,50 @@ def duplicate_indexes(db: Database) -> None:
         CREATE INDEX idx_contacts_branch_mobile ON contacts(branch_id, mobile) WHERE mobile IS NOT NULL;
         CREATE INDEX idx_contacts_branch_organisation ON contacts(branch_id, organisation_id);
         CREATE INDEX idx_organisations_postcode ON organisations(postcode)
+        """,
+    )
+
+
+@migrations(name="0019_referral_response_hours")
+def referral_response_hours(db: Database) -> None:
+    # Each answered referral's response time (hours from received to decided, to the second, as crm/referrals.py
+    # has always counted it), kept with the referral's branch, referrer and receipt by triggers on every write
+    # that sets them, whichever code path makes it, so the median reads it instead of computing it for every
+    # referral. A table of its own rather than a column: the referral rows stay as they were. The index covers
+    # the measures' scan of the referrals (whose rows are wide).
+    expression = "round((julianday({0}.decided_at) - julianday({0}.received_at)) * 86400) / 3600.0"
+    _run_statements(
+        db,
+        f"""
+        CREATE TABLE referral_responses (
+            referral_id INTEGER PRIMARY KEY,
+            branch_id INTEGER NOT NULL,
+            organisation_id INTEGER,
+            received_at TEXT NOT NULL,
+            hours REAL NOT NULL
+        );
+        CREATE INDEX idx_referral_responses_branch
+            ON referral_responses(branch_id, received_at, hours, organisation_id);
+        INSERT INTO referral_responses (referral_id, branch_id, organisation_id, received_at, hours)
+            SELECT id, branch_id, organisation_id, received_at, {expression.format("referrals")} FROM referrals
+            WHERE outcome IN ('accepted', 'declined');
+        CREATE INDEX idx_referrals_measures
+            ON referrals(branch_id, organisation_id, outcome, decline_reason, received_at);
+        CREATE TRIGGER referral_responses_insert AFTER INSERT ON referrals
+            WHEN new.outcome IN ('accepted', 'declined') BEGIN
+            INSERT INTO referral_responses (referral_id, branch_id, organisation_id, received_at, hours)
+            VALUES (new.id, new.branch_id, new.organisation_id, new.received_at, {expression.format("new")});
+        END;
+        CREATE TRIGGER referral_responses_update
+            AFTER UPDATE OF outcome, received_at, decided_at, branch_id, organisation_id ON referrals BEGIN
+            DELETE FROM referral_responses WHERE referral_id = old.id;
+            INSERT INTO referral_responses (referral_id, branch_id, organisation_id, received_at, hours)
+            SELECT new.id, new.branch_id, new.organisation_id, new.received_at, {expression.format("new")}
+            WHERE new.outcome IN ('accepted', 'declined');
+        END;
+        CREATE TRIGGER referral_responses_delete AFTER DELETE ON referrals BEGIN
+            DELETE FROM referral_responses WHERE referral_id = old.id;
+        END
         """,
     )
 

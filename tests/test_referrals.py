@@ -380,6 +380,44 @@ def test_response_hours_across_time_zones(world, received, decided, stamps, hour
     assert referrals.measures(world.db, world.admin)[0]["median_response_hours"] == hours
 
 
+def stored_response(world: World, referral_id: int) -> tuple | None:
+    return world.db.execute(
+        "SELECT branch_id, organisation_id, received_at, hours FROM referral_responses WHERE referral_id = ?",
+        [referral_id],
+    ).fetchone()
+
+
+def test_stored_response_time_matches_the_computed_one_after_recording_and_editing_the_outcome(world):
+    """Test that the response time stored when an outcome is saved (schema step 0019) is the elapsed hours from
+    receipt to decision, the one the referral shows, after record_outcome, after an edit of the decision time,
+    after a merge moves the referrer, and that it goes when the referral is no longer answered."""
+    from crm import merge, organisations
+
+    referral_id = refer(world, world.leeds, organisation_id=world.gp, at="2026-04-01 08:00")
+    assert stored_response(world, referral_id) is None  # open: not answered
+
+    decide(world, referral_id, "accepted", "2026-04-03 09:20")
+    shown = referrals.get(world.db, world.admin, referral_id)["response_hours"]
+    assert (shown, stored_response(world, referral_id)) == (
+        49.3,
+        (world.leeds, world.gp, "2026-04-01T07:00:00Z", (49 * 3600 + 20 * 60) / 3600),
+    )
+
+    decide(world, referral_id, "declined", "2026-04-01 08:45:30", decline_reason="NO_CAPACITY")
+    after = referrals.get(world.db, world.admin, referral_id)
+    hours = stored_response(world, referral_id)[3]
+    assert (after["response_hours"], round(hours, 1), hours) == (0.8, 0.8, round(45.5 * 60) / 3600)
+    assert referrals.measures(world.db, world.admin)[0]["median_response_hours"] == 0.8
+
+    surgery = organisations.add(world.db, world.admin, {"name": "Moorside Surgery", "type_code": "GP_PRACTICE"})
+    merge.merge_organisations(world.db, world.admin, surgery, world.gp)
+    assert stored_response(world, referral_id)[:2] == (world.leeds, surgery)
+
+    decide(world, referral_id, "withdrawn", "2026-04-02 10:00")
+    assert stored_response(world, referral_id) is None
+    assert referrals.get(world.db, world.admin, referral_id)["response_hours"] is None
+
+
 # Measures.
 
 
