@@ -576,7 +576,7 @@ def measures(
 def _median_hours(db: Database, by: str, conditions: str, params: list) -> dict:
     """The median response time of the answered referrals (``conditions`` on their branch and receipt, ``r``)
     per group key of ``by``: the mean of the middle one or two, as the measures have always given it. The times
-    are those stored when each outcome was saved (referral_responses, kept by triggers: schema step 0018)."""
+    are those stored when each outcome was saved (referral_responses, kept by triggers: schema step 0019)."""
     key, joins = {
         "branch": ("r.branch_id", ""),
         "partner_type": ("coalesce(o.type_code, '')", "LEFT JOIN organisations o ON o.id = r.organisation_id"),
