@@ -6,6 +6,7 @@ import streamlit as st
 
 from crm import branches, clock, contacts, ical, interactions
 from crm.ui import logdialog, session
+from crm.ui.downloads import deferred_download
 from crm.ui.logdialog import Touch, person_lines, person_link, undo_offer
 from crm.ui.widgets import day, flash, md
 
@@ -22,12 +23,11 @@ flash()
 undo_offer(database, actor)
 
 st.subheader("Follow-ups due and overdue")
-due = interactions.follow_ups(database, actor, today=today)
-if several_branches:  # a regional lead reads them branch by branch
-    due.sort(key=lambda row: row["branch"])
-if not due:
+# Only the rows shown are read: the soonest SHOWN, counted apart; a regional lead reads them branch by branch.
+shown_due = interactions.follow_ups(database, actor, today=today, limit=SHOWN, by_branch=several_branches)
+due_count = interactions.follow_ups_count(database, actor, today=today) if len(shown_due) == SHOWN else len(shown_due)
+if not shown_due:
     st.success("No follow-ups due this week.")
-shown_due = due[:SHOWN]
 people = interactions.people(database, actor, [row["id"] for row in shown_due])
 shown_branch = None
 for row in shown_due:
@@ -58,28 +58,27 @@ for row in shown_due:
         )
         logdialog.button(f"home_log_follow_up_{row['id']}", touch, container=log_column)
         logdialog.button(f"home_done_{row['id']}", touch, done=True, container=done_column)
-if len(due) > SHOWN:
-    st.caption(f"Showing the first {SHOWN} of {len(due)}; see the Interactions page for the rest.")
-st.download_button(
+if due_count > SHOWN:
+    st.caption(f"Showing the first {SHOWN} of {due_count}; see the Interactions page for the rest.")
+deferred_download(  # built when pressed: every open follow-up in scope is too much to build on every rerun
     "Follow-ups for your calendar (.ics)",
-    data=ical.follow_ups_calendar(database, actor),  # built in this run: a deferred callable has no rerun around it
+    ical.follow_ups_calendar,  # called as build(database, actor) on a connection of its own
     file_name="partner-crm-follow-ups.ics",
     mime="text/calendar",
     key="home_follow_ups_ics",
-    on_click="ignore",
     help="Every open follow-up as an all-day event. Importing a newer file updates these events, not copies them.",
 )
 
 st.subheader("Named contacts lapsing")
-slipping = contacts.lapsing(database, actor, today=today)
+slipping, slipping_count = contacts.lapsing_first(
+    database, actor, SHOWN_LAPSING, today=today, by_branch=several_branches
+)
 if not slipping:
     st.success("Every named contact has been in touch within their keep-in-touch interval.")
 else:
-    st.caption(f"{len(slipping)} named contacts to call. Any logged interaction resets the clock.")
-    if several_branches:
-        slipping.sort(key=lambda r: r["branch"])
+    st.caption(f"{slipping_count} named contacts to call. Any logged interaction resets the clock.")
     shown_branch = None
-    for person in slipping[:SHOWN_LAPSING]:
+    for person in slipping:
         if several_branches and person["branch"] != shown_branch:
             shown_branch = person["branch"]
             st.markdown(f"**{md(shown_branch)}**")
@@ -97,8 +96,8 @@ else:
                 organisation_id=person["organisation_id"],
             )
             logdialog.button(f"home_log_contact_{person['id']}", touch, container=log_column)
-    if len(slipping) > SHOWN_LAPSING:
-        st.caption(f"Showing the {SHOWN_LAPSING} most urgent of {len(slipping)}.")
+    if slipping_count > SHOWN_LAPSING:
+        st.caption(f"Showing the {SHOWN_LAPSING} most urgent of {slipping_count}.")
         st.page_link("pages/contacts.py", label="All contacts", icon=":material/contacts:")
 
 st.subheader("Recent activity")
