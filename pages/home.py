@@ -14,7 +14,9 @@ database, actor = session.require(__file__)
 SHOWN = 50  # follow-ups listed; the rest are on the Interactions page
 SHOWN_LAPSING = 30  # lapsing contacts listed, most urgent first; the rest are on the Contacts page
 today = clock.now().date()
-several_branches = len(branches.branches(database, actor)) > 1
+MATRIX_BRANCHES = 30  # up to this many branches get a column each in "Named contacts by partner type"
+branch_count = len(branches.branches(database, actor))
+several_branches = branch_count > 1
 
 st.title("This week")
 st.caption(f"{md(branches.scope_label(database, actor))}, {today:%A} {day(today.isoformat())}")
@@ -139,8 +141,13 @@ else:
     )
 
 st.subheader("Named contacts by partner type")
-matrix = contacts.named_matrix(database, actor)
-if matrix:
+if branch_count > MATRIX_BRANCHES:  # a column per branch is too wide to read (and to draw): totals per type
+    st.dataframe(contacts.named_by_type(database, actor), hide_index=True)
+    st.caption(
+        f"Active named contacts at organisations of each type, over your {branch_count} branches. A branch with "
+        "none of a type has a gap: the Coverage page shows each branch."
+    )
+elif matrix := contacts.named_matrix(database, actor):
     st.dataframe(matrix, hide_index=True)
     st.caption("Active named contacts at organisations of each type. A zero is a gap.")
 else:
