@@ -471,32 +471,6 @@ def named_matrix(db: Database, actor: Actor) -> list[dict]:
     ]
 
 
-def named_by_type(db: Database, actor: Actor) -> list[dict]:
-    """``named_matrix`` summed over the branches in scope, for a scope too wide for a column per branch: one row
-    per partner type, {"Partner type", "Named contacts", "Branches with one", "Branches with none"}. Every type
-    appears; counted in SQL."""
-    where, params = branch_clause(actor, "c.branch_id")
-    branch_where, branch_params = branch_clause(actor, "b.id")
-    return db.execute_returning_dicts(
-        f"""
-        WITH counts AS (
-            SELECT o.type_code, c.branch_id, count(*) AS named
-            FROM contacts c
-            CROSS JOIN organisations o ON o.id = c.organisation_id
-            WHERE c.status = 'active' AND c.is_named_contact = 1 AND {where}
-            GROUP BY o.type_code, c.branch_id)
-        SELECT t.label AS "Partner type", coalesce(sum(counts.named), 0) AS "Named contacts",
-               count(counts.branch_id) AS "Branches with one",
-               (SELECT count(*) FROM branches b WHERE {branch_where}) - count(counts.branch_id) AS "Branches with none"
-        FROM organisation_types t
-        LEFT JOIN counts ON counts.type_code = t.code
-        GROUP BY t.code
-        ORDER BY t.sort_order, t.label
-        """,
-        [*params, *branch_params],
-    )
-
-
 def totals(db: Database, actor: Actor) -> dict:
     """Headline counts within scope: active contacts, named contacts, organisations with a named contact."""
     where, params = branch_clause(actor, "branch_id")

@@ -409,8 +409,10 @@ def search_count(
     since: date | None = None,
     until: date | None = None,
     text: str = "",
+    at_most: int | None = None,
 ) -> int:
-    """How many interactions ``search`` finds with these filters, counted in SQL.
+    """How many interactions ``search`` finds with these filters, counted in SQL; with ``at_most``, counting
+    stops after at_most + 1 (a result above at_most means "more than at_most"), so a wide scope costs no more.
 
     :raises ValidationError: for search text that is too long or holds control characters.
     """
@@ -424,7 +426,10 @@ def search_count(
         until=until,
         text=text,
     )
-    return db.execute(f"SELECT count(*) FROM interactions i WHERE {where}", values).fetchone()[0]
+    return db.execute(
+        f"SELECT count(*) FROM (SELECT 1 FROM interactions i WHERE {where} LIMIT ?)",
+        [*values, -1 if at_most is None else at_most + 1],
+    ).fetchone()[0]
 
 
 def contact_choices(

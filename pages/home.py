@@ -5,6 +5,7 @@ from datetime import timedelta
 import streamlit as st
 
 from crm import branches, clock, contacts, ical, interactions
+from crm.access import BRANCH_MANAGER
 from crm.ui import logdialog, session
 from crm.ui.downloads import deferred_download
 from crm.ui.logdialog import Touch, person_lines, person_link, undo_offer
@@ -13,9 +14,10 @@ from crm.ui.widgets import day, flash, md
 database, actor = session.require(__file__)
 SHOWN = 50  # follow-ups listed; the rest are on the Interactions page
 SHOWN_LAPSING = 30  # lapsing contacts listed, most urgent first; the rest are on the Contacts page
-today = clock.now().date()
 MATRIX_BRANCHES = 30  # up to this many branches get a column each in "Named contacts by partner type"
-branch_count = len(branches.branches(database, actor))
+today = clock.now().date()
+# Counted from the regions in scope (a lead's region is their scope), not by listing every branch with its contacts.
+branch_count = 1 if actor.role == BRANCH_MANAGER else sum(r["branches"] for r in branches.regions(database, actor))
 several_branches = branch_count > 1
 
 st.title("This week")
@@ -141,12 +143,9 @@ else:
     )
 
 st.subheader("Named contacts by partner type")
-if branch_count > MATRIX_BRANCHES:  # a column per branch is too wide to read (and to draw): totals per type
-    st.dataframe(contacts.named_by_type(database, actor), hide_index=True)
-    st.caption(
-        f"Active named contacts at organisations of each type, over your {branch_count} branches. A branch with "
-        "none of a type has a gap: the Coverage page shows each branch."
-    )
+if branch_count > MATRIX_BRANCHES:  # a column per branch is too many to read, and counting them all is not cheap
+    st.info(f"Your {branch_count} branches' named contacts by partner type, and their gaps, are on the Coverage page.")
+    st.page_link("pages/coverage.py", label="Coverage", icon=":material/grid_view:")
 elif matrix := contacts.named_matrix(database, actor):
     st.dataframe(matrix, hide_index=True)
     st.caption("Active named contacts at organisations of each type. A zero is a gap.")

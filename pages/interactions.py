@@ -29,6 +29,7 @@ kinds = interactions.kinds(database)
 today = clock.now().date()
 PICKER_SHOWN = 50  # contacts offered in the log form before the user types to find others
 PAGE_ROWS = 100  # interactions listed per page
+COUNTED = 10_000  # the list counts this many at most: beyond, it says "more than" (and the filters narrow it)
 PAGE = "interactions_page"  # the list's page (0 = newest)
 FILTERS = "interactions_filters"  # the filters that page belongs to
 
@@ -226,7 +227,7 @@ def list_interactions() -> None:
         st.session_state[FILTERS] = filters
         st.session_state[PAGE] = 0
     try:
-        total = interactions.search_count(database, actor, **filters)
+        total = interactions.search_count(database, actor, **filters, at_most=COUNTED)
         last_page = max(0, (total - 1) // PAGE_ROWS)
         page = min(st.session_state.get(PAGE, 0), last_page)
         rows = interactions.search(database, actor, **filters, limit=PAGE_ROWS, offset=page * PAGE_ROWS)
@@ -235,7 +236,8 @@ def list_interactions() -> None:
         return
     if total > PAGE_ROWS:
         first = page * PAGE_ROWS + 1
-        st.caption(f"Showing {first:,}-{first + len(rows) - 1:,} of {total:,} interactions, newest first")
+        of = f"more than {COUNTED:,}" if total > COUNTED else f"{total:,}"
+        st.caption(f"Showing {first:,}-{first + len(rows) - 1:,} of {of} interactions, newest first")
     else:
         st.caption(f"{total} interaction{'s' if total != 1 else ''}")
     event = st.dataframe(

@@ -242,6 +242,8 @@ def test_that_search_pages_through_interactions_newest_first_with_a_count(world)
     assert interactions.search(world.db, world.manager_leeds, limit=2, offset=2) == everyone[2:4]
     assert interactions.search(world.db, world.manager_leeds, limit=2, offset=4) == everyone[4:]
     assert interactions.search_count(world.db, world.manager_leeds) == 5
+    # Counting stops one past at_most: more than 3 reads as 4, and 5 of at most 5 or 10 as 5.
+    assert [interactions.search_count(world.db, world.manager_leeds, at_most=n) for n in (3, 5, 10)] == [4, 5, 5]
     assert interactions.search_count(world.db, world.admin) == 6
     assert interactions.search_count(world.db, world.manager_york) == 1
     assert interactions.search_count(world.db, world.lead_south) == 0
@@ -280,37 +282,6 @@ def test_that_contact_choices_offers_the_most_recently_touched_first_limited_and
     assert [name for _, name, _ in offered(world.lead_north, organisation_id=world.ot)] == ["Abe Never"]
     assert offered(world.manager_york) == []  # another branch's contacts are never offered
     assert offered(world.lead_south) == []
-
-
-# Named contacts by partner type, summed over a wide scope.
-
-
-def test_that_named_by_type_sums_the_matrix_over_the_branches_in_scope(world):
-    """Test that named_by_type gives every partner type with its active named contacts and how many branches in
-    scope have one or none, as named_matrix would sum up."""
-    world.contact(world.leeds, "Gina GP")
-    world.contact(world.york, "Gary GP")
-    world.contact(world.leeds, "Otto OT", organisation_id=world.ot)
-    world.contact(world.bristol, "Bella GP")
-    world.contact(world.leeds, "Una Unnamed", is_named_contact=False)
-    left = world.contact(world.leeds, "Leo Left")
-    contacts.mark_left(world.db, world.admin, left, expected_version=1)
-
-    def summary(actor: Actor) -> dict[str, tuple]:
-        return {
-            row["Partner type"]: (row["Named contacts"], row["Branches with one"], row["Branches with none"])
-            for row in contacts.named_by_type(world.db, actor)
-        }
-
-    admin = summary(world.admin)
-    assert list(admin) == [row["Partner type"] for row in contacts.named_matrix(world.db, world.admin)]
-    gp, ot = "GP practice", "Community therapy (OT, physio, reablement)"
-    assert (admin[gp], admin[ot]) == ((3, 3, 0), (1, 1, 2))
-    assert {counts for label, counts in admin.items() if label not in (gp, ot)} == {(0, 0, 3)}
-    north = summary(world.lead_north)
-    assert (north[gp], north[ot]) == ((2, 2, 0), (1, 1, 1))
-    assert summary(world.manager_york)[gp] == (1, 1, 0)
-    assert summary(world.manager_york)[ot] == (0, 0, 1)
 
 
 # Retention review: the longest untouched few and a count.
