@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from crm import clock, contacts, db, interactions, retention, users
+from crm import clock, contacts, db, interactions, retention, testimonials, users
 from crm.access import Actor
 from tests.conftest import PASSWORD, World, copy_world
 
@@ -303,3 +303,45 @@ def test_that_retention_due_first_gives_the_first_rows_due_and_counts_them_all(w
     assert names(retention.due_first(world.db, world.manager_leeds, 1, today=TODAY)[0]) == ["Lou Longer"]
     assert retention.due_first(world.db, world.manager_leeds, 1, today=TODAY)[1] == 2
     assert retention.due_first(world.db, world.lead_south, 5, today=TODAY) == ([], 0)
+
+
+# Testimonials: the newest few and a count.
+
+
+def test_that_testimonials_search_count_counts_what_search_finds_within_scope(world):
+    """Test that search with a limit gives the newest testimonials (as the whole list starts) and search_count
+    the number of them all with the same filters, within the actor's scope."""
+    for branch, day, quote in [
+        (world.leeds, "2026-02-01", "Leeds in February was calm."),
+        (world.leeds, "2026-02-10", "Leeds again, safe discharge."),
+        (world.york, "2026-02-05", "York was kind."),
+        (world.bristol, "2026-02-07", "Bristol was quick."),
+    ]:
+        testimonials.add(
+            world.db,
+            world.admin,
+            {
+                "branch_id": branch,
+                "quote": quote,
+                "giver_name": "A nurse",
+                "organisation_name": "A practice",
+                "type_code": "GP_PRACTICE",
+                "source": "email",
+                "received_on": day,
+            },
+        )
+    everyone = testimonials.search(world.db, world.admin)
+    assert [row["quote"] for row in everyone] == [
+        "Leeds again, safe discharge.",
+        "Bristol was quick.",
+        "York was kind.",
+        "Leeds in February was calm.",
+    ]
+    assert testimonials.search(world.db, world.admin, limit=2) == everyone[:2]
+    assert testimonials.search_count(world.db, world.admin) == 4
+    assert testimonials.search_count(world.db, world.manager_leeds) == 2
+    assert testimonials.search_count(world.db, world.lead_north) == 3
+    assert testimonials.search_count(world.db, world.admin, region_id=world.south) == 1
+    assert testimonials.search_count(world.db, world.admin, text="discharge") == 1
+    assert testimonials.search_count(world.db, world.admin, text='""') == 0
+    assert testimonials.search_count(world.db, world.admin, audience="public") == 0

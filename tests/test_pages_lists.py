@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from crm import clock, contacts, db, interactions, users
+from crm import clock, contacts, db, interactions, testimonials, users
 from tests.conftest import PASSWORD, World, copy_world
 from tests.pagehelpers import button, new_app, run_app_on, sign_in, values
 
@@ -154,3 +154,34 @@ def test_that_the_log_form_offers_the_50_most_recent_contacts_and_finds_others(w
     [logged] = interactions.search(world.db, world.admin, text="Met the new one")
     assert interactions.get(world.db, world.admin, logged["id"])["contact_ids"] == [people[51]]
     assert contacts.get(world.db, world.admin, people[51])["last_touched_on"] == world.today.isoformat()
+
+
+def test_that_testimonials_lists_the_newest_200_and_says_how_many_there_are(world):
+    """Test that with 201 testimonials the page lists the newest 200, says so, and says the exports hold all 201."""
+    for n in range(201):
+        testimonials.add(
+            world.db,
+            world.admin,
+            {
+                "branch_id": world.leeds,
+                "quote": f"Quote {n:03}",
+                "giver_name": "A nurse",
+                "organisation_name": "A practice",
+                "type_code": "GP_PRACTICE",
+                "source": "email",
+                "received_on": (world.today - timedelta(days=n)).isoformat(),
+            },
+        )
+    at = open_on("manager.leeds", "pages/testimonials.py")
+    [table] = at.dataframe
+    assert (len(table.value), table.value["Quote"].iloc[0], table.value["Quote"].iloc[199]) == (
+        200,
+        "Quote 000",
+        "Quote 199",
+    )
+    assert "Showing the newest 200 of 201 testimonials internal readers may see; narrow the filters." in values(
+        at.main.caption
+    )
+    assert "All 201 testimonials found, attributed for internal readers. Every export is recorded." in values(
+        at.main.markdown
+    )
