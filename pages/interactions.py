@@ -112,10 +112,12 @@ def who(prefix: str, branch_id: int, record: dict | None = None) -> tuple[list[i
     for contact_id in dict.fromkeys([*own, *chosen_now]):
         if contact_id not in listed:
             try:
-                people.append(contacts.get(database, actor, contact_id))
+                person = contacts.get(database, actor, contact_id)
             except CRMError:
-                continue  # erased or moved out of sight since: nothing to offer
-            listed.add(contact_id)
+                continue  # moved out of sight since: nothing to offer
+            if contact_id in own or person["branch_id"] == branch_id:  # not one chosen before the branch changed
+                people.append(person)
+                listed.add(contact_id)
     labels = {p["id"]: f"{p['name']} ({p['organisation']})" for p in people}
     chosen = st.multiselect(
         "Contacts",

@@ -185,3 +185,17 @@ def test_that_testimonials_lists_the_newest_200_and_says_how_many_there_are(worl
     assert "All 201 testimonials found, attributed for internal readers. Every export is recorded." in values(
         at.main.markdown
     )
+
+
+def test_that_a_contact_chosen_in_one_branch_is_not_offered_after_choosing_another_branch(world):
+    """Test that an administrator who picks a Leeds contact and then switches the form to York is offered only
+    York's contacts (the kept choice is for the branch it was made in)."""
+    leeds = world.contact(world.leeds, "Lena Leeds")
+    world.contact(world.york, "Yuri York")
+    at = open_on("ada", "pages/interactions.py")
+    at.selectbox(key="interactions_log_branch").set_value(world.leeds).run()
+    at.multiselect(key="interactions_log_contacts").set_value([leeds]).run()
+    at.selectbox(key="interactions_log_branch").set_value(world.york).run()
+    assert not at.exception, at.exception
+    picker = at.multiselect(key="interactions_log_contacts")
+    assert (picker.options, picker.value) == (["Yuri York (Hyde Park Surgery)"], [])
