@@ -1,5 +1,6 @@
 """Named contacts at partner organisations, kept per branch. Every query is scoped to the acting user."""
 
+import json
 from datetime import date
 
 from sqlite_utils import Database
@@ -278,26 +279,79 @@ def set_successor(db: Database, actor: Actor, contact_id: int, successor_id: int
         )
 
 
-def lapsing(db: Database, actor: Actor, *, today: date | None = None, branch_id: int | None = None) -> list[dict]:
-    """Active named contacts in scope that are due soon, lapsed or never contacted, most urgent first.
+def _lapsing_ranked(
+    db: Database, actor: Actor, today: date, branch_id: int | None, limit: int | None
+) -> list[tuple[int, int]]:
+    """(id, how many in all) of the lapsing contacts in scope, most urgent first, up to ``limit``.
 
-    SQL narrows to contacts whose last touch is at least (interval - 14) days old, from the stored
-    last_touched_on (no scan of interactions); ``relationship`` then decides each one exactly.
+    ``relationship`` decided in SQL on the stored last_touched_on (no scan of interactions), by comparing dates as
+    text: each partner type's two cut-off dates (lapsed before, due soon from) are worked out once per query, and
+    only a contact with an interval of their own gets theirs worked out row by row. Only the columns the order
+    needs are read; the count comes from the same scan.
+    """
+    where, params = branch_clause(actor, "c.branch_id")
+    iso = today.isoformat()
+    own = "c.keep_in_touch_days"
+    rows = db.execute(
+        f"""
+        WITH t AS MATERIALIZED (
+            SELECT code, date(?, '-' || keep_in_touch_days || ' days') AS lapsed_before,
+                   date(?, '-' || (keep_in_touch_days - min(?, keep_in_touch_days / 4)) || ' days') AS due_from
+            FROM organisation_types)
+        SELECT c.id, CASE
+                WHEN c.last_touched_on IS NULL THEN 1
+                WHEN c.last_touched_on < coalesce(date(?, '-' || {own} || ' days'), t.lapsed_before) THEN 0
+                WHEN c.last_touched_on <= coalesce(date(?, '-' || ({own} - min(?, {own} / 4)) || ' days'), t.due_from)
+                    THEN 2
+            END AS urgency,
+            count(*) OVER () AS total
+        FROM contacts c
+        CROSS JOIN organisations o ON o.id = c.organisation_id
+        CROSS JOIN t ON t.code = o.type_code
+        WHERE c.status = 'active' AND c.is_named_contact = 1 AND c.do_not_contact = 0 AND {where}
+          AND (? IS NULL OR c.branch_id = ?) AND urgency IS NOT NULL
+        ORDER BY urgency, coalesce(c.last_touched_on, ''), c.name, c.id
+        LIMIT ?
+        """,
+        [iso, iso, MAX_DUE_SOON_DAYS, iso, iso, MAX_DUE_SOON_DAYS, *params, branch_id, branch_id, limit or -1],
+    ).fetchall()
+    return [(contact_id, total) for contact_id, _, total in rows]
+
+
+def lapsing(db: Database, actor: Actor, *, today: date | None = None, branch_id: int | None = None) -> list[dict]:
+    """Active named contacts in scope that are due soon, lapsed or never contacted, most urgent first (lapsed,
+    then never contacted, then due soon; longest untouched first, then by name). All of them: a page shows the
+    first few with ``lapsing_first``."""
+    today = today or clock.now().date()
+    ranked = _lapsing_ranked(db, actor, today, branch_id, None)
+    position = {contact_id: n for n, (contact_id, _) in enumerate(ranked)}
+    rows = query(db, "c.id IN (SELECT value FROM json_each(?))", [json.dumps(list(position))], today=today)
+    return sorted(rows, key=lambda row: position[row["id"]])
+
+
+def lapsing_first(
+    db: Database,
+    actor: Actor,
+    limit: int,
+    *,
+    today: date | None = None,
+    by_branch: bool = False,
+) -> tuple[list[dict], int]:
+    """The ``limit`` most urgent contacts ``lapsing`` lists, and how many it lists in all (counted in SQL, in the
+    same scan). Only the rows returned are read in full, so the cost grows little with the scope. ``by_branch``
+    lists them branch by branch (by branch name), most urgent first within each.
     """
     today = today or clock.now().date()
-    where, params = branch_clause(actor, "c.branch_id")
-    rows = query(
-        db,
-        f"""c.status = 'active' AND c.is_named_contact = 1 AND c.do_not_contact = 0 AND {where}
-            AND (? IS NULL OR c.branch_id = ?)
-            AND (c.last_touched_on IS NULL OR julianday(?) - julianday(c.last_touched_on)
-                 >= coalesce(c.keep_in_touch_days, t.keep_in_touch_days) - ?)""",
-        [*params, branch_id, branch_id, today.isoformat(), MAX_DUE_SOON_DAYS],
-        today=today,
-    )
-    urgency = {"lapsed": 0, "never": 1, "due_soon": 2}
-    found = [r for r in rows if r["relationship"] != "warm"]
-    return sorted(found, key=lambda r: (urgency[r["relationship"]], r["last_touched_on"] or "", r["name"]))
+    ranked = _lapsing_ranked(db, actor, today, None, limit)
+    if not ranked:
+        return [], 0
+    position = {contact_id: n for n, (contact_id, _) in enumerate(ranked)}
+    rows = query(db, f"c.id IN ({', '.join('?' for _ in ranked)})", list(position), today=today)
+    if by_branch:
+        rows.sort(key=lambda row: (row["branch"], row["branch_id"], position[row["id"]]))
+    else:
+        rows.sort(key=lambda row: position[row["id"]])
+    return rows, ranked[0][1]
 
 
 def mark_left(db: Database, actor: Actor, contact_id: int, expected_version: int, left_on: date | None = None) -> None:

@@ -322,24 +322,21 @@ def undo_complete_with_touch(db: Database, actor: Actor, interaction_id: int, to
             )
 
 
-def search(
-    db: Database,
+def _matching(
     actor: Actor,
     *,
-    branch_id: int | None = None,
-    contact_id: int | None = None,
-    organisation_id: int | None = None,
-    kind_code: str | None = None,
-    since: date | None = None,
-    until: date | None = None,
-    text: str = "",
-    limit: int = 200,
-) -> list[dict]:
-    """Interactions within scope matching every filter given, newest first (a timeline).
+    branch_id: int | None,
+    contact_id: int | None,
+    organisation_id: int | None,
+    kind_code: str | None,
+    since: date | None,
+    until: date | None,
+    text: str,
+) -> tuple[str, list]:
+    """The WHERE condition (over ``i``) of the interactions within scope matching every filter given.
 
     :raises ValidationError: for search text that is too long or holds control characters.
     """
-    select, select_params = _select(actor)
     where, params = branch_clause(actor, "i.branch_id")
     conditions, values = [where], list(params)
     for condition, value in (
@@ -357,36 +354,171 @@ def search(
     if text:
         conditions.append("(i.summary LIKE ? ESCAPE '\\' OR i.notes LIKE ? ESCAPE '\\')")
         values += [fields.like_contains(text)] * 2
+    return " AND ".join(conditions), values
+
+
+def search(
+    db: Database,
+    actor: Actor,
+    *,
+    branch_id: int | None = None,
+    contact_id: int | None = None,
+    organisation_id: int | None = None,
+    kind_code: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    text: str = "",
+    limit: int = 200,
+    offset: int = 0,
+) -> list[dict]:
+    """Interactions within scope matching every filter given, newest first (a timeline): ``limit`` of them,
+    after skipping the first ``offset``. ``search_count`` counts them all.
+
+    The page of ids is chosen first, so the contacts' names are looked up only for the rows returned.
+
+    :raises ValidationError: for search text that is too long or holds control characters.
+    """
+    select, select_params = _select(actor)
+    where, values = _matching(
+        actor,
+        branch_id=branch_id,
+        contact_id=contact_id,
+        organisation_id=organisation_id,
+        kind_code=kind_code,
+        since=since,
+        until=until,
+        text=text,
+    )
     return db.execute_returning_dicts(
-        f"{select} WHERE {' AND '.join(conditions)} ORDER BY i.occurred_on DESC, i.id DESC LIMIT ?",
-        [*select_params, *values, limit],
+        f"""{select}
+        WHERE i.id IN (SELECT i.id FROM interactions i WHERE {where}
+                       ORDER BY i.occurred_on DESC, i.id DESC LIMIT ? OFFSET ?)
+        ORDER BY i.occurred_on DESC, i.id DESC""",
+        [*select_params, *values, limit, offset],
     )
 
 
-def follow_ups(db: Database, actor: Actor, *, today: date | None = None, branch_id: int | None = None) -> list[dict]:
-    """Open follow-ups within scope that are overdue or due within the coming week, soonest first; those whose
-    people are all do-not-contact or erased are left out.
+def search_count(
+    db: Database,
+    actor: Actor,
+    *,
+    branch_id: int | None = None,
+    contact_id: int | None = None,
+    organisation_id: int | None = None,
+    kind_code: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    text: str = "",
+    at_most: int | None = None,
+) -> int:
+    """How many interactions ``search`` finds with these filters, counted in SQL; with ``at_most``, counting
+    stops after at_most + 1 (a result above at_most means "more than at_most"), so a wide scope costs no more.
 
-    Each row has ``state``: "overdue" (date passed) or "due" (today or within FOLLOW_UP_HORIZON_DAYS).
+    :raises ValidationError: for search text that is too long or holds control characters.
     """
-    today = today or clock.now().date()
-    select, select_params = _select(actor)
+    where, values = _matching(
+        actor,
+        branch_id=branch_id,
+        contact_id=contact_id,
+        organisation_id=organisation_id,
+        kind_code=kind_code,
+        since=since,
+        until=until,
+        text=text,
+    )
+    return db.execute(
+        f"SELECT count(*) FROM (SELECT 1 FROM interactions i WHERE {where} LIMIT ?)",
+        [*values, -1 if at_most is None else at_most + 1],
+    ).fetchone()[0]
+
+
+def contact_choices(
+    db: Database,
+    actor: Actor,
+    branch_id: int,
+    *,
+    organisation_id: int | None = None,
+    text: str = "",
+    limit: int = 50,
+) -> list[dict]:
+    """Contacts of a branch to pick for an interaction (``id``, ``name``, ``organisation``): those matching
+    ``text`` (name, job title, email or organisation), at ``organisation_id`` if given, whether active or left;
+    the ``limit`` most recently in touch first (never touched last, then by name). Chosen and cut in SQL.
+
+    :raises ValidationError: for search text that is too long or holds control characters.
+    """
+    where, params = branch_clause(actor, "c.branch_id")
+    conditions, values = [where, "c.branch_id = ?"], [*params, branch_id]
+    if organisation_id is not None:
+        conditions.append("c.organisation_id = ?")
+        values.append(organisation_id)
+    text = fields.search_text(text)
+    if text:
+        searched = ("c.name", "c.job_title", "c.email", "o.name")
+        conditions.append("(" + " OR ".join(f"{column} LIKE ? ESCAPE '\\'" for column in searched) + ")")
+        values += [fields.like_contains(text)] * len(searched)
+    return db.execute_returning_dicts(
+        f"""SELECT c.id, c.name, o.name AS organisation
+            FROM contacts c JOIN organisations o ON o.id = c.organisation_id
+            WHERE {" AND ".join(conditions)}
+            ORDER BY c.last_touched_on IS NULL, c.last_touched_on DESC, c.name COLLATE NOCASE, c.id
+            LIMIT ?""",
+        [*values, limit],
+    )
+
+
+def _due_follow_ups(actor: Actor, today: date, branch_id: int | None) -> tuple[str, list]:
+    """The ids of open follow-ups within scope due by the end of the coming week (FROM and WHERE, soonest first
+    left to the caller); those whose people are all do-not-contact or erased are left out."""
     where, params = branch_clause(actor, "i.branch_id")
     horizon = (today + timedelta(days=FOLLOW_UP_HORIZON_DAYS)).isoformat()
-    rows = db.execute_returning_dicts(
-        f"""{select}
+    sql = f"""
+        FROM interactions i
         WHERE i.follow_up_on IS NOT NULL AND i.follow_up_done_on IS NULL AND i.follow_up_on <= ? AND {where}
           AND (? IS NULL OR i.branch_id = ?)
           AND (NOT EXISTS (SELECT 1 FROM interaction_contacts l WHERE l.interaction_id = i.id)
                OR EXISTS (SELECT 1 FROM interaction_contacts l JOIN contacts c ON c.id = l.contact_id
                           WHERE l.interaction_id = i.id AND c.do_not_contact = 0 AND c.erased_at IS NULL))
-        ORDER BY i.follow_up_on, i.id
-        """,
-        [*select_params, horizon, *params, branch_id, branch_id],
+    """
+    return sql, [horizon, *params, branch_id, branch_id]
+
+
+def follow_ups(
+    db: Database,
+    actor: Actor,
+    *,
+    today: date | None = None,
+    branch_id: int | None = None,
+    limit: int | None = None,
+    by_branch: bool = False,
+) -> list[dict]:
+    """Open follow-ups within scope that are overdue or due within the coming week, soonest first; those whose
+    people are all do-not-contact or erased are left out.
+
+    ``limit`` keeps only the soonest ones (chosen and cut in SQL, before the rows are read in full); ``by_branch``
+    then lists those branch by branch (by branch name), soonest first within each. ``follow_ups_count`` counts
+    them all. Each row has ``state``: "overdue" (date passed) or "due" (today or within FOLLOW_UP_HORIZON_DAYS).
+    """
+    today = today or clock.now().date()
+    select, select_params = _select(actor)
+    due, due_params = _due_follow_ups(actor, today, branch_id)
+    chosen = f"SELECT i.id {due} ORDER BY i.follow_up_on, i.id"
+    if limit is not None:
+        chosen += " LIMIT ?"
+        due_params.append(limit)
+    order = "b.name, i.branch_id, i.follow_up_on, i.id" if by_branch else "i.follow_up_on, i.id"
+    rows = db.execute_returning_dicts(
+        f"{select} WHERE i.id IN ({chosen}) ORDER BY {order}", [*select_params, *due_params]
     )
     for row in rows:
         row["state"] = "overdue" if row["follow_up_on"] < today.isoformat() else "due"
     return rows
+
+
+def follow_ups_count(db: Database, actor: Actor, *, today: date | None = None, branch_id: int | None = None) -> int:
+    """How many follow-ups ``follow_ups`` would list without a limit, counted in SQL."""
+    due, params = _due_follow_ups(actor, today or clock.now().date(), branch_id)
+    return db.execute(f"SELECT count(*) {due}", params).fetchone()[0]
 
 
 def people(db: Database, actor: Actor, interaction_ids: list[int]) -> dict[int, list[dict]]:

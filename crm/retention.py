@@ -3,6 +3,7 @@
 Each is kept (with a reason and a date for the next review), marked as having left, or erased.
 """
 
+import json
 from datetime import date, timedelta
 
 from sqlite_utils import Database
@@ -35,21 +36,44 @@ def cutoff(db: Database, today: date) -> date:
     return today - timedelta(days=round(months(db) * 30.44))
 
 
+def _due_ids(
+    db: Database, actor: Actor, today: date, branch_id: int | None, limit: int | None
+) -> list[tuple[int, int]]:
+    """(id, how many are due in all) of the contacts due for review, oldest touch first, up to ``limit``: read
+    from the contacts table alone (its few columns the test and the order need), counted in the same scan."""
+    where, params = branch_clause(actor, "c.branch_id")
+    rows = db.execute(
+        f"""SELECT c.id, count(*) OVER () FROM contacts c
+            WHERE c.erased_at IS NULL AND {where} AND (? IS NULL OR c.branch_id = ?)
+              AND coalesce(c.last_touched_on, substr(c.created_at, 1, 10)) < ?
+              AND (c.retention_review_on IS NULL OR c.retention_review_on <= ?)
+            ORDER BY coalesce(c.last_touched_on, ''), c.name, c.id
+            LIMIT ?""",
+        [*params, branch_id, branch_id, cutoff(db, today).isoformat(), today.isoformat(), limit or -1],
+    ).fetchall()
+    return [(contact_id, total) for contact_id, total in rows]
+
+
+def _contacts_in_order(db: Database, ranked: list[tuple[int, int]], today: date) -> list[dict]:
+    position = {contact_id: n for n, (contact_id, _) in enumerate(ranked)}
+    rows = contacts.query(db, "c.id IN (SELECT value FROM json_each(?))", [json.dumps(list(position))], today=today)
+    return sorted(rows, key=lambda row: position[row["id"]])
+
+
 def due(db: Database, actor: Actor, *, today: date | None = None, branch_id: int | None = None) -> list[dict]:
     """Contacts in scope to review: untouched since the cutoff (or never touched and added before it), not erased,
     and not kept past today by an earlier review. Oldest touch first."""
     today = today or clock.now().date()
-    limit = cutoff(db, today).isoformat()
-    where, params = branch_clause(actor, "c.branch_id")
-    return contacts.query(
-        db,
-        f"""c.erased_at IS NULL AND {where} AND (? IS NULL OR c.branch_id = ?)
-            AND coalesce(c.last_touched_on, substr(c.created_at, 1, 10)) < ?
-            AND (c.retention_review_on IS NULL OR c.retention_review_on <= ?)""",
-        [*params, branch_id, branch_id, limit, today.isoformat()],
-        order_by="coalesce(c.last_touched_on, ''), c.name",
-        today=today,
-    )
+    return _contacts_in_order(db, _due_ids(db, actor, today, branch_id, None), today)
+
+
+def due_first(
+    db: Database, actor: Actor, limit: int, *, today: date | None = None, branch_id: int | None = None
+) -> tuple[list[dict], int]:
+    """The first ``limit`` contacts ``due`` lists, and how many it lists in all (counted in SQL)."""
+    today = today or clock.now().date()
+    ranked = _due_ids(db, actor, today, branch_id, limit)
+    return _contacts_in_order(db, ranked, today), ranked[0][1] if ranked else 0
 
 
 def keep(

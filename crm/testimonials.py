@@ -315,27 +315,22 @@ def evidence(db: Database, actor: Actor, testimonial_id: int) -> tuple[str, str,
     return row["evidence_name"], row["evidence_type"], (_evidence_dir(db) / row["evidence_file"]).read_bytes()
 
 
-def search(
+def _matching(
     db: Database,
     actor: Actor,
     *,
-    text: str = "",
-    audience: str = "internal",
-    branch_id: int | None = None,
-    region_id: int | None = None,
-    type_code: str | None = None,
-    theme: str | None = None,
-    statement: str | None = None,
-    since: date | None = None,
-    until: date | None = None,
-    consent_scope: str | None = None,
-    limit: int = 10_000,
-) -> list[dict]:
-    """Testimonials within scope that ``audience`` may see, matching every filter, newest first.
-
-    :raises ValidationError: for an unknown audience, or search text or a theme that is too long or holds
-        control characters.
-    """
+    text: str,
+    audience: str,
+    branch_id: int | None,
+    region_id: int | None,
+    type_code: str | None,
+    theme: str | None,
+    statement: str | None,
+    since: date | None,
+    until: date | None,
+    consent_scope: str | None,
+) -> tuple[str, list] | None:
+    """The WHERE condition (over ``t`` and ``b``) of ``search``'s filters, or None when nothing can match."""
     if audience not in AUDIENCES:
         raise ValidationError("Audience", f"must be one of: {', '.join(AUDIENCES)}.")
     text = fields.search_text(text)
@@ -368,12 +363,95 @@ def search(
         conditions.append("t.id IN (SELECT rowid FROM testimonials_fts WHERE testimonials_fts MATCH ?)")
         values.append(words)
     elif text:
-        return []  # only quote marks: nothing to search for
+        return None  # only quote marks: nothing to search for
+    return " AND ".join(conditions), values
+
+
+def search(
+    db: Database,
+    actor: Actor,
+    *,
+    text: str = "",
+    audience: str = "internal",
+    branch_id: int | None = None,
+    region_id: int | None = None,
+    type_code: str | None = None,
+    theme: str | None = None,
+    statement: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    consent_scope: str | None = None,
+    limit: int = 10_000,
+) -> list[dict]:
+    """Testimonials within scope that ``audience`` may see, matching every filter, newest first; ``limit`` of
+    them (``search_count`` counts them all).
+
+    :raises ValidationError: for an unknown audience, or search text or a theme that is too long or holds
+        control characters.
+    """
+    matching = _matching(
+        db,
+        actor,
+        text=text,
+        audience=audience,
+        branch_id=branch_id,
+        region_id=region_id,
+        type_code=type_code,
+        theme=theme,
+        statement=statement,
+        since=since,
+        until=until,
+        consent_scope=consent_scope,
+    )
+    if matching is None:
+        return []
+    where, values = matching
     rows = db.execute_returning_dicts(
-        f"{_SELECT} WHERE {' AND '.join(conditions)} ORDER BY t.received_on DESC, t.id DESC LIMIT ?",
+        f"{_SELECT} WHERE {where} ORDER BY t.received_on DESC, t.id DESC LIMIT ?",
         [*values, limit],
     )
     return [_shaped(r) for r in rows]
+
+
+def search_count(
+    db: Database,
+    actor: Actor,
+    *,
+    text: str = "",
+    audience: str = "internal",
+    branch_id: int | None = None,
+    region_id: int | None = None,
+    type_code: str | None = None,
+    theme: str | None = None,
+    statement: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    consent_scope: str | None = None,
+) -> int:
+    """How many testimonials ``search`` finds with these filters (without its limit), counted in SQL.
+
+    :raises ValidationError: as ``search``.
+    """
+    matching = _matching(
+        db,
+        actor,
+        text=text,
+        audience=audience,
+        branch_id=branch_id,
+        region_id=region_id,
+        type_code=type_code,
+        theme=theme,
+        statement=statement,
+        since=since,
+        until=until,
+        consent_scope=consent_scope,
+    )
+    if matching is None:
+        return 0
+    where, values = matching
+    return db.execute(
+        f"SELECT count(*) FROM testimonials t JOIN branches b ON b.id = t.branch_id WHERE {where}", values
+    ).fetchone()[0]
 
 
 def attribution(row: dict, audience: str) -> str:

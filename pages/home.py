@@ -5,15 +5,20 @@ from datetime import timedelta
 import streamlit as st
 
 from crm import branches, clock, contacts, ical, interactions
+from crm.access import BRANCH_MANAGER
 from crm.ui import logdialog, session
+from crm.ui.downloads import deferred_download
 from crm.ui.logdialog import Touch, person_lines, person_link, undo_offer
 from crm.ui.widgets import day, flash, md
 
 database, actor = session.require(__file__)
 SHOWN = 50  # follow-ups listed; the rest are on the Interactions page
 SHOWN_LAPSING = 30  # lapsing contacts listed, most urgent first; the rest are on the Contacts page
+MATRIX_BRANCHES = 30  # up to this many branches get a column each in "Named contacts by partner type"
 today = clock.now().date()
-several_branches = len(branches.branches(database, actor)) > 1
+# Counted from the regions in scope (a lead's region is their scope), not by listing every branch with its contacts.
+branch_count = 1 if actor.role == BRANCH_MANAGER else sum(r["branches"] for r in branches.regions(database, actor))
+several_branches = branch_count > 1
 
 st.title("This week")
 st.caption(f"{md(branches.scope_label(database, actor))}, {today:%A} {day(today.isoformat())}")
@@ -22,12 +27,11 @@ flash()
 undo_offer(database, actor)
 
 st.subheader("Follow-ups due and overdue")
-due = interactions.follow_ups(database, actor, today=today)
-if several_branches:  # a regional lead reads them branch by branch
-    due.sort(key=lambda row: row["branch"])
-if not due:
+# Only the rows shown are read: the soonest SHOWN, counted apart; a regional lead reads them branch by branch.
+shown_due = interactions.follow_ups(database, actor, today=today, limit=SHOWN, by_branch=several_branches)
+due_count = interactions.follow_ups_count(database, actor, today=today) if len(shown_due) == SHOWN else len(shown_due)
+if not shown_due:
     st.success("No follow-ups due this week.")
-shown_due = due[:SHOWN]
 people = interactions.people(database, actor, [row["id"] for row in shown_due])
 shown_branch = None
 for row in shown_due:
@@ -58,28 +62,27 @@ for row in shown_due:
         )
         logdialog.button(f"home_log_follow_up_{row['id']}", touch, container=log_column)
         logdialog.button(f"home_done_{row['id']}", touch, done=True, container=done_column)
-if len(due) > SHOWN:
-    st.caption(f"Showing the first {SHOWN} of {len(due)}; see the Interactions page for the rest.")
-st.download_button(
+if due_count > SHOWN:
+    st.caption(f"Showing the first {SHOWN} of {due_count}; see the Interactions page for the rest.")
+deferred_download(  # built when pressed: every open follow-up in scope is too much to build on every rerun
     "Follow-ups for your calendar (.ics)",
-    data=ical.follow_ups_calendar(database, actor),  # built in this run: a deferred callable has no rerun around it
+    ical.follow_ups_calendar,  # called as build(database, actor) on a connection of its own
     file_name="partner-crm-follow-ups.ics",
     mime="text/calendar",
     key="home_follow_ups_ics",
-    on_click="ignore",
     help="Every open follow-up as an all-day event. Importing a newer file updates these events, not copies them.",
 )
 
 st.subheader("Named contacts lapsing")
-slipping = contacts.lapsing(database, actor, today=today)
+slipping, slipping_count = contacts.lapsing_first(
+    database, actor, SHOWN_LAPSING, today=today, by_branch=several_branches
+)
 if not slipping:
     st.success("Every named contact has been in touch within their keep-in-touch interval.")
 else:
-    st.caption(f"{len(slipping)} named contacts to call. Any logged interaction resets the clock.")
-    if several_branches:
-        slipping.sort(key=lambda r: r["branch"])
+    st.caption(f"{slipping_count} named contacts to call. Any logged interaction resets the clock.")
     shown_branch = None
-    for person in slipping[:SHOWN_LAPSING]:
+    for person in slipping:
         if several_branches and person["branch"] != shown_branch:
             shown_branch = person["branch"]
             st.markdown(f"**{md(shown_branch)}**")
@@ -97,8 +100,8 @@ else:
                 organisation_id=person["organisation_id"],
             )
             logdialog.button(f"home_log_contact_{person['id']}", touch, container=log_column)
-    if len(slipping) > SHOWN_LAPSING:
-        st.caption(f"Showing the {SHOWN_LAPSING} most urgent of {len(slipping)}.")
+    if slipping_count > SHOWN_LAPSING:
+        st.caption(f"Showing the {SHOWN_LAPSING} most urgent of {slipping_count}.")
         st.page_link("pages/contacts.py", label="All contacts", icon=":material/contacts:")
 
 st.subheader("Recent activity")
@@ -140,8 +143,10 @@ else:
     )
 
 st.subheader("Named contacts by partner type")
-matrix = contacts.named_matrix(database, actor)
-if matrix:
+if branch_count > MATRIX_BRANCHES:  # a column per branch is too many to read, and counting them all is not cheap
+    st.info(f"Your {branch_count} branches' named contacts by partner type, and their gaps, are on the Coverage page.")
+    st.page_link("pages/coverage.py", label="Coverage", icon=":material/grid_view:")
+elif matrix := contacts.named_matrix(database, actor):
     st.dataframe(matrix, hide_index=True)
     st.caption("Active named contacts at organisations of each type. A zero is a gap.")
 else:

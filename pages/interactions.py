@@ -27,6 +27,11 @@ database, actor = session.require(__file__)
 visible_branches = branches.branches(database, actor)
 kinds = interactions.kinds(database)
 today = clock.now().date()
+PICKER_SHOWN = 50  # contacts offered in the log form before the user types to find others
+PAGE_ROWS = 100  # interactions listed per page
+COUNTED = 10_000  # the list counts this many at most: beyond, it says "more than" (and the filters narrow it)
+PAGE = "interactions_page"  # the list's page (0 = newest)
+FILTERS = "interactions_filters"  # the filters that page belongs to
 
 
 def interaction_fields(prefix: str, record: dict | None = None) -> dict:
@@ -77,20 +82,42 @@ def interaction_fields(prefix: str, record: dict | None = None) -> dict:
 
 
 def who(prefix: str, branch_id: int, record: dict | None = None) -> tuple[list[int], int | None]:
-    """Pick the organisation (optional) and the contacts of the branch (outside the form: it searches)."""
+    """Pick the organisation (optional) and the contacts of the branch (outside the form: it searches).
+
+    The contacts offered are the branch's PICKER_SHOWN most recently in touch, or those matching what is typed
+    (chosen and cut in SQL, so a branch of any size costs the same), plus the ones already chosen."""
     record = record or {}
     organisation_id = organisation_picker(
         database, f"{prefix}_org", record.get("organisation_id"), optional=True, actor=actor
     )
-    people = contacts.search(
-        database, actor, branch_id=branch_id, organisation_id=organisation_id, status=None, limit=1000
-    )
+    text = search_box("Find contacts", f"{prefix}_contacts_search", placeholder="Words of the name, job title or email")
+    try:
+        people = interactions.contact_choices(
+            database, actor, branch_id, organisation_id=organisation_id, text=text, limit=PICKER_SHOWN
+        )
+    except CRMError as error:
+        show_error(error)
+        people = []
+    if len(people) == PICKER_SHOWN:
+        st.caption(f"Showing the {PICKER_SHOWN} most recently in touch; type to find others.")
+    elif text.strip() and not people:
+        st.caption("No contact of this branch matches that search.")
     # The people already on the record stay choosable even if they have since moved organisation. Those who have
     # moved to another branch stay linked (crm keeps them) but are not this branch's to choose, nor to name.
+    # The ones chosen in this form stay choosable when a new search no longer lists them.
     moved = record.get("moved_contact_ids", [])
     own = [c for c in record.get("contact_ids", []) if c not in moved]
+    chosen_now = [c for c in st.session_state.get(f"{prefix}_contacts") or [] if isinstance(c, int)]
     listed = {p["id"] for p in people}
-    people += [contacts.get(database, actor, c) for c in own if c not in listed]
+    for contact_id in dict.fromkeys([*own, *chosen_now]):
+        if contact_id not in listed:
+            try:
+                person = contacts.get(database, actor, contact_id)
+            except CRMError:
+                continue  # moved out of sight since: nothing to offer
+            if contact_id in own or person["branch_id"] == branch_id:  # not one chosen before the branch changed
+                people.append(person)
+                listed.add(contact_id)
     labels = {p["id"]: f"{p['name']} ({p['organisation']})" for p in people}
     chosen = st.multiselect(
         "Contacts",
@@ -197,16 +224,24 @@ def list_interactions() -> None:
         "Search", "interactions_filter_text", placeholder="Words in summary or notes", container=columns[3]
     )
     since, until = (period[0], period[1]) if len(period) == 2 else (None, None)
+    filters = {"branch_id": branch_id, "kind_code": kind, "since": since, "until": until, "text": text}
+    if st.session_state.get(FILTERS) != filters:  # new filters start at their first page
+        st.session_state[FILTERS] = filters
+        st.session_state[PAGE] = 0
     try:
-        rows = interactions.search(
-            database, actor, branch_id=branch_id, kind_code=kind, since=since, until=until, text=text, limit=500
-        )
+        total = interactions.search_count(database, actor, **filters, at_most=COUNTED)
+        last_page = max(0, (total - 1) // PAGE_ROWS)
+        page = min(st.session_state.get(PAGE, 0), last_page)
+        rows = interactions.search(database, actor, **filters, limit=PAGE_ROWS, offset=page * PAGE_ROWS)
     except CRMError as error:
         show_error(error)
         return
-    st.caption(
-        f"{len(rows)} interaction{'s' if len(rows) != 1 else ''}" + (" (newest 500)" if len(rows) == 500 else "")
-    )
+    if total > PAGE_ROWS:
+        first = page * PAGE_ROWS + 1
+        of = f"more than {COUNTED:,}" if total > COUNTED else f"{total:,}"
+        st.caption(f"Showing {first:,}-{first + len(rows) - 1:,} of {of} interactions, newest first")
+    else:
+        st.caption(f"{total} interaction{'s' if total != 1 else ''}")
     event = st.dataframe(
         [
             {
@@ -226,9 +261,21 @@ def list_interactions() -> None:
         key="interactions_table",
         width="stretch",
     )
-    if event and event.selection.rows:
+    if total > PAGE_ROWS:
+        back, _, forward = st.columns([1, 4, 1])
+        back.button("← Newer", key="interactions_newer", disabled=page == 0, on_click=turn_page, args=(page - 1,))
+        forward.button(
+            "Older →", key="interactions_older", disabled=page >= last_page, on_click=turn_page, args=(page + 1,)
+        )
+    if event and event.selection.rows and event.selection.rows[0] < len(rows):
         st.query_params["interaction"] = str(rows[event.selection.rows[0]]["id"])
         st.rerun()
+
+
+def turn_page(page: int) -> None:
+    """Show another page of the list; a row selected on the page left names nothing on the new one."""
+    st.session_state[PAGE] = max(0, page)
+    st.session_state.pop("interactions_table", None)
 
 
 st.title("Interactions")

@@ -62,7 +62,8 @@ def done(message: str) -> None:
     st.rerun()
 
 
-due = retention.due(database, actor, today=today)
+SHOWN = 200  # contacts listed, longest untouched first; deciding on them brings the next ones up
+due, due_count = retention.due_first(database, actor, SHOWN, today=today)
 if not due:
     st.session_state.pop(CHOSEN, None)
     st.success("Nothing to review: every contact has been in touch within the period, or was reviewed.")
@@ -89,7 +90,8 @@ event = st.dataframe(
 chosen = choose(list(event.selection.rows) if event else [])
 st.session_state[DRAWN] = [{"id": r["id"], "version": r["version"], "name": r["name"]} for r in due]
 if chosen is None:
-    st.caption(f"{len(due)} to review. Select one to decide.")
+    shown = f"Showing the {len(due)} longest untouched of {due_count}" if due_count > len(due) else f"{due_count}"
+    st.caption(f"{shown} to review. Select one to decide.")
     st.stop()
 current = next((r for r in due if r["id"] == chosen["id"]), None)
 if current is None:

@@ -29,6 +29,7 @@ partner_types = organisations.types(database)
 quality_statements = testimonials.statements(database)
 statement_labels = {s["code"]: f"{s['code']} {s['label']}" for s in quality_statements}
 today = clock.now().date()
+SHOWN = 200  # testimonials listed, newest first; the exports hold every one the filters find
 
 
 def testimonial_fields(prefix: str, branch_id: int, record: dict | None = None) -> dict:
@@ -260,11 +261,20 @@ def browse() -> None:
         "until": until,
     }
     try:
-        rows = testimonials.search(database, actor, audience=audience, **filters)
+        rows = testimonials.search(database, actor, audience=audience, **filters, limit=SHOWN)
+        total = (
+            testimonials.search_count(database, actor, audience=audience, **filters)
+            if len(rows) == SHOWN
+            else len(rows)
+        )
     except CRMError as error:
         show_error(error)
         return
-    st.caption(f"{len(rows)} testimonial{'s' if len(rows) != 1 else ''} {testimonials.readers(audience)} may see.")
+    readers = testimonials.readers(audience)
+    if total > len(rows):
+        st.caption(f"Showing the newest {len(rows)} of {total} testimonials {readers} may see; narrow the filters.")
+    else:
+        st.caption(f"{total} testimonial{'s' if total != 1 else ''} {readers} may see.")
     event = st.dataframe(
         [
             {
@@ -288,10 +298,8 @@ def browse() -> None:
         st.query_params["testimonial"] = str(rows[event.selection.rows[0]]["id"])
         st.rerun()
     st.subheader("Export")
-    st.write(
-        f"Exactly the testimonials listed above, attributed for {testimonials.readers(audience)}. "
-        "Every export is recorded."
-    )
+    listed = "Exactly the testimonials listed above" if total == len(rows) else f"All {total} testimonials found"
+    st.write(f"{listed}, attributed for {readers}. Every export is recorded.")
     provider = settings.get(database, "provider_name", "")
     scope_label = branches.scope_label(database, actor)
     buttons = st.columns(4)

@@ -1,0 +1,201 @@
+"""Page tests (AppTest) for lists that show their first rows with a count: This week's follow-ups and lapsing
+contacts, the Interactions list a page at a time, and the contacts the "Log an interaction" form offers."""
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from crm import clock, contacts, db, interactions, testimonials, users
+from tests.conftest import PASSWORD, World, copy_world
+from tests.pagehelpers import button, new_app, run_app_on, sign_in, values
+
+
+@pytest.fixture(autouse=True)
+def app_env(monkeypatch, db_path):
+    """Every test's app runs on the test's own database file."""
+    run_app_on(monkeypatch, db_path)
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> tuple[Path, World]:
+    """The world (regions, branches, users, organisations), built once because hashing passwords is slow."""
+    path = tmp_path_factory.mktemp("pages_lists") / "crm.db"
+    database = db.connect(path)
+    world = World(database, users.create_first_admin(database, "ada", "Ada Admin", PASSWORD))
+    database.close()
+    return path, world
+
+
+@pytest.fixture
+def world(template, db_path) -> World:
+    """A copy of the template world at the path the app reads (CRM_DB)."""
+    path, built = template
+    scene = copy_world(path, built, db_path)
+    scene.today = clock.now().date()
+    yield scene
+    scene.db.close()
+
+
+def open_on(username: str, page: str) -> AppTest:
+    at = sign_in(new_app(), username)
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def log_at_gp(world: World, days_ago: int, summary: str, **values) -> int:
+    """An interaction with Leeds' GP practice (no contact), ``days_ago`` days ago."""
+    return interactions.log(
+        world.db,
+        world.admin,
+        {
+            "branch_id": world.leeds,
+            "occurred_on": world.today - timedelta(days=days_ago),
+            "kind_code": "PHONE_CALL",
+            "summary": summary,
+            "organisation_id": world.gp,
+            **values,
+        },
+    )
+
+
+def keys(at: AppTest, prefix: str) -> list[str]:
+    return [str(b.key) for b in at.button if str(b.key).startswith(prefix)]
+
+
+def test_that_this_week_shows_the_30_most_urgent_lapsing_contacts_and_how_many_there_are(world):
+    """Test that with 32 named contacts never contacted, This week lists the first 30 (by name) and says it shows
+    30 of 32."""
+    people = [world.contact(world.leeds, f"Contact {n:02}") for n in range(32)]
+    at = open_on("manager.leeds", "pages/home.py")
+    assert keys(at, "home_log_contact_") == [f"home_log_contact_{p}" for p in people[:30]]
+    assert "32 named contacts to call. Any logged interaction resets the clock." in values(at.main.caption)
+    assert "Showing the 30 most urgent of 32." in values(at.main.caption)
+
+
+def test_that_this_week_shows_the_50_soonest_follow_ups_and_how_many_are_due(world):
+    """Test that with 51 follow-ups due, This week lists the 50 soonest (the latest one left out) and says it
+    shows the first 50 of 51."""
+    follow_ups = [
+        log_at_gp(world, 10, f"Call {n}", follow_up_on=world.today - timedelta(days=5) + timedelta(days=n % 10))
+        for n in range(51)
+    ]
+    soonest = sorted(follow_ups, key=lambda i: (interactions.get(world.db, world.admin, i)["follow_up_on"], i))
+    at = open_on("manager.leeds", "pages/home.py")
+    assert keys(at, "home_done_") == [f"home_done_{i}" for i in soonest[:50]]
+    assert "Showing the first 50 of 51; see the Interactions page for the rest." in values(at.main.caption)
+
+
+def test_that_the_interactions_list_pages_through_its_rows_with_a_count(world):
+    """Test that with 101 interactions the list shows the newest 100 and the count, "Older →" shows the 101st,
+    and "← Newer" goes back; a new filter starts at the first page again."""
+    for n in range(101):
+        log_at_gp(world, n // 2, f"Call {n:03}")
+    at = open_on("manager.leeds", "pages/interactions.py")
+    [table] = at.dataframe
+    assert "Showing 1-100 of 101 interactions, newest first" in values(at.main.caption)
+    assert len(table.value) == 100
+    assert (table.value["Summary"].iloc[0], table.value["Summary"].iloc[99]) == ("Call 001", "Call 098")
+    assert button(at, "← Newer").disabled and not button(at, "Older →").disabled
+
+    button(at, "Older →").click().run()
+
+    [table] = at.dataframe
+    assert "Showing 101-101 of 101 interactions, newest first" in values(at.main.caption)
+    assert list(table.value["Summary"]) == ["Call 100"]
+    assert button(at, "Older →").disabled
+
+    button(at, "← Newer").click().run()
+    assert "Showing 1-100 of 101 interactions, newest first" in values(at.main.caption)
+
+    button(at, "Older →").click().run()
+    at.text_input(key="interactions_filter_text").set_value("Call 09").run()
+    [table] = at.dataframe
+    assert sorted(table.value["Summary"]) == [f"Call 09{n}" for n in range(10)]
+    assert "10 interactions" in values(at.main.caption)
+
+
+def test_that_the_log_form_offers_the_50_most_recent_contacts_and_finds_others(world):
+    """Test that the form offers a branch's 50 most recently touched contacts, finds another by typing, keeps a
+    chosen contact offered (and chosen) when the search changes, and logs the interaction with them."""
+    people = [world.contact(world.leeds, f"Person {n:02}") for n in range(52)]
+    for n, person in enumerate(people[:50]):
+        interactions.log(
+            world.db,
+            world.admin,
+            {
+                "branch_id": world.leeds,
+                "occurred_on": world.today - timedelta(days=n),
+                "kind_code": "PHONE_CALL",
+                "summary": "Hello",
+                "contact_ids": [person],
+            },
+        )
+    at = open_on("manager.leeds", "pages/interactions.py")
+    picker = at.multiselect(key="interactions_log_contacts")
+    assert len(picker.options) == 50
+    assert picker.options[0] == "Person 00 (Hyde Park Surgery)"
+    assert "Showing the 50 most recently in touch; type to find others." in values(at.main.caption)
+
+    at.text_input(key="interactions_log_contacts_search").set_value("Person 51").run()
+    assert at.multiselect(key="interactions_log_contacts").options == ["Person 51 (Hyde Park Surgery)"]
+    at.multiselect(key="interactions_log_contacts").set_value([people[51]]).run()
+    at.text_input(key="interactions_log_contacts_search").set_value("Person 0").run()
+    picker = at.multiselect(key="interactions_log_contacts")
+    assert picker.value == [people[51]]
+    assert "Person 51 (Hyde Park Surgery)" in picker.options
+
+    at.text_input(key="interactions_log_summary").set_value("Met the new one")
+    button(at, "Log interaction").click().run()
+    assert not at.exception, at.exception
+    [logged] = interactions.search(world.db, world.admin, text="Met the new one")
+    assert interactions.get(world.db, world.admin, logged["id"])["contact_ids"] == [people[51]]
+    assert contacts.get(world.db, world.admin, people[51])["last_touched_on"] == world.today.isoformat()
+
+
+def test_that_testimonials_lists_the_newest_200_and_says_how_many_there_are(world):
+    """Test that with 201 testimonials the page lists the newest 200, says so, and says the exports hold all 201."""
+    for n in range(201):
+        testimonials.add(
+            world.db,
+            world.admin,
+            {
+                "branch_id": world.leeds,
+                "quote": f"Quote {n:03}",
+                "giver_name": "A nurse",
+                "organisation_name": "A practice",
+                "type_code": "GP_PRACTICE",
+                "source": "email",
+                "received_on": (world.today - timedelta(days=n)).isoformat(),
+            },
+        )
+    at = open_on("manager.leeds", "pages/testimonials.py")
+    [table] = at.dataframe
+    assert (len(table.value), table.value["Quote"].iloc[0], table.value["Quote"].iloc[199]) == (
+        200,
+        "Quote 000",
+        "Quote 199",
+    )
+    assert "Showing the newest 200 of 201 testimonials internal readers may see; narrow the filters." in values(
+        at.main.caption
+    )
+    assert "All 201 testimonials found, attributed for internal readers. Every export is recorded." in values(
+        at.main.markdown
+    )
+
+
+def test_that_a_contact_chosen_in_one_branch_is_not_offered_after_choosing_another_branch(world):
+    """Test that an administrator who picks a Leeds contact and then switches the form to York is offered only
+    York's contacts (the kept choice is for the branch it was made in)."""
+    leeds = world.contact(world.leeds, "Lena Leeds")
+    world.contact(world.york, "Yuri York")
+    at = open_on("ada", "pages/interactions.py")
+    at.selectbox(key="interactions_log_branch").set_value(world.leeds).run()
+    at.multiselect(key="interactions_log_contacts").set_value([leeds]).run()
+    at.selectbox(key="interactions_log_branch").set_value(world.york).run()
+    assert not at.exception, at.exception
+    picker = at.multiselect(key="interactions_log_contacts")
+    assert (picker.options, picker.value) == (["Yuri York (Hyde Park Surgery)"], [])
