@@ -137,7 +137,7 @@ def show_contact(contact_id: int) -> None:
     if contact["mobile"]:
         details.append(f"Mobile: [{md(contact['mobile_display'])}]({contact['mobile_link']})")
     if contact["email"]:
-        details.append(f"Email: {md(contact['email'])}")
+        details.append(f"Email: [{md(contact['email'])}](mailto:{quote(contact['email'], safe='@')})")
     st.markdown("  \n".join(details) or "No phone or email recorded.")
     quick_log(
         database,
@@ -148,7 +148,13 @@ def show_contact(contact_id: int) -> None:
         branch_id=contact["branch_id"],
     )
     st.subheader("History")
-    timeline(interactions.search(database, actor, contact_id=contact_id), show_contacts=False)
+    history = interactions.search(database, actor, contact_id=contact_id)
+    # A seven-column table scrolls sideways on a phone: there the same rows read as a list (crm.ui.layout).
+    layout.breakpoint_style()
+    with layout.wide("contacts_history"):
+        timeline(history, show_contacts=False)
+    with layout.narrow("contacts_history_list"):
+        history_list(history)
     referral_ui.sent_by(database, actor, f"contacts_referral_{contact_id}", contact=contact)
 
     prefix = f"contacts_edit_{contact_id}"
@@ -199,6 +205,21 @@ def show_contact(contact_id: int) -> None:
         show_error(error)
     if contact["status"] == "left":
         successor_form(contact)
+
+
+def history_list(rows: list[dict]) -> None:
+    """A contact's interactions newest first, as one block of text that wraps to a phone's width."""
+    if not rows:
+        st.info("Nothing logged yet.")
+        return
+    entries = []
+    for r in rows:
+        entry = f"**{day(r['occurred_on'])}** · {md(r['kind'])} · {md(r['logged_by'])}  \n{md(r['summary'])}"
+        if r["follow_up_on"]:
+            done = f" (done {day(r['follow_up_done_on'])})" if r["follow_up_done_on"] else ""
+            entry += f"  \nFollow up {day(r['follow_up_on'])}: {md(r['follow_up_action'])}{done}"
+        entries.append(entry)
+    st.markdown("\n\n".join(entries))
 
 
 def personal_data(contact: dict, version: int) -> None:
