@@ -313,6 +313,9 @@ def reinstate(db: Database, actor: Actor, contact_id: int, expected_version: int
         _save(db, actor, contact_id, expected_version, {"status": "active", "left_on": None})
 
 
+PAGE_SIZE = 50  # contacts listed at a time on the Contacts page, whatever the size of the user's scope
+
+
 def _filters(
     actor: Actor,
     *,

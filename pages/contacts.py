@@ -366,9 +366,6 @@ def save_new(pending: dict) -> None:
         st.rerun()
 
 
-PAGE_SIZE = 50  # rows read and drawn per rerun, whatever the size of the user's scope
-
-
 def contact_card(row: dict, several_branches: bool) -> None:
     """One contact as a card, for a phone: their name (a link to their page), job and organisation, status, and
     their numbers (tap to call) and email."""
@@ -418,13 +415,13 @@ def list_contacts() -> None:
     # One page of rows and a count, both in SQL: a rerun costs the same for a branch of 300 and a provider of 75,000.
     try:
         total = contacts.count(database, actor, **filters)
-        pages = max(1, -(-total // PAGE_SIZE))
+        pages = max(1, -(-total // contacts.PAGE_SIZE))
         page = st.session_state["contacts_page"] = min(max(st.session_state.get("contacts_page", 0), 0), pages - 1)
-        rows = contacts.search(database, actor, **filters, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
+        rows = contacts.search(database, actor, **filters, limit=contacts.PAGE_SIZE, offset=page * contacts.PAGE_SIZE)
     except CRMError as error:
         show_error(error)
         return
-    shown = f", {page * PAGE_SIZE + 1} to {page * PAGE_SIZE + len(rows)} shown" if pages > 1 else ""
+    shown = f", {page * contacts.PAGE_SIZE + 1} to {page * contacts.PAGE_SIZE + len(rows)} shown" if pages > 1 else ""
     st.caption(f"{total} contact{'s' if total != 1 else ''}{shown}")
     # The same page of rows twice: a table from 640 px wide, cards below that (crm.ui.layout says why).
     layout.breakpoint_style()
