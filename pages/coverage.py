@@ -6,7 +6,7 @@ from crm import branches, charts, clock, contacts, coverage, organisations, refe
 from crm.access import ADMIN, BRANCH_MANAGER
 from crm.ui import cached, layout, logdialog, session
 from crm.ui.logdialog import Touch, person_lines, person_link
-from crm.ui.widgets import chart_with_data, choice, day, md
+from crm.ui.widgets import chart_with_data, choice, day, flash, md
 
 database, actor = session.require(__file__)
 today = clock.now().date()
@@ -133,6 +133,7 @@ with layout.wide("coverage_heatmap"):
     )
 
 st.subheader("Who to call")
+flash()  # "Logged: ..." after a touch saved here, where the user is looking
 # A branch no longer shown (the filters changed since the click) is not offered; forget it.
 if st.session_state.get("coverage_drill_branch") not in [b["id"] for b in drill_branches]:
     st.session_state.pop("coverage_drill_branch", None)
