@@ -205,7 +205,12 @@ def referrals(rows: list[dict], partial_month: str | None = None) -> alt.Chart:
                 alt.Tooltip("referrals:Q", title="Referrals"),
             ],
         )
-        .properties(height=260, title="Referrals received by partner type")
+        # Fit the width only: the legend under the plot adds to the height instead of squeezing the plot flat.
+        .properties(
+            height=260,
+            title="Referrals received by partner type",
+            autosize=alt.AutoSizeParams(type="fit-x", contains="padding"),
+        )
     )
 
 
