@@ -11,7 +11,8 @@ from crm.errors import CRMError, DuplicateContact, PossibleClientData
 from crm.ui import layout, session
 from crm.ui import referrals as referral_ui
 from crm.ui.downloads import deferred_download
-from crm.ui.logdialog import person_lines, person_link
+from crm.ui.layout import person_link
+from crm.ui.logdialog import person_lines
 from crm.ui.widgets import (
     choice,
     day,
@@ -383,6 +384,14 @@ def contact_card(row: dict, several_branches: bool) -> None:
 def _turn_page(step: int) -> None:
     st.session_state["contacts_page"] = st.session_state.get("contacts_page", 0) + step
     st.session_state.pop("contacts_table", None)  # a row selected on the old page names another row on the new
+    st.session_state["contacts_page_turned"] = True
+
+
+# After Next or Previous (pressed under the list), bring the start of the new page into view: on a phone the
+# browser would otherwise stay at the bottom of fifty cards. A fixed script, no user text in it.
+_TO_LIST_TOP = """<script>
+document.querySelector(".st-key-contacts_count")?.scrollIntoView({block: "start"});
+</script>"""
 
 
 def list_contacts() -> None:
@@ -422,7 +431,10 @@ def list_contacts() -> None:
         show_error(error)
         return
     shown = f", {page * contacts.PAGE_SIZE + 1} to {page * contacts.PAGE_SIZE + len(rows)} shown" if pages > 1 else ""
-    st.caption(f"{total} contact{'s' if total != 1 else ''}{shown}")
+    with st.container(key="contacts_count"):
+        st.caption(f"{total} contact{'s' if total != 1 else ''}{shown}")
+    if st.session_state.pop("contacts_page_turned", False):
+        st.html(_TO_LIST_TOP, unsafe_allow_javascript=True)
     # The same page of rows twice: a table from 640 px wide, cards below that (crm.ui.layout says why).
     layout.breakpoint_style()
     with layout.wide("contacts_list"):

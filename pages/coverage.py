@@ -5,7 +5,8 @@ import streamlit as st
 from crm import branches, charts, clock, contacts, coverage, organisations, referrals
 from crm.access import ADMIN, BRANCH_MANAGER
 from crm.ui import cached, layout, logdialog, session
-from crm.ui.logdialog import Touch, person_lines, person_link
+from crm.ui.layout import person_link
+from crm.ui.logdialog import Touch, person_lines
 from crm.ui.widgets import chart_with_data, choice, day, flash, md
 
 database, actor = session.require(__file__)

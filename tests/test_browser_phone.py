@@ -187,6 +187,7 @@ def test_that_next_on_contacts_shows_the_next_page_of_names(browser, server):
     page.get_by_role("button", name="Next").click()
     browserkit.wait_for_app(page)
     expect(names.first).to_have_text(second[0])
+    expect(names.first).to_be_in_viewport()  # the new page's start is brought into view, not left above
     expect(names).to_have_count(len(second))
     assert names.all_inner_texts() == second
     expect(page.get_by_text(re.compile(r"^Page 2 of \d+$"))).to_be_visible()
