@@ -151,11 +151,14 @@ def show_contact(contact_id: int) -> None:
     st.subheader("History")
     history = interactions.search(database, actor, contact_id=contact_id)
     # A seven-column table scrolls sideways on a phone: there the same rows read as a list (crm.ui.layout).
-    layout.breakpoint_style()
-    with layout.wide("contacts_history"):
-        timeline(history, show_contacts=False)
-    with layout.narrow("contacts_history_list"):
-        history_list(history)
+    if not history:
+        st.info("Nothing logged yet.")
+    else:
+        layout.breakpoint_style()
+        with layout.wide("contacts_history"):
+            timeline(history, show_contacts=False)
+        with layout.narrow("contacts_history_list"):
+            history_list(history)
     referral_ui.sent_by(database, actor, f"contacts_referral_{contact_id}", contact=contact)
 
     prefix = f"contacts_edit_{contact_id}"
@@ -210,9 +213,6 @@ def show_contact(contact_id: int) -> None:
 
 def history_list(rows: list[dict]) -> None:
     """A contact's interactions newest first, as one block of text that wraps to a phone's width."""
-    if not rows:
-        st.info("Nothing logged yet.")
-        return
     entries = []
     for r in rows:
         entry = f"**{day(r['occurred_on'])}** · {md(r['kind'])} · {md(r['logged_by'])}  \n{md(r['summary'])}"
