@@ -446,7 +446,7 @@ def list_contacts() -> None:
                     "Job title": r["job_title"],
                     "Organisation": r["organisation"],
                     "Partner type": r["type_label"],
-                    "Branch": r["branch"],
+                    **({"Branch": r["branch"]} if several_branches else {}),
                     "Phone": r["phone_link"] and f"{r['phone_link']}#{r['phone_display']}",
                     "Mobile": r["mobile_link"] and f"{r['mobile_link']}#{r['mobile_display']}",
                     "Email": r["email"] and f"mailto:{quote(r['email'], safe='@')}#{r['email']}",
