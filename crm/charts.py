@@ -194,7 +194,9 @@ def referrals(rows: list[dict], partial_month: str | None = None) -> alt.Chart:
                 "partner_type:N",
                 title="Partner type",
                 scale=scale,
-                legend=alt.Legend(orient="right", labelLimit=320),
+                # Under the plot, one type a line: a legend beside it took the whole width of a phone and left
+                # the plot none.
+                legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=300),
             ),
             tooltip=[
                 alt.Tooltip("month_label:O", title="Month"),
@@ -203,7 +205,12 @@ def referrals(rows: list[dict], partial_month: str | None = None) -> alt.Chart:
                 alt.Tooltip("referrals:Q", title="Referrals"),
             ],
         )
-        .properties(height=260, title="Referrals received by partner type")
+        # Fit the width only: the legend under the plot adds to the height instead of squeezing the plot flat.
+        .properties(
+            height=260,
+            title="Referrals received by partner type",
+            autosize=alt.AutoSizeParams(type="fit-x", contains="padding"),
+        )
     )
 
 

@@ -367,8 +367,10 @@ def reinstate(db: Database, actor: Actor, contact_id: int, expected_version: int
         _save(db, actor, contact_id, expected_version, {"status": "active", "left_on": None})
 
 
-def search(
-    db: Database,
+PAGE_SIZE = 50  # contacts listed at a time on the Contacts page, whatever the size of the user's scope
+
+
+def _filters(
     actor: Actor,
     *,
     branch_id: int | None = None,
@@ -376,9 +378,8 @@ def search(
     organisation_id: int | None = None,
     text: str = "",
     status: str | None = "active",
-    limit: int = 500,
-) -> list[dict]:
-    """Contacts in the actor's scope matching every filter given, sorted by name.
+) -> tuple[str, list]:
+    """The SQL condition (over c, o) and its parameters for the actor's scope and every filter given.
 
     :raises ValidationError: for search text that is too long or holds control characters.
     """
@@ -399,28 +400,84 @@ def search(
         searched = ("c.name", "c.job_title", "c.email", "o.name")
         conditions.append("(" + " OR ".join(f"{column} LIKE ? ESCAPE '\\'" for column in searched) + ")")
         values += [pattern] * len(searched)
+    return " AND ".join(conditions), values
+
+
+def search(
+    db: Database,
+    actor: Actor,
+    *,
+    branch_id: int | None = None,
+    type_code: str | None = None,
+    organisation_id: int | None = None,
+    text: str = "",
+    status: str | None = "active",
+    limit: int = 500,
+    offset: int = 0,
+) -> list[dict]:
+    """Contacts in the actor's scope matching every filter given, sorted by name (then id, so that pages of
+    ``limit`` rows from ``offset`` neither repeat nor skip anyone).
+
+    :raises ValidationError: for search text that is too long or holds control characters.
+    """
+    where, values = _filters(
+        actor, branch_id=branch_id, type_code=type_code, organisation_id=organisation_id, text=text, status=status
+    )
     rows = db.execute_returning_dicts(
-        f"{_SELECT} WHERE {' AND '.join(conditions)} ORDER BY c.name COLLATE NOCASE, c.id LIMIT ?",
-        [*values, limit],
+        f"{_SELECT} WHERE {where} ORDER BY c.name COLLATE NOCASE, c.id LIMIT ? OFFSET ?",
+        [*values, limit, max(offset, 0)],
     )
     return [_with_display(r) for r in rows]
 
 
+def count(
+    db: Database,
+    actor: Actor,
+    *,
+    branch_id: int | None = None,
+    type_code: str | None = None,
+    organisation_id: int | None = None,
+    text: str = "",
+    status: str | None = "active",
+) -> int:
+    """How many contacts ``search`` would find with no limit (counted in SQL, rows never read).
+
+    :raises ValidationError: for search text that is too long or holds control characters.
+    """
+    where, values = _filters(
+        actor, branch_id=branch_id, type_code=type_code, organisation_id=organisation_id, text=text, status=status
+    )
+    return db.execute(
+        f"SELECT count(*) FROM contacts c JOIN organisations o ON o.id = c.organisation_id WHERE {where}", values
+    ).fetchone()[0]
+
+
 MAILING_COLUMNS = ["Name", "Job title", "Organisation", "Partner type", "Branch", "Email", "Phone"]
+
+
+def _mailable(actor: Actor, region_id: int | None, branch_id: int | None) -> tuple[str, list]:
+    where, params = branch_clause(actor, "c.branch_id")
+    return (
+        f"""c.status = 'active' AND c.do_not_contact = 0 AND c.erased_at IS NULL AND {where}
+            AND (? IS NULL OR b.region_id = ?) AND (? IS NULL OR c.branch_id = ?)""",
+        [*params, region_id, region_id, branch_id, branch_id],
+    )
+
+
+def mailing_count(db: Database, actor: Actor, *, region_id: int | None = None, branch_id: int | None = None) -> int:
+    """How many people ``mailing_list`` holds, counted in SQL (the list itself is built only when downloaded)."""
+    where, params = _mailable(actor, region_id, branch_id)
+    return db.execute(
+        f"SELECT count(*) FROM contacts c JOIN branches b ON b.id = c.branch_id WHERE {where}", params
+    ).fetchone()[0]
 
 
 def mailing_list(
     db: Database, actor: Actor, *, region_id: int | None = None, branch_id: int | None = None
 ) -> list[dict]:
     """Active contacts in scope who may be contacted: never do-not-contact, left or erased ones."""
-    where, params = branch_clause(actor, "c.branch_id")
-    rows = query(
-        db,
-        f"""c.status = 'active' AND c.do_not_contact = 0 AND c.erased_at IS NULL AND {where}
-            AND (? IS NULL OR b.region_id = ?) AND (? IS NULL OR c.branch_id = ?)""",
-        [*params, region_id, region_id, branch_id, branch_id],
-        order_by="b.name, c.name COLLATE NOCASE",
-    )
+    where, params = _mailable(actor, region_id, branch_id)
+    rows = query(db, where, params, order_by="b.name, c.name COLLATE NOCASE")
     return [
         {
             "Name": r["name"],

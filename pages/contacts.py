@@ -1,16 +1,19 @@
 """Contacts: find, add and edit the named contacts of the branches in the user's scope."""
 
 from datetime import date
+from urllib.parse import quote
 
 import streamlit as st
 
 from crm import branches, contacts, exports, interactions, merge, organisations, privacy
 from crm.access import BRANCH_MANAGER
 from crm.errors import CRMError, DuplicateContact, PossibleClientData
+from crm.ui import layout, session
 from crm.ui import merge as merge_ui
 from crm.ui import referrals as referral_ui
-from crm.ui import session
 from crm.ui.downloads import deferred_download
+from crm.ui.layout import person_link
+from crm.ui.logdialog import person_lines
 from crm.ui.widgets import (
     choice,
     day,
@@ -139,7 +142,7 @@ def show_contact(contact_id: int) -> None:
     if contact["mobile"]:
         details.append(f"Mobile: [{md(contact['mobile_display'])}]({contact['mobile_link']})")
     if contact["email"]:
-        details.append(f"Email: {md(contact['email'])}")
+        details.append(f"Email: [{md(contact['email'])}](mailto:{quote(contact['email'], safe='@')})")
     st.markdown("  \n".join(details) or "No phone or email recorded.")
     merge_ui.duplicates_notice(database, actor, contact)
     quick_log(
@@ -151,7 +154,16 @@ def show_contact(contact_id: int) -> None:
         branch_id=contact["branch_id"],
     )
     st.subheader("History")
-    timeline(interactions.search(database, actor, contact_id=contact_id), show_contacts=False)
+    history = interactions.search(database, actor, contact_id=contact_id)
+    # A seven-column table scrolls sideways on a phone: there the same rows read as a list (crm.ui.layout).
+    if not history:
+        st.info("Nothing logged yet.")
+    else:
+        layout.breakpoint_style()
+        with layout.wide("contacts_history"):
+            timeline(history, show_contacts=False)
+        with layout.narrow("contacts_history_list"):
+            history_list(history)
     referral_ui.sent_by(database, actor, f"contacts_referral_{contact_id}", contact=contact)
 
     prefix = f"contacts_edit_{contact_id}"
@@ -202,6 +214,18 @@ def show_contact(contact_id: int) -> None:
         show_error(error)
     if contact["status"] == "left":
         successor_form(contact)
+
+
+def history_list(rows: list[dict]) -> None:
+    """A contact's interactions newest first, as one block of text that wraps to a phone's width."""
+    entries = []
+    for r in rows:
+        entry = f"**{day(r['occurred_on'])}** · {md(r['kind'])} · {md(r['logged_by'])}  \n{md(r['summary'])}"
+        if r["follow_up_on"]:
+            done = f" (done {day(r['follow_up_done_on'])})" if r["follow_up_done_on"] else ""
+            entry += f"  \nFollow up {day(r['follow_up_on'])}: {md(r['follow_up_action'])}{done}"
+        entries.append(entry)
+    st.markdown("\n\n".join(entries))
 
 
 def personal_data(contact: dict, version: int) -> None:
@@ -350,6 +374,33 @@ def save_new(pending: dict) -> None:
         st.rerun()
 
 
+def contact_card(row: dict, several_branches: bool) -> None:
+    """One contact as a card, for a phone: their name (a link to their page), job and organisation, status, and
+    their numbers (tap to call) and email."""
+    with st.container(border=True, key=f"contacts_card_{row['id']}"):
+        person_link(row)
+        about, reach = person_lines(row)
+        status = "Left" if row["status"] == "left" else contacts.RELATIONSHIPS[row["relationship"]]
+        if row["do_not_contact"]:
+            status += " · Do not contact"
+        if several_branches:
+            status += f" · {md(row['branch'])} branch"
+        st.caption("  \n".join(part for part in (about, status, reach) if part))
+
+
+def _turn_page(step: int) -> None:
+    st.session_state["contacts_page"] = st.session_state.get("contacts_page", 0) + step
+    st.session_state.pop("contacts_table", None)  # a row selected on the old page names another row on the new
+    st.session_state["contacts_page_turned"] = True
+
+
+# After Next or Previous (pressed under the list), bring the start of the new page into view: on a phone the
+# browser would otherwise stay at the bottom of fifty cards. A fixed script, no user text in it.
+_TO_LIST_TOP = """<script>
+document.querySelector(".st-key-contacts_count")?.scrollIntoView({block: "start"});
+</script>"""
+
+
 def list_contacts() -> None:
     flash()
     several_branches = len(visible_branches) > 1
@@ -373,38 +424,76 @@ def list_contacts() -> None:
         key="contacts_filter_status",
         format_func=lambda s: {"active": "Active", "left": "Left", None: "All"}[s],
     )
+    filters = {"branch_id": branch_id, "type_code": type_code, "text": text, "status": status}
+    if st.session_state.get("contacts_filters_shown") != filters:  # a new search starts on its first page
+        st.session_state["contacts_filters_shown"] = filters
+        st.session_state["contacts_page"] = 0
+    # One page of rows and a count, both in SQL: a rerun costs the same for a branch of 300 and a provider of 75,000.
     try:
-        rows = contacts.search(database, actor, branch_id=branch_id, type_code=type_code, text=text, status=status)
+        total = contacts.count(database, actor, **filters)
+        pages = max(1, -(-total // contacts.PAGE_SIZE))
+        page = st.session_state["contacts_page"] = min(max(st.session_state.get("contacts_page", 0), 0), pages - 1)
+        rows = contacts.search(database, actor, **filters, limit=contacts.PAGE_SIZE, offset=page * contacts.PAGE_SIZE)
     except CRMError as error:
         show_error(error)
         return
-    st.caption(
-        f"{len(rows)} contact{'s' if len(rows) != 1 else ''}" + (" (first 500 shown)" if len(rows) == 500 else "")
-    )
-    event = st.dataframe(
-        [
-            {
-                # The name is a link to the contact's page; the text after "#" is what the cell shows.
-                "Name": f"contacts?contact={r['id']}#{r['name']}",
-                "Job title": r["job_title"],
-                "Organisation": r["organisation"],
-                "Partner type": r["type_label"],
-                "Branch": r["branch"],
-                "Phone": r["phone_display"],
-                "Mobile": r["mobile_display"],
-                "Email": r["email"] or "",
-                "Named contact": bool(r["is_named_contact"]),
-                "Do not contact": bool(r["do_not_contact"]),
-            }
-            for r in rows
-        ],
-        hide_index=True,
-        column_config={"Name": st.column_config.LinkColumn("Name", display_text=r"#(.*)$")},
-        on_select="rerun",
-        selection_mode="single-row",
-        key="contacts_table",
-        width="stretch",
-    )
+    shown = f", {page * contacts.PAGE_SIZE + 1} to {page * contacts.PAGE_SIZE + len(rows)} shown" if pages > 1 else ""
+    with st.container(key="contacts_count"):
+        st.caption(f"{total} contact{'s' if total != 1 else ''}{shown}")
+    if st.session_state.pop("contacts_page_turned", False):
+        st.html(_TO_LIST_TOP, unsafe_allow_javascript=True)
+    # The same page of rows twice: a table from 640 px wide, cards below that (crm.ui.layout says why).
+    layout.breakpoint_style()
+    with layout.wide("contacts_list"):
+        event = st.dataframe(
+            [
+                {
+                    # The name is a link to the contact's page; the text after "#" is what the cell shows.
+                    "Name": f"contacts?contact={r['id']}#{r['name']}",
+                    "Job title": r["job_title"],
+                    "Organisation": r["organisation"],
+                    "Partner type": r["type_label"],
+                    **({"Branch": r["branch"]} if several_branches else {}),
+                    "Phone": r["phone_link"] and f"{r['phone_link']}#{r['phone_display']}",
+                    "Mobile": r["mobile_link"] and f"{r['mobile_link']}#{r['mobile_display']}",
+                    "Email": r["email"] and f"mailto:{quote(r['email'], safe='@')}#{r['email']}",
+                    "Named contact": bool(r["is_named_contact"]),
+                    "Do not contact": bool(r["do_not_contact"]),
+                }
+                for r in rows
+            ],
+            hide_index=True,
+            column_config={
+                column: st.column_config.LinkColumn(column, display_text=r"#(.*)$")
+                for column in ("Name", "Phone", "Mobile", "Email")
+            },
+            on_select="rerun",
+            selection_mode="single-row",
+            key="contacts_table",
+            width="stretch",
+        )
+    with layout.narrow("contacts_cards"):
+        for row in rows:
+            contact_card(row, several_branches)
+    if pages > 1:
+        with st.container(horizontal=True, vertical_alignment="center", key="contacts_pager"):
+            st.button(
+                "Previous",
+                key="contacts_previous",
+                icon=":material/chevron_left:",
+                disabled=page == 0,
+                on_click=_turn_page,
+                args=(-1,),
+            )
+            st.markdown(f"Page {page + 1} of {pages}", width="content")
+            st.button(
+                "Next",
+                key="contacts_next",
+                icon=":material/chevron_right:",
+                disabled=page == pages - 1,
+                on_click=_turn_page,
+                args=(1,),
+            )
     if event and event.selection.rows:
         st.query_params["contact"] = str(rows[event.selection.rows[0]]["id"])
         st.rerun()
@@ -413,11 +502,12 @@ def list_contacts() -> None:
             "Active contacts of the branch selected above (or all yours) who may be contacted: people marked "
             "do-not-contact, who have left, or were erased are never included."
         )
-        people = contacts.mailing_list(database, actor, branch_id=branch_id)
+        # Counted in SQL; the list itself is built only when a file is asked for.
+        people = contacts.mailing_count(database, actor, branch_id=branch_id)
         left, right = st.columns(2)
         with left:
             deferred_download(
-                f"CSV ({len(people)} {'person' if len(people) == 1 else 'people'})",
+                f"CSV ({people} {'person' if people == 1 else 'people'})",
                 lambda database, actor: (
                     "\ufeff"
                     + exports.to_csv(

@@ -4,8 +4,10 @@ import streamlit as st
 
 from crm import branches, charts, clock, contacts, coverage, organisations, referrals
 from crm.access import ADMIN, BRANCH_MANAGER
-from crm.ui import cached, session
-from crm.ui.widgets import chart_with_data, choice, day, md
+from crm.ui import cached, layout, logdialog, session
+from crm.ui.layout import person_link
+from crm.ui.logdialog import Touch, person_lines
+from crm.ui.widgets import chart_with_data, choice, day, flash, md
 
 database, actor = session.require(__file__)
 today = clock.now().date()
@@ -85,27 +87,54 @@ def drill_down() -> None:
         st.session_state["coverage_drill_branch"], st.session_state["coverage_drill_type"] = picked
 
 
-chart_with_data(
-    charts.heatmap(rows, type_order),
-    rows,
-    {
-        "region": "Region",
-        "branch": "Branch",
-        "partner_type": "Partner type",
-        "required": "Required",
-        "named_contacts": "Named contacts",
-        "warm_named_contacts": "Warm named contacts",
-        "last_touched": "Last touched",
-        "status": "Status",
-    },
-    "Coverage heatmap",
-    "coverage_heatmap",
-    report={**figure, "as_of": as_of, "required_types": [t["label"] for t in partner_types if t["required"]]},
-    on_select=drill_down,
-    selection_mode=charts.CELL_SELECTION,
-)
+def branch_row(rows: list[dict]) -> None:
+    """On a phone, one branch's row of the heatmap as a list: each partner type with its status, in words."""
+    picked = drill_branches[0]["id"]
+    if len(drill_branches) > 1:
+        picked = choice("Branch", drill_branches, key="coverage_narrow_branch")
+    badge = {"covered": "blue", "lapsing": "orange", "gap": "red"}
+    lines = []
+    for r in rows:
+        if r["branch_id"] != picked:
+            continue
+        what = md(r["partner_type"]) + (" (required)" if r["required"] else "")
+        if r["status"] == "gap":
+            detail = "no named contact"
+        else:
+            last = day(r["last_touched"]) or "never"
+            detail = f"{r['warm_named_contacts']} of {r['named_contacts']} named contacts warm, last touched {last}"
+        lines.append(f":{badge[r['status']]}-badge[{coverage.STATUSES[r['status']]}] **{what}**  \n{detail}")
+    st.markdown("\n\n".join(lines))
+
+
+# The heatmap's cells need room: on a phone it would be squashed to unreadable, so a phone gets one branch's row
+# as a list instead, and the heatmap shows from 640 px wide (crm.ui.layout).
+layout.breakpoint_style()
+with layout.narrow("coverage_branch_row"):
+    branch_row(rows)
+with layout.wide("coverage_heatmap"):
+    chart_with_data(
+        charts.heatmap(rows, type_order),
+        rows,
+        {
+            "region": "Region",
+            "branch": "Branch",
+            "partner_type": "Partner type",
+            "required": "Required",
+            "named_contacts": "Named contacts",
+            "warm_named_contacts": "Warm named contacts",
+            "last_touched": "Last touched",
+            "status": "Status",
+        },
+        "Coverage heatmap",
+        "coverage_heatmap",
+        report={**figure, "as_of": as_of, "required_types": [t["label"] for t in partner_types if t["required"]]},
+        on_select=drill_down,
+        selection_mode=charts.CELL_SELECTION,
+    )
 
 st.subheader("Who to call")
+flash()  # "Logged: ..." after a touch saved here, where the user is looking
 # A branch no longer shown (the filters changed since the click) is not offered; forget it.
 if st.session_state.get("coverage_drill_branch") not in [b["id"] for b in drill_branches]:
     st.session_state.pop("coverage_drill_branch", None)
@@ -119,23 +148,22 @@ people = [
 ]
 if not people:
     st.warning("A gap: no named contact of this type. Find one on the Organisations page.")
-else:
-    st.dataframe(
-        [
-            {
-                "Status": contacts.RELATIONSHIPS[p["relationship"]],
-                "Name": p["name"],
-                "Job title": p["job_title"],
-                "Organisation": p["organisation"],
-                "Last touched": day(p["last_touched_on"]) or "Never",
-                "Phone": p["phone_display"],
-                "Email": p["email"] or "",
-            }
-            for p in sorted(people, key=lambda p: p["last_touched_on"] or "")
-        ],
-        hide_index=True,
-        width="stretch",
-    )
+for person in sorted(people, key=lambda p: p["last_touched_on"] or ""):
+    # As on This week: the name opens their page, the phone is tap-to-call, and one click logs a touch.
+    with st.container(border=True, key=f"coverage_person_{person['id']}"):
+        status, who, log_column = st.columns([2, 8, 2], vertical_alignment="center")
+        last = f"last {day(person['last_touched_on'])}" if person["last_touched_on"] else "never touched"
+        status.markdown(f"{contacts.RELATIONSHIPS[person['relationship']]}  \n{last}")
+        person_link(person, who)
+        about, reach = person_lines(person)
+        who.caption("  \n".join(part for part in (about, reach) if part))
+        touch = Touch(
+            subject=person["name"],
+            branch_id=person["branch_id"],
+            contact_ids=(person["id"],),
+            organisation_id=person["organisation_id"],
+        )
+        logdialog.button(f"coverage_log_{person['id']}", touch, container=log_column)
 
 # Referrals in the last 90 days beside each score, so a lead can see whether coverage and referrals move together.
 recent_referrals = referrals.received_by_branch(database, actor, days=90, region_id=region_id, branch_id=branch_id)

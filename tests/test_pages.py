@@ -401,7 +401,8 @@ def test_that_a_branch_manager_adds_a_contact_with_a_messy_phone_number(world, d
     assert (
         "Phone: [0113 496 0555 ext. 12](tel:+441134960555;ext=12)  \n"
         "Mobile: [07400 123456](tel:+447400123456)  \n"
-        "Email: Pat.Phone@\u2060hydepark.example"  # the word joiner stops the address becoming a link
+        # A mailto: link; in its text the word joiner keeps the address from becoming a second, automatic link.
+        "Email: [Pat.Phone@\u2060hydepark.example](mailto:Pat.Phone@hydepark.example)"
     ) in values(at.markdown)
 
     [row] = contact_rows(database)

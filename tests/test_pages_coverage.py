@@ -16,7 +16,7 @@ import streamlit
 import streamlit.runtime.context
 from streamlit.testing.v1 import AppTest
 
-from crm import clock, coverage, db, directory, interactions, organisations, referrals, users
+from crm import clock, coverage, dates, db, directory, interactions, organisations, referrals, users
 from crm.access import Actor
 from tests.conftest import PASSWORD, World, copy_world
 from tests.pagehelpers import ROOT, new_app, run_app_on, sign_in, values
@@ -283,10 +283,11 @@ def test_that_who_to_call_lists_the_named_contacts_of_the_chosen_cell_or_the_gap
     at.selectbox(key="coverage_drill_type").set_value("COMMUNITY_THERAPY")
     at.run()
 
-    people = [f for f in at.dataframe if "Name" in f.value.columns]
-    assert [f.value[["Status", "Name", "Organisation"]].to_dict("records") for f in people] == [
-        [{"Status": "Lapsed", "Name": "Lena OT", "Organisation": "Leeds Community OT"}]
-    ]
+    people = [link.proto.label for link in at.get("page_link")]  # each person's name, a link to their page
+    assert people == ["Lena OT"]
+    last_call = dates.day((clock.now().date() - timedelta(days=120)).isoformat())
+    assert f"Lapsed  \nlast {last_call}" in values(at.markdown)
+    assert "Leeds Community OT" in " ".join(values(at.caption))
     at.selectbox(key="coverage_drill_type").set_value("HOSPICE").run()
     assert values(at.warning) == [GAP_WARNING]
 

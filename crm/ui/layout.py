@@ -1,0 +1,53 @@
+"""One layout for a phone, another for a wider screen, chosen by the browser.
+
+Streamlit runs the page on the server, which never learns how wide the screen is, so a page cannot pick a layout
+in Python. Instead it draws both from the same (small) data, each inside a keyed container (Streamlit gives the
+element the CSS class ``st-key-<key>``), and one CSS @media rule hides the one that does not fit. The rule is
+injected once per run by ``breakpoint_style``; keep what goes in both containers cheap (one page of rows).
+"""
+
+import streamlit as st
+from streamlit.errors import StreamlitPageNotFoundError
+
+from crm.ui import logdialog
+from crm.ui.widgets import md
+
+BREAKPOINT_PX = 640  # where Streamlit itself stacks columns; below it, a phone held upright
+NARROW_PREFIX = "layout_narrow_"
+WIDE_PREFIX = "layout_wide_"
+
+_STYLE = f"""<style>
+@media (max-width: {BREAKPOINT_PX - 0.02}px) {{
+  div[class*="st-key-{WIDE_PREFIX}"] {{ display: none !important; }}
+}}
+@media (min-width: {BREAKPOINT_PX}px) {{
+  div[class*="st-key-{NARROW_PREFIX}"] {{ display: none !important; }}
+}}
+</style>"""
+
+
+def breakpoint_style() -> None:
+    """The CSS that shows ``narrow`` containers below BREAKPOINT_PX and ``wide`` ones from it up (once a run)."""
+    st.html(_STYLE)
+
+
+def narrow(key: str, **options):
+    """A container shown only on a narrow screen (a phone); ``key`` names it (st-key-layout_narrow_<key>)."""
+    return st.container(key=f"{NARROW_PREFIX}{key}", **options)
+
+
+def wide(key: str, **options):
+    """A container shown only from BREAKPOINT_PX wide up; ``key`` names it (st-key-layout_wide_<key>)."""
+    return st.container(key=f"{WIDE_PREFIX}{key}", **options)
+
+
+def person_link(person: dict, container=st) -> None:
+    """The person's name linking to their page on Contacts, as on This week (logdialog.person_link).
+
+    A page link needs the app's navigation (app.py's st.navigation); a page script run on its own (the benchmark,
+    AppTest on a page file) has none, so there the name is a plain link to the same address instead of an error.
+    """
+    try:
+        logdialog.person_link(person, container)
+    except StreamlitPageNotFoundError:
+        container.markdown(f"[{md(person['name'])}](contacts?contact={int(person['id'])})")

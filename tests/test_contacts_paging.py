@@ -1,0 +1,177 @@
+"""The Contacts list one page at a time (issue 12): contacts.search with an offset, contacts.count and
+contacts.mailing_count, scoped to the acting user in SQL; and the page's Previous/Next and counts."""
+
+from pathlib import Path
+
+import pytest
+
+from crm import contacts, db, privacy, users
+from tests.conftest import PASSWORD, World, copy_world
+from tests.pagehelpers import button, open_page, run_app_on, values
+
+LEEDS_NAMES = [f"Leeds Person {n:02d}" for n in range(1, 8)]  # 7 active contacts at Leeds
+YORK_NAMES = ["Ann Twin", "Ann Twin", "York Person"]  # two people with the same name: the id orders them
+BRISTOL_NAMES = ["Bristol Person"]
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> tuple[Path, World]:
+    """Three branches' contacts, with a left, a do-not-contact and an erased one at Leeds. Built once."""
+    path = tmp_path_factory.mktemp("paging") / "crm.db"
+    database = db.connect(path)
+    world = World(database, users.create_first_admin(database, "ada", "Ada Admin", PASSWORD))
+    # Added out of name order, so that the order shown is the query's, not the insertion's.
+    for name in reversed(LEEDS_NAMES):
+        world.contact(world.leeds, name, email=f"{name.split()[-1]}@leeds.example")
+    for name in YORK_NAMES:
+        values = {"name": name, "organisation_id": world.ot, "branch_id": world.york}
+        contacts.add(database, world.admin, values, allow_duplicate=True)
+    world.contact(world.bristol, BRISTOL_NAMES[0], world.council)
+    left = world.contact(world.leeds, "Leeds Left")
+    contacts.mark_left(database, world.admin, left, 1)
+    world.contact(world.leeds, "Leeds Do-not-contact", do_not_contact=True)
+    erased = world.contact(world.leeds, "Leeds Erased")
+    privacy.erase(database, world.admin, erased)
+    database.close()
+    return path, world
+
+
+@pytest.fixture
+def world(template, db_path) -> World:
+    path, built = template
+    scene = copy_world(path, built, db_path)
+    yield scene
+    scene.db.close()
+
+
+def _actor(world: World, who: str):
+    return {
+        "admin": world.admin,
+        "lead.north": world.lead_north,
+        "manager.leeds": world.manager_leeds,
+        "manager.york": world.manager_york,
+    }[who]
+
+
+@pytest.mark.parametrize("who", ["admin", "lead.north", "manager.leeds", "manager.york"])
+@pytest.mark.parametrize("size", [1, 2, 3, 50])
+def test_that_pages_of_search_hold_every_row_once_in_order(world, who, size):
+    """Test that reading the list ``size`` rows at a time gives exactly the rows of one unlimited search (whole
+    records, same order, none repeated or skipped), and that count says how many there are."""
+    actor = _actor(world, who)
+    everyone = contacts.search(world.db, actor, status=None)
+    paged = []
+    for offset in range(0, len(everyone) + size, size):
+        paged += contacts.search(world.db, actor, status=None, limit=size, offset=offset)
+    assert paged == everyone
+    assert contacts.count(world.db, actor, status=None) == len(everyone)
+
+
+def test_that_a_page_row_is_the_whole_contact_record(world):
+    """Test that a row of a page is the same record contacts.get gives (display fields and links too)."""
+    [row] = contacts.search(world.db, world.manager_leeds, limit=1, offset=2)
+    assert row["name"] == "Leeds Person 02"  # after "Leeds Do-not-contact" and "Leeds Person 01"
+    assert row == contacts.get(world.db, world.manager_leeds, row["id"])
+    assert (row["phone_link"], row["email"]) == ("", "02@leeds.example")
+
+
+def test_that_people_with_the_same_name_are_ordered_by_id(world):
+    """Test that two contacts with the same name keep one order across pages (the id breaks the tie)."""
+    first = contacts.search(world.db, world.manager_york, limit=1, offset=0)
+    second = contacts.search(world.db, world.manager_york, limit=1, offset=1)
+    assert [r["name"] for r in first + second] == ["Ann Twin", "Ann Twin"]
+    assert first[0]["id"] < second[0]["id"]
+
+
+@pytest.mark.parametrize(
+    ("who", "filters", "expected"),
+    [
+        ("admin", {}, sorted(LEEDS_NAMES + ["Leeds Do-not-contact"] + YORK_NAMES + BRISTOL_NAMES)),
+        ("lead.north", {}, sorted(LEEDS_NAMES + ["Leeds Do-not-contact"] + YORK_NAMES)),
+        ("manager.leeds", {}, ["Leeds Do-not-contact", *LEEDS_NAMES]),
+        ("manager.leeds", {"status": "left"}, ["Erased contact", "Leeds Left"]),
+        ("manager.leeds", {"text": "person 0"}, LEEDS_NAMES),
+        ("manager.leeds", {"type_code": "COMMUNITY_THERAPY"}, []),
+        ("manager.york", {"type_code": "COMMUNITY_THERAPY"}, YORK_NAMES),
+        # Another branch named in the filter: a manager still sees only their own branch, so nothing.
+        ("manager.leeds", {"branch_id": "york"}, []),
+        ("lead.north", {"branch_id": "bristol"}, []),
+        ("lead.north", {"branch_id": "york"}, YORK_NAMES),
+    ],
+)
+def test_that_count_and_pages_keep_to_the_users_scope_and_filters(world, who, filters, expected):
+    """Test that count and every page keep to the actor's branches (a manager never sees another branch's
+    contacts, even when asking for that branch) and to the filters, and that the count is exact."""
+    actor = _actor(world, who)
+    if "branch_id" in filters:
+        filters = {**filters, "branch_id": getattr(world, filters["branch_id"])}
+    names = []
+    for offset in range(0, 20, 4):
+        names += [r["name"] for r in contacts.search(world.db, actor, **filters, limit=4, offset=offset)]
+    assert sorted(names, key=str.lower) == names  # name order, letter case aside
+    assert sorted(names) == sorted(expected)
+    assert contacts.count(world.db, actor, **filters) == len(expected)
+
+
+@pytest.mark.parametrize("who", ["admin", "lead.north", "manager.leeds", "manager.york"])
+@pytest.mark.parametrize("branch", [None, "leeds", "york", "bristol"])
+def test_that_the_mailing_count_is_the_length_of_the_mailing_list(world, who, branch):
+    """Test that mailing_count counts exactly the people mailing_list holds (never left, do-not-contact or erased
+    people, never outside the actor's scope) for every role and branch filter."""
+    actor = _actor(world, who)
+    branch_id = getattr(world, branch) if branch else None
+    people = contacts.mailing_list(world.db, actor, branch_id=branch_id)
+    assert contacts.mailing_count(world.db, actor, branch_id=branch_id) == len(people)
+    if who == "manager.leeds" and branch in (None, "leeds"):
+        assert sorted(p["Name"] for p in people) == LEEDS_NAMES
+
+
+# The Contacts page: a page of rows, Previous and Next.
+
+
+@pytest.fixture
+def app_env(monkeypatch, db_path):
+    run_app_on(monkeypatch, db_path)
+
+
+def _names_shown(at) -> list[str]:
+    """The names in the Contacts table (each cell is "contacts?contact=ID#Name")."""
+    [table] = [frame for frame in at.dataframe if "Name" in frame.value.columns]
+    return [cell.split("#", 1)[1] for cell in table.value["Name"]]
+
+
+def test_that_next_and_previous_move_through_the_pages_of_the_list(app_env, world, monkeypatch):
+    """Test that with more contacts than a page holds, the Contacts page shows the first page and the count,
+    Next shows the following rows, Previous goes back, and a new search starts again on its first page."""
+    monkeypatch.setattr(contacts, "PAGE_SIZE", 5)  # eleven active contacts make three pages of five
+    names = [r["name"] for r in contacts.search(world.db, world.lead_north)]
+    assert len(names) == 11
+    at = open_page("lead.north", "contacts")
+    assert _names_shown(at) == names[:5]
+    assert values(at.caption)[:1] == ["11 contacts, 1 to 5 shown"]
+    assert "Page 1 of 3" in values(at.markdown)
+    assert button(at, "Previous").disabled
+
+    button(at, "Next").click().run()
+    assert _names_shown(at) == names[5:10]
+    assert "Page 2 of 3" in values(at.markdown)
+    button(at, "Next").click().run()
+    assert _names_shown(at) == names[10:]
+    assert values(at.caption)[:1] == ["11 contacts, 11 to 11 shown"]
+    assert button(at, "Next").disabled
+    button(at, "Previous").click().run()
+    assert _names_shown(at) == names[5:10]
+
+    at.text_input(key="contacts_filter_text").set_value("person").run()
+    found = [*LEEDS_NAMES, "York Person"]
+    assert _names_shown(at) == found[:5]
+    assert values(at.caption)[:1] == ["8 contacts, 1 to 5 shown"]
+    assert "Page 1 of 2" in values(at.markdown)
+
+
+def test_that_one_page_of_contacts_shows_no_pager(app_env, world):
+    """Test that a list that fits one page says only how many there are and offers no Previous or Next."""
+    at = open_page("manager.leeds", "contacts")
+    assert _names_shown(at) == ["Leeds Do-not-contact", *LEEDS_NAMES]
+    assert values(at.caption)[:1] == ["8 contacts"]
+    assert [b.label for b in at.button if b.label in ("Previous", "Next")] == []
