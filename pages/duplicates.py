@@ -1,6 +1,8 @@
 """Possible duplicates: contacts of a branch (and directory organisations) that may be one, compared side by side
 and merged, the user picking the record that stays and its values field by field."""
 
+from collections.abc import Callable
+
 import streamlit as st
 
 from crm import branches, contacts, merge, organisations, phones
@@ -139,27 +141,14 @@ def compare_contacts(first_id: int, second_id: int) -> None:
             f"Then {records[merged_id]['name']} (record {merged_id}) is deleted."
         )
     )
-    if st.button("Merge", type="primary", key=f"{prefix}_merge"):
-        try:
-            message = merge.merge_contact_pair(
-                database,
-                actor,
-                survivor_id,
-                merged_id,
-                take=take,
-                versions=(versions[survivor_id], versions[merged_id]),
-            )
-        except CRMError as error:
-            show_error(error)
-            return
-        forget(prefix)
-        st.session_state[DONE_KEY] = {
-            "message": message,
-            "page": "pages/contacts.py",
-            "params": {"contact": str(survivor_id)},
-        }
-        st.query_params.clear()
-        st.rerun()
+    merge_button(
+        prefix,
+        lambda: merge.merge_contact_pair(
+            database, actor, survivor_id, merged_id, take=take, versions=(versions[survivor_id], versions[merged_id])
+        ),
+        "pages/contacts.py",
+        {"contact": str(survivor_id)},
+    )
 
 
 def compare_organisations(first_id: int, second_id: int) -> None:
@@ -206,25 +195,27 @@ def compare_organisations(first_id: int, second_id: int) -> None:
             f"of every branch. Then record {merged_id} is deleted."
         )
     )
+    merge_button(
+        prefix,
+        lambda: merge.merge_organisation_pair(
+            database, actor, survivor_id, merged_id, take=take, versions=(versions[survivor_id], versions[merged_id])
+        ),
+        "pages/organisations.py",
+        {"organisation": str(survivor_id)},
+    )
+
+
+def merge_button(prefix: str, merge_pair: Callable[[], str], page: str, params: dict[str, str]) -> None:
+    """The Merge button: merges, then shows what moved with a link to the record that stays (``page`` with
+    ``params``); a refusal (changed or merged meanwhile, out of scope) is shown and nothing changes."""
     if st.button("Merge", type="primary", key=f"{prefix}_merge"):
         try:
-            message = merge.merge_organisation_pair(
-                database,
-                actor,
-                survivor_id,
-                merged_id,
-                take=take,
-                versions=(versions[survivor_id], versions[merged_id]),
-            )
+            message = merge_pair()
         except CRMError as error:
             show_error(error)
             return
         forget(prefix)
-        st.session_state[DONE_KEY] = {
-            "message": message,
-            "page": "pages/organisations.py",
-            "params": {"organisation": str(survivor_id)},
-        }
+        st.session_state[DONE_KEY] = {"message": message, "page": page, "params": params}
         st.query_params.clear()
         st.rerun()
 
