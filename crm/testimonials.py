@@ -319,16 +319,16 @@ def _matching(
     db: Database,
     actor: Actor,
     *,
-    text: str,
-    audience: str,
-    branch_id: int | None,
-    region_id: int | None,
-    type_code: str | None,
-    theme: str | None,
-    statement: str | None,
-    since: date | None,
-    until: date | None,
-    consent_scope: str | None,
+    text: str = "",
+    audience: str = "internal",
+    branch_id: int | None = None,
+    region_id: int | None = None,
+    type_code: str | None = None,
+    theme: str | None = None,
+    statement: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    consent_scope: str | None = None,
 ) -> tuple[str, list] | None:
     """The WHERE condition (over ``t`` and ``b``) of ``search``'s filters, or None when nothing can match."""
     if audience not in AUDIENCES:
@@ -413,39 +413,13 @@ def search(
     return [_shaped(r) for r in rows]
 
 
-def search_count(
-    db: Database,
-    actor: Actor,
-    *,
-    text: str = "",
-    audience: str = "internal",
-    branch_id: int | None = None,
-    region_id: int | None = None,
-    type_code: str | None = None,
-    theme: str | None = None,
-    statement: str | None = None,
-    since: date | None = None,
-    until: date | None = None,
-    consent_scope: str | None = None,
-) -> int:
-    """How many testimonials ``search`` finds with these filters (without its limit), counted in SQL.
+def search_count(db: Database, actor: Actor, **filters) -> int:
+    """How many testimonials ``search`` finds with these filters (``search``'s keywords, without its limit),
+    counted in SQL.
 
     :raises ValidationError: as ``search``.
     """
-    matching = _matching(
-        db,
-        actor,
-        text=text,
-        audience=audience,
-        branch_id=branch_id,
-        region_id=region_id,
-        type_code=type_code,
-        theme=theme,
-        statement=statement,
-        since=since,
-        until=until,
-        consent_scope=consent_scope,
-    )
+    matching = _matching(db, actor, **filters)
     if matching is None:
         return 0
     where, values = matching
