@@ -325,13 +325,13 @@ def undo_complete_with_touch(db: Database, actor: Actor, interaction_id: int, to
 def _matching(
     actor: Actor,
     *,
-    branch_id: int | None,
-    contact_id: int | None,
-    organisation_id: int | None,
-    kind_code: str | None,
-    since: date | None,
-    until: date | None,
-    text: str,
+    branch_id: int | None = None,
+    contact_id: int | None = None,
+    organisation_id: int | None = None,
+    kind_code: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    text: str = "",
 ) -> tuple[str, list]:
     """The WHERE condition (over ``i``) of the interactions within scope matching every filter given.
 
@@ -398,34 +398,14 @@ def search(
     )
 
 
-def search_count(
-    db: Database,
-    actor: Actor,
-    *,
-    branch_id: int | None = None,
-    contact_id: int | None = None,
-    organisation_id: int | None = None,
-    kind_code: str | None = None,
-    since: date | None = None,
-    until: date | None = None,
-    text: str = "",
-    at_most: int | None = None,
-) -> int:
-    """How many interactions ``search`` finds with these filters, counted in SQL; with ``at_most``, counting
-    stops after at_most + 1 (a result above at_most means "more than at_most"), so a wide scope costs no more.
+def search_count(db: Database, actor: Actor, *, at_most: int | None = None, **filters) -> int:
+    """How many interactions ``search`` finds with these filters (``search``'s keywords), counted in SQL; with
+    ``at_most``, counting stops after at_most + 1 (a result above at_most means "more than at_most"), so a wide
+    scope costs no more.
 
     :raises ValidationError: for search text that is too long or holds control characters.
     """
-    where, values = _matching(
-        actor,
-        branch_id=branch_id,
-        contact_id=contact_id,
-        organisation_id=organisation_id,
-        kind_code=kind_code,
-        since=since,
-        until=until,
-        text=text,
-    )
+    where, values = _matching(actor, **filters)
     return db.execute(
         f"SELECT count(*) FROM (SELECT 1 FROM interactions i WHERE {where} LIMIT ?)",
         [*values, -1 if at_most is None else at_most + 1],
