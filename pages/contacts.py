@@ -12,8 +12,7 @@ from crm.ui import layout, session
 from crm.ui import merge as merge_ui
 from crm.ui import referrals as referral_ui
 from crm.ui.downloads import deferred_download
-from crm.ui.layout import person_link
-from crm.ui.logdialog import person_lines
+from crm.ui.logdialog import person_lines, person_link
 from crm.ui.widgets import (
     choice,
     day,

@@ -5,8 +5,6 @@ import streamlit as st
 from crm import branches, charts, clock, contacts, coverage, organisations, referrals
 from crm.access import ADMIN, BRANCH_MANAGER
 from crm.ui import cached, layout, logdialog, session
-from crm.ui.layout import person_link
-from crm.ui.logdialog import Touch, person_lines
 from crm.ui.widgets import chart_with_data, choice, day, flash, md
 
 database, actor = session.require(__file__)
@@ -150,20 +148,7 @@ if not people:
     st.warning("A gap: no named contact of this type. Find one on the Organisations page.")
 for person in sorted(people, key=lambda p: p["last_touched_on"] or ""):
     # As on This week: the name opens their page, the phone is tap-to-call, and one click logs a touch.
-    with st.container(border=True, key=f"coverage_person_{person['id']}"):
-        status, who, log_column = st.columns([2, 8, 2], vertical_alignment="center")
-        last = f"last {day(person['last_touched_on'])}" if person["last_touched_on"] else "never touched"
-        status.markdown(f"{contacts.RELATIONSHIPS[person['relationship']]}  \n{last}")
-        person_link(person, who)
-        about, reach = person_lines(person)
-        who.caption("  \n".join(part for part in (about, reach) if part))
-        touch = Touch(
-            subject=person["name"],
-            branch_id=person["branch_id"],
-            contact_ids=(person["id"],),
-            organisation_id=person["organisation_id"],
-        )
-        logdialog.button(f"coverage_log_{person['id']}", touch, container=log_column)
+    logdialog.contact_card(person, key=f"coverage_person_{person['id']}", log_key=f"coverage_log_{person['id']}")
 
 # Referrals in the last 90 days beside each score, so a lead can see whether coverage and referrals move together.
 recent_referrals = referrals.received_by_branch(database, actor, days=90, region_id=region_id, branch_id=branch_id)

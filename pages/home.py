@@ -86,20 +86,7 @@ else:
         if several_branches and person["branch"] != shown_branch:
             shown_branch = person["branch"]
             st.markdown(f"**{md(shown_branch)}**")
-        with st.container(border=True, key=f"home_contact_{person['id']}"):
-            status, who, log_column = st.columns([2, 8, 2], vertical_alignment="center")
-            last = f"last {day(person['last_touched_on'])}" if person["last_touched_on"] else "never touched"
-            status.markdown(f"{contacts.RELATIONSHIPS[person['relationship']]}  \n{last}")
-            person_link(person, who)
-            about, reach = person_lines(person)
-            who.caption("  \n".join(part for part in (about, reach) if part))
-            touch = Touch(
-                subject=person["name"],
-                branch_id=person["branch_id"],
-                contact_ids=(person["id"],),
-                organisation_id=person["organisation_id"],
-            )
-            logdialog.button(f"home_log_contact_{person['id']}", touch, container=log_column)
+        logdialog.contact_card(person, key=f"home_contact_{person['id']}", log_key=f"home_log_contact_{person['id']}")
     if slipping_count > SHOWN_LAPSING:
         st.caption(f"Showing the {SHOWN_LAPSING} most urgent of {slipping_count}.")
         st.page_link("pages/contacts.py", label="All contacts", icon=":material/contacts:")

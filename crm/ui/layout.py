@@ -7,10 +7,6 @@ injected once per run by ``breakpoint_style``; keep what goes in both containers
 """
 
 import streamlit as st
-from streamlit.errors import StreamlitPageNotFoundError
-
-from crm.ui import logdialog
-from crm.ui.widgets import md
 
 BREAKPOINT_PX = 640  # where Streamlit itself stacks columns; below it, a phone held upright
 NARROW_PREFIX = "layout_narrow_"
@@ -39,15 +35,3 @@ def narrow(key: str, **options):
 def wide(key: str, **options):
     """A container shown only from BREAKPOINT_PX wide up; ``key`` names it (st-key-layout_wide_<key>)."""
     return st.container(key=f"{WIDE_PREFIX}{key}", **options)
-
-
-def person_link(person: dict, container=st) -> None:
-    """The person's name linking to their page on Contacts, as on This week (logdialog.person_link).
-
-    A page link needs the app's navigation (app.py's st.navigation); a page script run on its own (the benchmark,
-    AppTest on a page file) has none, so there the name is a plain link to the same address instead of an error.
-    """
-    try:
-        logdialog.person_link(person, container)
-    except StreamlitPageNotFoundError:
-        container.markdown(f"[{md(person['name'])}](contacts?contact={int(person['id'])})")

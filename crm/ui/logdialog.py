@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 import streamlit as st
+from streamlit.errors import StreamlitPageNotFoundError
 
-from crm import clock, interactions
+from crm import clock, contacts, interactions
 from crm.errors import CRMError
 from crm.ui import session
-from crm.ui.widgets import choice, flash, guarded_save, md, show_error
+from crm.ui.widgets import choice, day, flash, guarded_save, md, show_error
 
 UNDO_SECONDS = 30
 _UNDO = "logdialog_undo"  # the last "Done": what Undo would reverse, and until when it is offered
@@ -43,8 +44,34 @@ def person_lines(person: dict) -> tuple[str, str]:
 
 
 def person_link(person: dict, container=st) -> None:
-    """The person's name, linking to their page on Contacts."""
-    container.page_link("pages/contacts.py", label=md(person["name"]), query_params={"contact": str(person["id"])})
+    """The person's name, linking to their page on Contacts.
+
+    A page link needs the app's navigation (app.py's st.navigation); a page script run on its own (the benchmark,
+    AppTest on a page file) has none, so there the name is a plain link to the same address instead of an error.
+    """
+    try:
+        container.page_link("pages/contacts.py", label=md(person["name"]), query_params={"contact": str(person["id"])})
+    except StreamlitPageNotFoundError:
+        container.markdown(f"[{md(person['name'])}](contacts?contact={int(person['id'])})")
+
+
+def contact_card(person: dict, key: str, log_key: str) -> None:
+    """One named contact to call (This week's lapsing list, Coverage's Who to call): their relationship and last
+    touch, their name linking to their page, job, organisation, tap-to-call and email links, and Log a touch."""
+    with st.container(border=True, key=key):
+        status, who, log_column = st.columns([2, 8, 2], vertical_alignment="center")
+        last = f"last {day(person['last_touched_on'])}" if person["last_touched_on"] else "never touched"
+        status.markdown(f"{contacts.RELATIONSHIPS[person['relationship']]}  \n{last}")
+        person_link(person, who)
+        about, reach = person_lines(person)
+        who.caption("  \n".join(part for part in (about, reach) if part))
+        touch = Touch(
+            subject=person["name"],
+            branch_id=person["branch_id"],
+            contact_ids=(person["id"],),
+            organisation_id=person["organisation_id"],
+        )
+        button(log_key, touch, container=log_column)
 
 
 def button(key: str, touch: Touch, *, done: bool = False, container=st) -> None:
