@@ -130,9 +130,11 @@ def demo_template(tmp_path_factory) -> Path:
     return build_demo_database(tmp_path_factory.mktemp("demo-template") / "crm.db")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """One Chromium per test process; every test opens its own context (no shared cookies or storage)."""
+    """One Chromium per test module; every test opens its own context (no shared cookies or storage). Module
+    scope, not session: Playwright's sync API holds an event loop while it runs, which would break the modules
+    that run asyncio themselves (the load bench, tests/test_workers.py)."""
     from playwright.sync_api import sync_playwright
 
     from tests.browserkit import launch

@@ -17,7 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Route, expect, sync_playwright
+from playwright.sync_api import Route, expect
 
 from crm import db, directory
 from crm.access import COMMAND_LINE
@@ -50,18 +50,8 @@ RECORD_PROGRESS = """() => {
 
 
 @pytest.fixture(scope="module")
-def server(demo_template, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("browser_imports")
-    with browserkit.streamlit_server(browserkit.demo_copy(demo_template, folder), folder / "streamlit.log") as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = browserkit.launch(playwright)
-        yield chromium
-        chromium.close()
+def server(demo_server):
+    return demo_server
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ Only a browser shows the radios picked by clicking, the page link to the survivo
 import re
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from crm import clock, dates, merge
 from crm.access import scope_of
@@ -20,18 +20,8 @@ MANAGER = "manager.leedsnorth"
 
 
 @pytest.fixture(scope="module")
-def server(demo_template, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("browser_merge")
-    with browserkit.streamlit_server(browserkit.demo_copy(demo_template, folder), folder / "streamlit.log") as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = browserkit.launch(playwright)
-        yield chromium
-        chromium.close()
+def server(demo_server):
+    return demo_server
 
 
 def leeds_north_pair(server) -> tuple[dict, dict]:

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from crm import clock, interactions, users
 from tests import browserkit
@@ -28,18 +28,8 @@ SHOTS = os.environ.get("CRM_SCREENSHOTS")
 
 
 @pytest.fixture(scope="module")
-def server(demo_template, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("browser_phone")
-    with browserkit.streamlit_server(browserkit.demo_copy(demo_template, folder), folder / "streamlit.log") as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = browserkit.launch(playwright)
-        yield chromium
-        chromium.close()
+def server(demo_server):
+    return demo_server
 
 
 def _shot(page: Page, name: str) -> None:

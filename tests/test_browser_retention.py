@@ -8,11 +8,11 @@ rows change under a selection.
 from datetime import date
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from crm import contacts, db, interactions, organisations, privacy, retention
 from crm.access import COMMAND_LINE
-from tests.browserkit import CHROMIUM, CHROMIUM_ARGS, WAIT_MS
+from tests.browserkit import WAIT_MS
 from tests.test_browser import _sign_in, _streamlit, _wait_for_app
 
 pytestmark = pytest.mark.browser
@@ -25,14 +25,6 @@ NAMES = ("Ann Above", "Bob Chosen", "Cat Below")
 def server(tmp_path_factory):
     with _streamlit(tmp_path_factory.mktemp("browser_retention")) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
