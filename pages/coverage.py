@@ -72,8 +72,13 @@ shown = (
 )
 figure = {"scope": shown, "as_of": today, "window_days": window}
 this_month = today.strftime("%Y-%m")
-st.subheader("Heatmap")
-st.caption("Click a cell to see that branch's named contacts of that type, or pick them below.")
+# One view at a time: a tab's charts and queries run only when it is open (four charts drawn on every rerun were
+# most of this page's cost for a wide scope). The heatmap, with who to call, is what people come for.
+HEATMAP, LEAGUE, TREND, REFERRALS = "Heatmap", "Branch league", "Trend", "Referrals received"
+views = [HEATMAP, LEAGUE, TREND, REFERRALS] if len(branch_scores) > 1 else [HEATMAP, TREND, REFERRALS]
+if st.session_state.get("coverage_view") not in views:  # the league is gone once the scope is one branch
+    st.session_state.pop("coverage_view", None)
+tabs = dict(zip(views, st.tabs(views, key="coverage_view", on_change="rerun"), strict=True))
 drill_branches = [{"id": b["branch_id"], "name": b["branch"]} for b in branch_scores]
 
 
@@ -105,62 +110,64 @@ def branch_row(rows: list[dict]) -> None:
     st.markdown("\n\n".join(lines))
 
 
-# The heatmap's cells need room: on a phone it would be squashed to unreadable, so a phone gets one branch's row
-# as a list instead, and the heatmap shows from 640 px wide (crm.ui.layout).
-layout.breakpoint_style()
-with layout.narrow("coverage_branch_row"):
-    branch_row(rows)
-with layout.wide("coverage_heatmap"):
-    chart_with_data(
-        charts.heatmap(rows, type_order),
-        rows,
-        {
-            "region": "Region",
-            "branch": "Branch",
-            "partner_type": "Partner type",
-            "required": "Required",
-            "named_contacts": "Named contacts",
-            "warm_named_contacts": "Warm named contacts",
-            "last_touched": "Last touched",
-            "status": "Status",
-        },
-        "Coverage heatmap",
-        "coverage_heatmap",
-        report={**figure, "as_of": as_of, "required_types": [t["label"] for t in partner_types if t["required"]]},
-        on_select=drill_down,
-        selection_mode=charts.CELL_SELECTION,
-    )
+def heatmap_and_who_to_call() -> None:
+    st.caption("Click a cell to see that branch's named contacts of that type, or pick them below.")
+    # The heatmap's cells need room: on a phone it would be squashed to unreadable, so a phone gets one branch's
+    # row as a list instead, and the heatmap shows from 640 px wide (crm.ui.layout).
+    layout.breakpoint_style()
+    with layout.narrow("coverage_branch_row"):
+        branch_row(rows)
+    with layout.wide("coverage_heatmap"):
+        chart_with_data(
+            charts.heatmap(rows, type_order),
+            rows,
+            {
+                "region": "Region",
+                "branch": "Branch",
+                "partner_type": "Partner type",
+                "required": "Required",
+                "named_contacts": "Named contacts",
+                "warm_named_contacts": "Warm named contacts",
+                "last_touched": "Last touched",
+                "status": "Status",
+            },
+            "Coverage heatmap",
+            "coverage_heatmap",
+            report={**figure, "as_of": as_of, "required_types": [t["label"] for t in partner_types if t["required"]]},
+            on_select=drill_down,
+            selection_mode=charts.CELL_SELECTION,
+        )
 
-st.subheader("Who to call")
-flash()  # "Logged: ..." after a touch saved here, where the user is looking
-# A branch no longer shown (the filters changed since the click) is not offered; forget it.
-if st.session_state.get("coverage_drill_branch") not in [b["id"] for b in drill_branches]:
-    st.session_state.pop("coverage_drill_branch", None)
-left, right = st.columns(2)
-with left:
-    drill_branch = choice("Branch", drill_branches, key="coverage_drill_branch")
-with right:
-    drill_type = choice("Partner type", partner_types, key="coverage_drill_type", value="code", text="label")
-people = [
-    p for p in contacts.search(database, actor, branch_id=drill_branch, type_code=drill_type) if p["is_named_contact"]
-]
-if not people:
-    st.warning("A gap: no named contact of this type. Find one on the Organisations page.")
-for person in sorted(people, key=lambda p: p["last_touched_on"] or ""):
-    # As on This week: the name opens their page, the phone is tap-to-call, and one click logs a touch.
-    logdialog.contact_card(person, key=f"coverage_person_{person['id']}", log_key=f"coverage_log_{person['id']}")
+    st.subheader("Who to call")
+    flash()  # "Logged: ..." after a touch saved here, where the user is looking
+    # A branch no longer shown (the filters changed since the click) is not offered; forget it.
+    if st.session_state.get("coverage_drill_branch") not in [b["id"] for b in drill_branches]:
+        st.session_state.pop("coverage_drill_branch", None)
+    left, right = st.columns(2)
+    with left:
+        drill_branch = choice("Branch", drill_branches, key="coverage_drill_branch")
+    with right:
+        drill_type = choice("Partner type", partner_types, key="coverage_drill_type", value="code", text="label")
+    people = [
+        p
+        for p in contacts.search(database, actor, branch_id=drill_branch, type_code=drill_type)
+        if p["is_named_contact"]
+    ]
+    if not people:
+        st.warning("A gap: no named contact of this type. Find one on the Organisations page.")
+    for person in sorted(people, key=lambda p: p["last_touched_on"] or ""):
+        # As on This week: the name opens their page, the phone is tap-to-call, and one click logs a touch.
+        logdialog.contact_card(person, key=f"coverage_person_{person['id']}", log_key=f"coverage_log_{person['id']}")
 
-# Referrals in the last 90 days beside each score, so a lead can see whether coverage and referrals move together.
-recent_referrals = referrals.received_by_branch(database, actor, days=90, region_id=region_id, branch_id=branch_id)
-for b in branch_scores:
-    b["referrals_90_days"] = recent_referrals.get(b["branch_id"], 0)
-if len(branch_scores) == 1:
-    st.caption(f"Referrals received in the last 90 days: {branch_scores[0]['referrals_90_days']}.")
-if len(branch_scores) > 1:
-    st.subheader("Branch league")
+
+def league() -> None:
+    # Referrals in the last 90 days beside each score, so a lead can see whether coverage and referrals move
+    # together.
+    recent = referrals.received_by_branch(database, actor, days=90, region_id=region_id, branch_id=branch_id)
+    scored = [{**b, "referrals_90_days": recent.get(b["branch_id"], 0)} for b in branch_scores]
     chart_with_data(
-        charts.league(branch_scores, median),
-        sorted(branch_scores, key=lambda b: -b["score"]),
+        charts.league(scored, median),
+        sorted(scored, key=lambda b: -b["score"]),
         {
             "region": "Region",
             "branch": "Branch",
@@ -175,28 +182,44 @@ if len(branch_scores) > 1:
         report={**figure, "as_of": as_of},
     )
 
-st.subheader("Trend")
-trend_rows = cached.trend(database, actor, window=window, region_id=region_id, branch_id=branch_id)
-chart_with_data(
-    charts.trend(trend_rows, partial_month=this_month),
-    trend_rows,
-    {"month": "Month", "score": "Mean coverage score (0 to 1)", "interactions": "Interactions logged"},
-    "Coverage trend",
-    "coverage_trend",
-    report=figure,
-)
 
-st.subheader("Referrals received")
-referral_rows = cached.referrals(database, actor, region_id=region_id, branch_id=branch_id)
-if referral_rows:
+def trend() -> None:
+    trend_rows = cached.trend(database, actor, window=window, region_id=region_id, branch_id=branch_id)
     chart_with_data(
-        charts.referrals(referral_rows, partial_month=this_month),
-        referral_rows,
-        {"month": "Month", "partner_type": "Partner type", "referrals": "Referrals"},
-        "Referrals by partner type",
-        "coverage_referrals",
-        report={**figure, "window_days": None},
+        charts.trend(trend_rows, partial_month=this_month),
+        trend_rows,
+        {"month": "Month", "score": "Mean coverage score (0 to 1)", "interactions": "Interactions logged"},
+        "Coverage trend",
+        "coverage_trend",
+        report=figure,
     )
-else:
-    st.info("No referrals logged in the last 12 months.")
+
+
+def referrals_received() -> None:
+    if len(branch_scores) == 1:
+        recent = referrals.received_by_branch(database, actor, days=90, region_id=region_id, branch_id=branch_id)
+        st.caption(f"Referrals received in the last 90 days: {recent.get(branch_scores[0]['branch_id'], 0)}.")
+    referral_rows = cached.referrals(database, actor, region_id=region_id, branch_id=branch_id)
+    if referral_rows:
+        chart_with_data(
+            charts.referrals(referral_rows, partial_month=this_month),
+            referral_rows,
+            {"month": "Month", "partner_type": "Partner type", "referrals": "Referrals"},
+            "Referrals by partner type",
+            "coverage_referrals",
+            report={**figure, "window_days": None},
+        )
+    else:
+        st.info("No referrals logged in the last 12 months.")
+
+
+for view, draw in {
+    HEATMAP: heatmap_and_who_to_call,
+    LEAGUE: league,
+    TREND: trend,
+    REFERRALS: referrals_received,
+}.items():
+    if view in tabs and tabs[view].open:
+        with tabs[view]:
+            draw()
 st.caption(f"Scope: {md(branches.scope_label(database, actor))}. Window {window} days.")

@@ -145,14 +145,20 @@ def unfold(page: Page, titles: Sequence[str]) -> None:
 def press_every_download(
     page: Page, folded: Sequence[str] = (), *, expected: bool = False
 ) -> list[tuple[str, str, object]]:
-    """Every download on the page (with its ``folded`` sections unfolded) pressed after it settled:
-    (button label, file name, the file opened) each."""
+    """Every download on the page (with its ``folded`` sections unfolded), on each of its tabs in turn, pressed
+    after it settled: (button label, file name, the file opened) each."""
     unfold(page, folded)
-    if expected:  # (drawn last on the page: wait for them before counting)
-        expect(page.get_by_test_id("stDownloadButton").first).to_be_attached()
-    if not page.get_by_test_id("stDownloadButton").count():
-        return []
-    files = [(label, name, opened(name, data)) for label, name, data in download_all(page)]
+    files = []
+    tabs = page.get_by_role("tab")
+    for index in range(tabs.count()) or [None]:
+        if index is not None:  # a tab's content is drawn once it is opened (Coverage's charts)
+            tabs.nth(index).click()
+            expect(tabs.nth(index)).to_have_attribute("aria-selected", "true")
+            wait_for_app(page)
+        if expected and index in (None, 0):  # (drawn last on the page: wait for them before counting)
+            expect(page.get_by_test_id("stDownloadButton").first).to_be_attached()
+        if page.get_by_test_id("stDownloadButton").count():
+            files += [(label, name, opened(name, data)) for label, name, data in download_all(page)]
     assert_no_exception(page)
     return files
 

@@ -115,8 +115,26 @@ def world(template, db_path) -> World:
     scene.db.close()
 
 
+# Which tab of the page draws each chart (only the open tab's content runs).
+VIEW_OF = {
+    "Coverage heatmap": "Heatmap",
+    "Branch league": "Branch league",
+    "Coverage trend": "Trend",
+    "Referrals by partner type": "Referrals received",
+}
+
+
+def open_view(at: AppTest, view: str) -> AppTest:
+    """Open one of the page's tabs, as a click on it does (the tabs rerun the page)."""
+    at.session_state["coverage_view"] = view
+    return at.run()
+
+
 def table(at: AppTest, name: str) -> list[dict]:
-    """The rows of the data table under the chart called ``name`` (empty cells as None)."""
+    """The rows of the data table under the chart called ``name`` (empty cells as None), its tab opened first
+    when another is open (and left open)."""
+    if at.session_state["coverage_view"] != VIEW_OF[name]:
+        open_view(at, VIEW_OF[name])
     [expander] = [e for e in at.expander if e.label == f"{name}: data as a table"]
     [frame] = expander.dataframe
     data = frame.value
@@ -149,6 +167,7 @@ def assert_page_shows(at: AppTest, world: World, actor: Actor, **filters) -> Non
     referral_filters = {k: v for k, v in trend_filters.items() if k != "window"}
     assert not at.exception, at.exception
     assert metrics(at) == expected_metrics(branch_scores)
+    assert at.session_state["coverage_view"] == "Heatmap"  # what the page opens on
     assert table(at, "Coverage heatmap") == shown(rows, HEATMAP_COLUMNS)
     if len(branch_scores) > 1:
         scope = {k: v for k, v in filters.items() if k in ("region_id", "branch_id")}
@@ -162,6 +181,7 @@ def assert_page_shows(at: AppTest, world: World, actor: Actor, **filters) -> Non
     assert table(at, "Referrals by partner type") == shown(
         coverage.referrals_by_month(world.db, actor, **referral_filters), REFERRAL_COLUMNS
     )
+    open_view(at, "Heatmap")
 
 
 def test_that_a_regional_lead_lands_on_coverage_and_sees_the_reports_numbers(world):
@@ -225,11 +245,13 @@ def test_that_a_branch_manager_sees_their_branch_and_its_gp_patch(world):
     assert [s.key for s in at.selectbox if s.key in ("coverage_branch", "coverage_region")] == []
     assert {r["Branch"] for r in table(at, "Coverage heatmap")} == {"Leeds"}
     assert "GP patch coverage: 1 of 2 practices (50%)" in values(at.markdown)
-    assert [e.label for e in at.expander] == [
-        "Coverage heatmap: data as a table",
-        "Coverage trend: data as a table",
-        "Referrals by partner type: data as a table",
-    ]
+    assert [t.label for t in at.tabs] == ["Heatmap", "Trend", "Referrals received"]  # no league for one branch
+    assert [e.label for e in at.expander] == ["Coverage heatmap: data as a table"]  # the closed tabs are not drawn
+    assert [e.label for e in open_view(at, "Trend").expander] == ["Coverage trend: data as a table"]
+    open_view(at, "Referrals received")
+    assert [e.label for e in at.expander] == ["Referrals by partner type: data as a table"]
+    recent = referrals.received_by_branch(world.db, world.manager_leeds).get(world.leeds, 0)
+    assert f"Referrals received in the last 90 days: {recent}." in values(at.caption)
 
 
 def test_that_an_administrator_narrows_to_a_region(world):
@@ -327,3 +349,19 @@ def test_that_the_page_and_the_command_line_show_the_same_numbers(world, db_path
     assert league == branch_scores
     if not past:
         assert branch_scores == {"Leeds": "2/5", "York": "2/5"}
+
+
+def test_that_the_league_tab_gives_way_to_the_heatmap_when_one_branch_is_chosen(world):
+    """Test that a lead on the Branch league tab who narrows the page to one branch lands on the heatmap (a
+    league of one is not offered), without an error, and gets the league back for the whole region."""
+    at = sign_in(new_app(), "lead.north")
+    open_view(at, "Branch league")
+    assert [e.label for e in at.expander] == ["Branch league: data as a table"]
+
+    at.selectbox(key="coverage_branch").set_value(world.york).run()
+
+    assert not at.exception, at.exception
+    assert [t.label for t in at.tabs] == ["Heatmap", "Trend", "Referrals received"]
+    assert [e.label for e in at.expander] == ["Coverage heatmap: data as a table"]
+    at.selectbox(key="coverage_branch").set_value(None).run()
+    assert [t.label for t in at.tabs] == ["Heatmap", "Branch league", "Trend", "Referrals received"]
