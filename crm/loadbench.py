@@ -199,13 +199,14 @@ async def _drive(
     if not pages:
         await tab.close()
         return
-    choices = [*pages, FLOOR]
     await asyncio.sleep(rng.uniform(0, think))  # users arrive spread out, not in lockstep
     turn = 0
     writes = 0
     while time.perf_counter() < deadline_box[0]:
         turn += 1
-        page = rng.choice(choices)
+        # The floor as often as any one page, but on a fixed turn, from the first: a short run under load still
+        # times it (a random draw could miss it, leaving the pages nothing to be compared with).
+        page = FLOOR if turn % (len(pages) + 1) == 1 else rng.choice(list(pages))
         write = user.writer and turn % WRITE_TURNS == 0 and "Interactions" in pages
         if write:
             page = "Interactions"
