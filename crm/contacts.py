@@ -9,10 +9,10 @@ from crm import audit, clock, fields, phones, suppressions
 from crm.access import Actor, branch_clause, require_branch
 from crm.db import insert, transaction, update_row
 from crm.errors import Conflict, DuplicateContact, NotFound, ValidationError
+from crm.schema import MAX_DUE_SOON_DAYS
 
 STATUSES = {"active": "Active", "left": "Left"}
 RELATIONSHIPS = {"warm": "Warm", "due_soon": "Due soon", "lapsed": "Lapsed", "never": "Never contacted"}
-MAX_DUE_SOON_DAYS = 14
 NOTES_FIELDS = {"notes": "Notes"}
 # What a caller may pass in ``values``; phone/mobile are typed text, parsed here.
 FIELDS = ("name", "job_title", "organisation_id", "branch_id", "phone", "mobile", "email", "notes", "is_named_contact")
@@ -279,43 +279,51 @@ def set_successor(db: Database, actor: Actor, contact_id: int, successor_id: int
         )
 
 
-def _lapsing_ranked(
-    db: Database, actor: Actor, today: date, branch_id: int | None, limit: int | None
-) -> list[tuple[int, int]]:
-    """(id, how many in all) of the lapsing contacts in scope, most urgent first, up to ``limit``.
+# Who is lapsing, decided in SQL on the dates stored with each contact (due_soon_on, lapses_on: schema step 0022)
+# and compared as text, as ``relationship`` decides it: found, counted and ordered through two indexes, so neither
+# every contact in scope nor their organisations are read.
+_LAPSING_IN_SCOPE = (
+    "c.status = 'active' AND c.is_named_contact = 1 AND c.do_not_contact = 0 AND {where} "
+    "AND (? IS NULL OR c.branch_id = ?)"
+)
+# Most urgent first: lapsed (longest untouched first), never contacted (by name), then due soon (longest untouched
+# first). One query each, in the order of the index on (last_touched_on, name), each cut at what is still wanted.
+_LAPSING_GROUPS = (
+    ("c.lapses_on < ?", "c.last_touched_on, c.name, c.id"),
+    ("c.last_touched_on IS NULL", "c.name, c.id"),
+    ("c.due_soon_on <= ? AND c.lapses_on >= ?", "c.last_touched_on, c.name, c.id"),
+)
 
-    ``relationship`` decided in SQL on the stored last_touched_on (no scan of interactions), by comparing dates as
-    text: each partner type's two cut-off dates (lapsed before, due soon from) are worked out once per query, and
-    only a contact with an interval of their own gets theirs worked out row by row. Only the columns the order
-    needs are read; the count comes from the same scan.
-    """
+
+def _lapsing_ids(db: Database, actor: Actor, today: date, branch_id: int | None, limit: int | None) -> list[int]:
+    """Ids of the lapsing contacts in scope, most urgent first, up to ``limit`` (all of them for None)."""
     where, params = branch_clause(actor, "c.branch_id")
+    scope = _LAPSING_IN_SCOPE.format(where=where)
     iso = today.isoformat()
-    own = "c.keep_in_touch_days"
-    rows = db.execute(
-        f"""
-        WITH t AS MATERIALIZED (
-            SELECT code, date(?, '-' || keep_in_touch_days || ' days') AS lapsed_before,
-                   date(?, '-' || (keep_in_touch_days - min(?, keep_in_touch_days / 4)) || ' days') AS due_from
-            FROM organisation_types)
-        SELECT c.id, CASE
-                WHEN c.last_touched_on IS NULL THEN 1
-                WHEN c.last_touched_on < coalesce(date(?, '-' || {own} || ' days'), t.lapsed_before) THEN 0
-                WHEN c.last_touched_on <= coalesce(date(?, '-' || ({own} - min(?, {own} / 4)) || ' days'), t.due_from)
-                    THEN 2
-            END AS urgency,
-            count(*) OVER () AS total
-        FROM contacts c
-        CROSS JOIN organisations o ON o.id = c.organisation_id
-        CROSS JOIN t ON t.code = o.type_code
-        WHERE c.status = 'active' AND c.is_named_contact = 1 AND c.do_not_contact = 0 AND {where}
-          AND (? IS NULL OR c.branch_id = ?) AND urgency IS NOT NULL
-        ORDER BY urgency, coalesce(c.last_touched_on, ''), c.name, c.id
-        LIMIT ?
-        """,
-        [iso, iso, MAX_DUE_SOON_DAYS, iso, iso, MAX_DUE_SOON_DAYS, *params, branch_id, branch_id, limit or -1],
-    ).fetchall()
-    return [(contact_id, total) for contact_id, _, total in rows]
+    ids: list[int] = []
+    for condition, order in _LAPSING_GROUPS:
+        wanted = -1 if limit is None else limit - len(ids)
+        if wanted == 0:
+            break
+        ids += [
+            contact_id
+            for (contact_id,) in db.execute(
+                f"SELECT c.id FROM contacts c WHERE {scope} AND {condition} ORDER BY {order} LIMIT ?",
+                [*params, branch_id, branch_id, *[iso] * condition.count("?"), wanted],
+            )
+        ]
+    return ids
+
+
+def _lapsing_count(db: Database, actor: Actor, today: date) -> int:
+    """How many contacts in scope are lapsing: due soon or later by their stored date, or never contacted."""
+    where, params = branch_clause(actor, "c.branch_id")
+    scope = _LAPSING_IN_SCOPE.format(where=where)
+    return db.execute(
+        f"""SELECT (SELECT count(*) FROM contacts c WHERE {scope} AND c.due_soon_on <= ?)
+                 + (SELECT count(*) FROM contacts c WHERE {scope} AND c.last_touched_on IS NULL)""",
+        [*params, None, None, today.isoformat(), *params, None, None],
+    ).fetchone()[0]
 
 
 def lapsing(db: Database, actor: Actor, *, today: date | None = None, branch_id: int | None = None) -> list[dict]:
@@ -323,8 +331,7 @@ def lapsing(db: Database, actor: Actor, *, today: date | None = None, branch_id:
     then never contacted, then due soon; longest untouched first, then by name). All of them: a page shows the
     first few with ``lapsing_first``."""
     today = today or clock.now().date()
-    ranked = _lapsing_ranked(db, actor, today, branch_id, None)
-    position = {contact_id: n for n, (contact_id, _) in enumerate(ranked)}
+    position = {contact_id: n for n, contact_id in enumerate(_lapsing_ids(db, actor, today, branch_id, None))}
     rows = query(db, "c.id IN (SELECT value FROM json_each(?))", [json.dumps(list(position))], today=today)
     return sorted(rows, key=lambda row: position[row["id"]])
 
@@ -337,21 +344,21 @@ def lapsing_first(
     today: date | None = None,
     by_branch: bool = False,
 ) -> tuple[list[dict], int]:
-    """The ``limit`` most urgent contacts ``lapsing`` lists, and how many it lists in all (counted in SQL, in the
-    same scan). Only the rows returned are read in full, so the cost grows little with the scope. ``by_branch``
-    lists them branch by branch (by branch name), most urgent first within each.
+    """The ``limit`` most urgent contacts ``lapsing`` lists, and how many it lists in all (counted in SQL, on an
+    index). Only the rows returned are read in full, so the cost grows little with the scope. ``by_branch`` lists
+    them branch by branch (by branch name), most urgent first within each.
     """
     today = today or clock.now().date()
-    ranked = _lapsing_ranked(db, actor, today, None, limit)
+    ranked = _lapsing_ids(db, actor, today, None, limit)
     if not ranked:
         return [], 0
-    position = {contact_id: n for n, (contact_id, _) in enumerate(ranked)}
-    rows = query(db, f"c.id IN ({', '.join('?' for _ in ranked)})", list(position), today=today)
+    position = {contact_id: n for n, contact_id in enumerate(ranked)}
+    rows = query(db, f"c.id IN ({', '.join('?' for _ in ranked)})", ranked, today=today)
     if by_branch:
         rows.sort(key=lambda row: (row["branch"], row["branch_id"], position[row["id"]]))
     else:
         rows.sort(key=lambda row: position[row["id"]])
-    return rows, ranked[0][1]
+    return rows, _lapsing_count(db, actor, today)
 
 
 def mark_left(db: Database, actor: Actor, contact_id: int, expected_version: int, left_on: date | None = None) -> None:

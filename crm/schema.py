@@ -841,6 +841,59 @@ def referral_response_hours(db: Database) -> None:
     )
 
 
+# Days before a contact lapses that they count as "due soon": a quarter of their interval, at most this many.
+# (crm.contacts reads it from here; the triggers of step 0022 have it written in.)
+MAX_DUE_SOON_DAYS = 14
+
+
+@migrations(name="0022_contact_due_dates")
+def contact_due_dates(db: Database) -> None:
+    # The day each named contact becomes due soon and the day they lapse, kept on the contact by triggers on every
+    # write that moves them (a touch, their own interval, their organisation, its partner type, the type's
+    # interval), so This week finds the lapsing ones of 250 branches through indexes instead of working out every
+    # contact's dates: one to count them (by due-soon date), one to take the most urgent few in order (longest
+    # untouched first) without sorting them all. A contact never touched has neither date (lapsing from the start).
+    interval = "coalesce(contacts.keep_in_touch_days, t.keep_in_touch_days)"
+    due = f"""
+        due_soon_on = (
+            SELECT date(contacts.last_touched_on,
+                        '+' || ({interval} - min({MAX_DUE_SOON_DAYS}, {interval} / 4)) || ' days')
+            FROM organisations o JOIN organisation_types t ON t.code = o.type_code
+            WHERE o.id = contacts.organisation_id),
+        lapses_on = (
+            SELECT date(contacts.last_touched_on, '+' || {interval} || ' days')
+            FROM organisations o JOIN organisation_types t ON t.code = o.type_code
+            WHERE o.id = contacts.organisation_id)"""
+    _run_statements(
+        db,
+        f"""
+        ALTER TABLE contacts ADD COLUMN due_soon_on TEXT;
+        ALTER TABLE contacts ADD COLUMN lapses_on TEXT;
+        UPDATE contacts SET {due};
+        CREATE INDEX idx_contacts_due ON contacts(due_soon_on, branch_id)
+            WHERE status = 'active' AND is_named_contact = 1 AND do_not_contact = 0;
+        CREATE INDEX idx_contacts_longest_untouched
+            ON contacts(last_touched_on, name, lapses_on, due_soon_on, branch_id)
+            WHERE status = 'active' AND is_named_contact = 1 AND do_not_contact = 0;
+        CREATE TRIGGER contacts_due_insert AFTER INSERT ON contacts BEGIN
+            UPDATE contacts SET {due} WHERE id = new.id;
+        END;
+        CREATE TRIGGER contacts_due_update AFTER UPDATE OF last_touched_on, keep_in_touch_days, organisation_id
+            ON contacts BEGIN
+            UPDATE contacts SET {due} WHERE id = new.id;
+        END;
+        CREATE TRIGGER organisations_due_type AFTER UPDATE OF type_code ON organisations
+            WHEN old.type_code IS NOT new.type_code BEGIN
+            UPDATE contacts SET {due} WHERE organisation_id = new.id;
+        END;
+        CREATE TRIGGER organisation_types_due AFTER UPDATE OF keep_in_touch_days ON organisation_types BEGIN
+            UPDATE contacts SET {due}
+            WHERE organisation_id IN (SELECT id FROM organisations WHERE type_code = new.code);
+        END
+        """,
+    )
+
+
 def upgrade(db: Database) -> None:
     """Apply every pending migration, all in one write transaction, after keeping a copy of the database.
 

@@ -4,7 +4,7 @@ read computes and reads only their branches; the step fills the summary for a da
 a back-dated interaction; the interactions per month kept by triggers equal a count of the table."""
 
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -337,3 +337,88 @@ def test_that_step_0017_fills_the_summary_for_a_database_with_data(world):
     assert interaction_months(world.db) == counted_months(world.db)
     assert figures(world) == expected
     assert clock.now().date() == TODAY
+
+
+# The dates each contact is due soon and lapses (schema step 0022), kept on the contact by triggers.
+
+DUE_DATE_WRITES: dict[str, Callable[[World], object]] = {
+    **WRITES,
+    "contact's own interval set": lambda w: edit_contact(w, a_named_contact(w, w.leeds), keep_in_touch_days=20),
+    "partner type's interval changed": lambda w: organisations.update_type(
+        w.db, w.admin, GP, organisations.type_labels(w.db)[GP], 45
+    ),
+}
+
+
+def stored_due_dates(database) -> list[tuple]:
+    return database.execute("SELECT id, due_soon_on, lapses_on FROM contacts ORDER BY id").fetchall()
+
+
+def fresh_due_dates(database) -> list[tuple]:
+    """Each contact's due-soon and lapse dates worked out afresh in Python from their last touch and interval."""
+    rows = database.execute(
+        """
+        SELECT c.id, c.last_touched_on, coalesce(c.keep_in_touch_days, t.keep_in_touch_days)
+        FROM contacts c JOIN organisations o ON o.id = c.organisation_id
+        JOIN organisation_types t ON t.code = o.type_code ORDER BY c.id
+        """
+    ).fetchall()
+    fresh = []
+    for contact_id, last, interval in rows:
+        if last is None:
+            fresh.append((contact_id, None, None))
+            continue
+        touched = date.fromisoformat(last)
+        due_in = interval - min(contacts.MAX_DUE_SOON_DAYS, interval // 4)
+        fresh.append(
+            (
+                contact_id,
+                (touched + timedelta(days=due_in)).isoformat(),
+                (touched + timedelta(days=interval)).isoformat(),
+            )
+        )
+    return fresh
+
+
+@pytest.mark.parametrize("write", list(DUE_DATE_WRITES), ids=list(DUE_DATE_WRITES))
+def test_that_each_contacts_stored_due_dates_equal_a_fresh_working_out_after_each_kind_of_write(world, write):
+    """Test that after a write of each kind every contact's stored due-soon and lapse dates are what their last
+    touch and interval give, and that the lapsing list read through them is the one relationship() gives."""
+    random_world(world)
+    if write in SET_UP:
+        SET_UP[write](world)
+    assert stored_due_dates(world.db) == fresh_due_dates(world.db)
+
+    DUE_DATE_WRITES[write](world)
+
+    assert stored_due_dates(world.db) == fresh_due_dates(world.db)
+    expected = sorted(
+        (row["id"], row["relationship"])
+        for row in contacts.search(world.db, world.admin, limit=100_000)
+        if row["is_named_contact"] and not row["do_not_contact"] and row["relationship"] != "warm"
+    )
+    rows, count = contacts.lapsing_first(world.db, world.admin, 10_000, today=TODAY)
+    assert sorted((row["id"], row["relationship"]) for row in rows) == expected
+    assert count == len(expected)
+
+
+def test_that_the_most_urgent_few_are_the_first_of_the_whole_lapsing_list_in_relationship_order(world):
+    """Test that lapsing_first's rows, for any number asked, are the first of the whole list, and that the whole list
+    is in the order relationship() gives: lapsed (longest untouched first), never contacted (by name), due soon
+    (longest untouched first); names then ids break ties."""
+    random_world(world)
+    urgency = {"lapsed": 0, "never": 1, "due_soon": 2}
+    everyone = contacts.search(world.db, world.admin, limit=100_000)
+    expected = [
+        row["id"]
+        for row in sorted(
+            (r for r in everyone if r["is_named_contact"] and not r["do_not_contact"] and r["relationship"] != "warm"),
+            key=lambda r: (urgency[r["relationship"]], r["last_touched_on"] or "", r["name"], r["id"]),
+        )
+    ]
+    assert {r["relationship"] for r in everyone if r["id"] in expected} == set(urgency)  # every group is there
+    whole = contacts.lapsing(world.db, world.admin, today=TODAY)
+    assert [row["id"] for row in whole] == expected
+    for wanted in (1, 3, len(expected) - 1, len(expected), len(expected) + 5):
+        rows, count = contacts.lapsing_first(world.db, world.admin, wanted, today=TODAY)
+        assert (rows, count) == (whole[:wanted], len(expected))
