@@ -75,6 +75,7 @@ this_month = today.strftime("%Y-%m")
 # One view at a time: a tab's charts and queries run only when it is open (four charts drawn on every rerun were
 # most of this page's cost for a wide scope). The heatmap, with who to call, is what people come for.
 HEATMAP, LEAGUE, TREND, REFERRALS = "Heatmap", "Branch league", "Trend", "Referrals received"
+WHO_TO_CALL_SHOWN = 10  # named contacts listed under "Who to call", longest untouched first
 views = [HEATMAP, LEAGUE, TREND, REFERRALS] if len(branch_scores) > 1 else [HEATMAP, TREND, REFERRALS]
 if st.session_state.get("coverage_view") not in views:  # the league is gone once the scope is one branch
     st.session_state.pop("coverage_view", None)
@@ -155,9 +156,17 @@ def heatmap_and_who_to_call() -> None:
     ]
     if not people:
         st.warning("A gap: no named contact of this type. Find one on the Organisations page.")
-    for person in sorted(people, key=lambda p: p["last_touched_on"] or ""):
+    # Longest untouched (or never touched) first, and only the first few: a card each for a busy branch's dozens of
+    # GP contacts was most of the page's cost, and the first few are the calls to make.
+    people.sort(key=lambda p: p["last_touched_on"] or "")
+    for person in people[:WHO_TO_CALL_SHOWN]:
         # As on This week: the name opens their page, the phone is tap-to-call, and one click logs a touch.
         logdialog.contact_card(person, key=f"coverage_person_{person['id']}", log_key=f"coverage_log_{person['id']}")
+    if len(people) > WHO_TO_CALL_SHOWN:
+        st.caption(
+            f"Showing the {WHO_TO_CALL_SHOWN} longest untouched of {len(people)} named contacts; "
+            "the Contacts page lists them all."
+        )
 
 
 def league() -> None:

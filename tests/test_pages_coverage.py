@@ -365,3 +365,31 @@ def test_that_the_league_tab_gives_way_to_the_heatmap_when_one_branch_is_chosen(
     assert [e.label for e in at.expander] == ["Coverage heatmap: data as a table"]
     at.selectbox(key="coverage_branch").set_value(None).run()
     assert [t.label for t in at.tabs] == ["Heatmap", "Branch league", "Trend", "Referrals received"]
+
+
+def test_that_who_to_call_lists_the_ten_longest_untouched_and_says_how_many_there_are(world):
+    """Test that a cell with more named contacts than Who to call shows lists the ten longest untouched (never
+    touched first), and says how many there are in all."""
+    york_gps = [world.contact(world.york, f"Gina GP {n:02d}") for n in range(12)]
+    for n, contact_id in enumerate(york_gps[1:], start=1):  # Gina GP 00 never touched; 01 the longest ago
+        interactions.log(
+            world.db,
+            world.manager_york,
+            {
+                "branch_id": world.york,
+                "occurred_on": world.today - timedelta(days=100 - n),
+                "kind_code": "PHONE_CALL",
+                "summary": "Catch-up",
+                "contact_ids": [contact_id],
+            },
+        )
+    at = sign_in(new_app(), "lead.north")
+    at.selectbox(key="coverage_drill_branch").set_value(world.york)
+    at.selectbox(key="coverage_drill_type").set_value("GP_PRACTICE")
+    at.run()
+
+    shown = [link.proto.label for link in at.get("page_link")]
+    assert shown == [f"Gina GP {n:02d}" for n in range(10)]  # Yuri GP, touched 30 days ago, is the 13th
+    assert "Showing the 10 longest untouched of 13 named contacts; the Contacts page lists them all." in values(
+        at.caption
+    )
