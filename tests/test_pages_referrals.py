@@ -209,5 +209,7 @@ def test_that_coverage_shows_referrals_in_the_last_90_days_beside_each_score(wor
             | {"urgency": "routine"},
         )
     at = open_on("lead.north", "pages/coverage.py")
+    at.session_state["coverage_view"] = "Branch league"  # the tab the league is drawn in, as a click opens it
+    at.run()
     [league] = [t.value for t in at.dataframe if "Referrals, last 90 days" in t.value.columns]
     assert dict(zip(league["Branch"], league["Referrals, last 90 days"], strict=True)) == {"Leeds": 2, "York": 0}
