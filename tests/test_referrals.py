@@ -5,6 +5,7 @@ and ``python -m crm referrals``."""
 import csv
 import io
 import json
+import sqlite3
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -734,6 +735,42 @@ def test_the_figures_read_the_covering_index_on_receipt_time(figures):
         assert reads == [
             "SEARCH r USING COVERING INDEX idx_referrals_received_covering (received_at>? AND received_at<?)"
         ]
+
+
+def referral_indexes(database) -> dict[str, list[str]]:
+    names = [row[1] for row in database.execute("PRAGMA index_list(referrals)") if row[1].startswith("idx_")]
+    return {name: [row[2] for row in database.execute(f"PRAGMA index_info({name})")] for name in sorted(names)}
+
+
+def test_step_0020_replaces_the_index_on_receipt_time_and_keeps_every_referral(figures, tmp_path):
+    """Test that a database left at step 0019 (its index on received_at and branch_id) upgrades to the covering
+    index on receipt time, with every referral as it was."""
+    path = tmp_path / "at-0019.db"
+    figures.db.execute("VACUUM INTO ?", [str(path)])
+    old = sqlite3.connect(path)
+    with old:
+        old.execute("DROP INDEX idx_referrals_received_covering")
+        old.execute("CREATE INDEX idx_referrals_received ON referrals(received_at, branch_id)")
+        old.execute("DELETE FROM _sqlite_migrations WHERE name = '0020_referral_received_covering'")
+        before = old.execute("SELECT * FROM referrals ORDER BY id").fetchall()
+    old.close()
+
+    upgraded = db.connect(path)
+    try:
+        assert schema.pending(upgraded) == []
+        assert upgraded.execute("SELECT * FROM referrals ORDER BY id").fetchall() == before
+        assert len(before) == 8
+        indexes = referral_indexes(upgraded)
+        assert "idx_referrals_received" not in indexes
+        assert indexes["idx_referrals_received_covering"] == [
+            "received_at",
+            "branch_id",
+            "organisation_id",
+            "outcome",
+            "decline_reason",
+        ]
+    finally:
+        upgraded.close()
 
 
 # The command line.
