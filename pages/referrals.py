@@ -74,7 +74,8 @@ rows = referrals.search(database, actor, **filters, limit=referrals.PAGE_SIZE, o
 if not rows:
     st.info("No referrals received in this period.")
 else:
-    several = len({r["branch_id"] for r in rows}) > 1
+    # The Branch column whenever the list may hold several branches, so that it stays from one page to the next.
+    several = branch_id is None and len(in_scope) > 1
     shown = paging.range_shown(page, pages, referrals.PAGE_SIZE, len(rows))
     with st.container(key="referrals_count"):
         st.caption(
