@@ -50,13 +50,14 @@ def regions(db: Database, actor: Actor) -> list[dict]:
     )
 
 
-def branches(db: Database, actor: Actor) -> list[dict]:
-    """Branches the actor may see, with their region and number of active contacts."""
+def branches(db: Database, actor: Actor, *, counted: bool = True) -> list[dict]:
+    """Branches the actor may see, with their region and number of active contacts (None unless ``counted``: a
+    page that only lists the branches need not count a provider's 75,000 contacts)."""
     where, params = branch_clause(actor, "b.id")
+    contacts = "(SELECT count(*) FROM contacts c WHERE c.branch_id = b.id AND c.status = 'active')"
     return db.execute_returning_dicts(
         f"""
-        SELECT b.id, b.name, b.region_id, r.name AS region,
-               (SELECT count(*) FROM contacts c WHERE c.branch_id = b.id AND c.status = 'active') AS contacts
+        SELECT b.id, b.name, b.region_id, r.name AS region, {contacts if counted else "NULL"} AS contacts
         FROM branches b JOIN regions r ON r.id = b.region_id
         WHERE {where}
         ORDER BY r.name COLLATE NOCASE, b.name COLLATE NOCASE

@@ -421,6 +421,35 @@ def _received_between(since: date | None, until: date | None) -> tuple[list[str]
     return conditions, params
 
 
+PAGE_SIZE = 50  # referrals listed at a time on the Referrals page, whatever the size of the user's scope
+
+
+def _filters(
+    actor: Actor,
+    *,
+    region_id: int | None = None,
+    branch_id: int | None = None,
+    contact_id: int | None = None,
+    organisation_id: int | None = None,
+    outcome: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+) -> tuple[str, list]:
+    """The SQL condition (over r) and its parameters for the actor's scope and every filter given."""
+    where, params = Scope(actor, region_id, branch_id).clause("r.branch_id")
+    conditions, values = [where], list(params)
+    for condition, value in (
+        ("r.contact_id = ?", contact_id),
+        ("r.organisation_id = ?", organisation_id),
+        ("r.outcome = ?", outcome),
+    ):
+        if value is not None:
+            conditions.append(condition)
+            values.append(value)
+    between, between_params = _received_between(since, until)
+    return " AND ".join(conditions + between), [*values, *between_params]
+
+
 def search(
     db: Database,
     actor: Actor,
@@ -433,48 +462,85 @@ def search(
     since: date | None = None,
     until: date | None = None,
     limit: int = 500,
+    offset: int = 0,
 ) -> list[dict]:
-    """Referrals within scope matching every filter given, newest first."""
-    where, params = Scope(actor, region_id, branch_id).clause("r.branch_id")
-    conditions, values = [where], list(params)
-    for condition, value in (
-        ("r.contact_id = ?", contact_id),
-        ("r.organisation_id = ?", organisation_id),
-        ("r.outcome = ?", outcome),
-    ):
-        if value is not None:
-            conditions.append(condition)
-            values.append(value)
-    between, between_params = _received_between(since, until)
+    """Referrals within scope matching every filter given, newest first (then by id, so that pages of ``limit``
+    rows from ``offset`` neither repeat nor skip any)."""
+    where, values = _filters(
+        actor,
+        region_id=region_id,
+        branch_id=branch_id,
+        contact_id=contact_id,
+        organisation_id=organisation_id,
+        outcome=outcome,
+        since=since,
+        until=until,
+    )
+    # The page's ids first, from the index on receipt time, and only those rows read and joined.
     rows = db.execute_returning_dicts(
-        f"{_SELECT} WHERE {' AND '.join(conditions + between)} ORDER BY r.received_at DESC, r.id DESC LIMIT ?",
-        [*values, *between_params, limit],
+        f"""
+        {_SELECT}
+        WHERE r.id IN (
+            SELECT r.id FROM referrals r WHERE {where} ORDER BY r.received_at DESC, r.id DESC LIMIT ? OFFSET ?
+        )
+        ORDER BY r.received_at DESC, r.id DESC
+        """,
+        [*values, limit, max(offset, 0)],
     )
     return [_display(row) for row in rows]
 
 
+def count(
+    db: Database,
+    actor: Actor,
+    *,
+    region_id: int | None = None,
+    branch_id: int | None = None,
+    contact_id: int | None = None,
+    organisation_id: int | None = None,
+    outcome: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+) -> int:
+    """How many referrals ``search`` would find with no limit (counted in SQL, rows never read)."""
+    where, values = _filters(
+        actor,
+        region_id=region_id,
+        branch_id=branch_id,
+        contact_id=contact_id,
+        organisation_id=organisation_id,
+        outcome=outcome,
+        since=since,
+        until=until,
+    )
+    return db.execute(f"SELECT count(*) FROM referrals r WHERE {where}", values).fetchone()[0]
+
+
 # Measures, aggregated in SQL.
 
-# Per grouping: the group's key, name and second column, over the referrals counted per branch and referring
-# organisation (``g``), with the joins they need.
+# Per grouping: the referral column counted by (``base``), then the group's key, name and second column over
+# those counts (``g``), with the joins they need.
 _GROUP_KEYS = {
     "branch": (
-        "g.branch_id",
+        "r.branch_id",
+        "g.base",
         "b.name",
         "rg.name",
-        "JOIN branches b ON b.id = g.branch_id JOIN regions rg ON rg.id = b.region_id",
+        "JOIN branches b ON b.id = g.base JOIN regions rg ON rg.id = b.region_id",
     ),
     "partner_type": (
+        "r.organisation_id",
         "coalesce(o.type_code, '')",
         f"coalesce(t.label, '{NO_ORGANISATION}')",
         "''",
-        "LEFT JOIN organisations o ON o.id = g.organisation_id LEFT JOIN organisation_types t ON t.code = o.type_code",
+        "LEFT JOIN organisations o ON o.id = g.base LEFT JOIN organisation_types t ON t.code = o.type_code",
     ),
     "organisation": (
-        "coalesce(g.organisation_id, 0)",
+        "r.organisation_id",
+        "coalesce(g.base, 0)",
         f"coalesce(o.name, '{NO_ORGANISATION}')",
         "coalesce(t.label, '')",
-        "LEFT JOIN organisations o ON o.id = g.organisation_id LEFT JOIN organisation_types t ON t.code = o.type_code",
+        "LEFT JOIN organisations o ON o.id = g.base LEFT JOIN organisation_types t ON t.code = o.type_code",
     ),
 }
 
@@ -516,33 +582,31 @@ def measures(
     response time in hours (answered ones), and declines by reason. Groups with no referral are left out."""
     if by not in _GROUP_KEYS:
         raise ValidationError("Group by", f"choose one of: {', '.join(GROUPINGS)}.")
-    key, label, extra, joins = _GROUP_KEYS[by]
+    base, key, label, extra, joins = _GROUP_KEYS[by]
     where, params = Scope(actor, region_id, branch_id).clause("r.branch_id")
     between, between_params = _received_between(since, until)
     conditions = " AND ".join([where, *between])
     reasons = [r["code"] for r in decline_reasons(db)]
-    reason_counts = "".join(f", count(CASE WHEN decline_reason = ? THEN 1 END) AS d{i}" for i in range(len(reasons)))
-    reason_sums = "".join(f", sum(g.d{i})" for i in range(len(reasons)))
-    # Counted per branch and referring organisation first, in the order of the covering index (no sort, no read
-    # of the wide rows), then named and added up per group over those few thousand rows, rather than joining
-    # every referral to its branch or organisation.
+    outcome_sums = "".join(f", sum(CASE WHEN g.outcome = '{outcome}' THEN g.n ELSE 0 END)" for outcome in OUTCOMES)
+    reason_sums = "".join(", sum(CASE WHEN g.decline_reason = ? THEN g.n ELSE 0 END)" for _ in reasons)
+    # Counted per branch or referring organisation, outcome and reason first: one count per referral, from the
+    # index on receipt time (no read of the wide rows), sorted once into a few thousand rows; then named and
+    # added up per group over those, rather than joining every referral to its branch or organisation or
+    # testing each one against every outcome and reason.
     rows = db.execute(
         f"""
         WITH picked AS (
-            SELECT r.branch_id, r.organisation_id, count(*) AS received, sum(outcome = 'open') AS open_,
-                   sum(outcome = 'accepted') AS accepted, sum(outcome = 'declined') AS declined,
-                   sum(outcome = 'withdrawn') AS withdrawn, sum(outcome = 'unknown') AS unknown{reason_counts}
+            SELECT {base} AS base, r.outcome, r.decline_reason, count(*) AS n
             FROM referrals r
             WHERE {conditions}
-            GROUP BY r.branch_id, r.organisation_id
+            GROUP BY 1, 2, 3
         )
-        SELECT {key}, min({label}), min({extra}), sum(g.received), sum(g.open_), sum(g.accepted), sum(g.declined),
-               sum(g.withdrawn), sum(g.unknown){reason_sums}
+        SELECT {key}, min({label}), min({extra}), sum(g.n){outcome_sums}{reason_sums}
         FROM picked g {joins}
         GROUP BY 1
         ORDER BY min({extra}), min({label}), 1
         """,
-        [*reasons, *params, *between_params],
+        [*params, *between_params, *reasons],
     ).fetchall()
     medians = _median_hours(db, by, conditions, [*params, *between_params])
     reason_names = [f"declined_{code.lower()}" for code in reasons]
@@ -608,13 +672,19 @@ def declines(
     """Declined referrals within scope per reason (every reason on the list, zero included), in list order."""
     where, params = Scope(actor, region_id, branch_id).clause("r.branch_id")
     between, between_params = _received_between(since, until)
+    # Counted per reason over the declined referrals in scope first (one range of the index on receipt time), then
+    # put on the list of reasons: joining the list to the referrals read the range once per reason.
     return db.execute_returning_dicts(
         f"""
-        SELECT d.label AS reason, count(r.id) AS declined
-        FROM referral_decline_reasons d
-        LEFT JOIN referrals r ON r.decline_reason = d.code AND r.outcome = 'declined'
-             AND {" AND ".join([where, *between])}
-        GROUP BY d.code ORDER BY d.sort_order, d.label
+        WITH counted AS (
+            SELECT r.decline_reason AS code, count(*) AS declined
+            FROM referrals r
+            WHERE r.outcome = 'declined' AND {" AND ".join([where, *between])}
+            GROUP BY r.decline_reason
+        )
+        SELECT d.label AS reason, coalesce(c.declined, 0) AS declined
+        FROM referral_decline_reasons d LEFT JOIN counted c ON c.code = d.code
+        ORDER BY d.sort_order, d.label
         """,
         [*params, *between_params],
     )

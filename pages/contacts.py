@@ -8,7 +8,7 @@ import streamlit as st
 from crm import branches, contacts, exports, interactions, merge, organisations, privacy
 from crm.access import BRANCH_MANAGER
 from crm.errors import CRMError, DuplicateContact, PossibleClientData
-from crm.ui import layout, session
+from crm.ui import layout, paging, session
 from crm.ui import merge as merge_ui
 from crm.ui import referrals as referral_ui
 from crm.ui.downloads import deferred_download
@@ -387,19 +387,6 @@ def contact_card(row: dict, several_branches: bool) -> None:
         st.caption("  \n".join(part for part in (about, status, reach) if part))
 
 
-def _turn_page(step: int) -> None:
-    st.session_state["contacts_page"] = st.session_state.get("contacts_page", 0) + step
-    st.session_state.pop("contacts_table", None)  # a row selected on the old page names another row on the new
-    st.session_state["contacts_page_turned"] = True
-
-
-# After Next or Previous (pressed under the list), bring the start of the new page into view: on a phone the
-# browser would otherwise stay at the bottom of fifty cards. A fixed script, no user text in it.
-_TO_LIST_TOP = """<script>
-document.querySelector(".st-key-contacts_count")?.scrollIntoView({block: "start"});
-</script>"""
-
-
 def list_contacts() -> None:
     flash()
     several_branches = len(visible_branches) > 1
@@ -424,23 +411,18 @@ def list_contacts() -> None:
         format_func=lambda s: {"active": "Active", "left": "Left", None: "All"}[s],
     )
     filters = {"branch_id": branch_id, "type_code": type_code, "text": text, "status": status}
-    if st.session_state.get("contacts_filters_shown") != filters:  # a new search starts on its first page
-        st.session_state["contacts_filters_shown"] = filters
-        st.session_state["contacts_page"] = 0
     # One page of rows and a count, both in SQL: a rerun costs the same for a branch of 300 and a provider of 75,000.
     try:
         total = contacts.count(database, actor, **filters)
-        pages = max(1, -(-total // contacts.PAGE_SIZE))
-        page = st.session_state["contacts_page"] = min(max(st.session_state.get("contacts_page", 0), 0), pages - 1)
+        page, pages = paging.page_of("contacts", total, contacts.PAGE_SIZE, filters)
         rows = contacts.search(database, actor, **filters, limit=contacts.PAGE_SIZE, offset=page * contacts.PAGE_SIZE)
     except CRMError as error:
         show_error(error)
         return
-    shown = f", {page * contacts.PAGE_SIZE + 1} to {page * contacts.PAGE_SIZE + len(rows)} shown" if pages > 1 else ""
+    shown = paging.range_shown(page, pages, contacts.PAGE_SIZE, len(rows))
     with st.container(key="contacts_count"):
         st.caption(f"{total} contact{'s' if total != 1 else ''}{shown}")
-    if st.session_state.pop("contacts_page_turned", False):
-        st.html(_TO_LIST_TOP, unsafe_allow_javascript=True)
+    paging.bring_into_view("contacts", "contacts_count")
     # The same page of rows twice: a table from 640 px wide, cards below that (crm.ui.layout says why).
     layout.breakpoint_style()
     with layout.wide("contacts_list"):
@@ -474,25 +456,7 @@ def list_contacts() -> None:
     with layout.narrow("contacts_cards"):
         for row in rows:
             contact_card(row, several_branches)
-    if pages > 1:
-        with st.container(horizontal=True, vertical_alignment="center", key="contacts_pager"):
-            st.button(
-                "Previous",
-                key="contacts_previous",
-                icon=":material/chevron_left:",
-                disabled=page == 0,
-                on_click=_turn_page,
-                args=(-1,),
-            )
-            st.markdown(f"Page {page + 1} of {pages}", width="content")
-            st.button(
-                "Next",
-                key="contacts_next",
-                icon=":material/chevron_right:",
-                disabled=page == pages - 1,
-                on_click=_turn_page,
-                args=(1,),
-            )
+    paging.pager("contacts", page, pages, table_key="contacts_table")
     if event and event.selection.rows:
         st.query_params["contact"] = str(rows[event.selection.rows[0]]["id"])
         st.rerun()

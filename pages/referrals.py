@@ -8,8 +8,8 @@ import streamlit as st
 from crm import branches, charts, clock, referrals
 from crm.access import ADMIN, BRANCH_MANAGER
 from crm.errors import CRMError
+from crm.ui import cached, paging, session
 from crm.ui import referrals as referral_ui
-from crm.ui import session
 from crm.ui.widgets import chart_with_data, choice, flash, md, organisation_picker, show_error
 
 database, actor = session.require(__file__)
@@ -21,7 +21,7 @@ st.caption(
     "answer (accepted or declined). Acceptance rate: accepted out of answered. Times are UK time."
 )
 flash()
-visible = branches.branches(database, actor)
+visible = branches.branches(database, actor, counted=False)
 if not visible:
     st.info("There are no branches to show.")
     st.stop()
@@ -67,15 +67,24 @@ by = columns[4].selectbox(
 filters = {"region_id": region_id, "branch_id": branch_id, "since": since, "until": until}
 
 st.subheader("Open referrals and outcomes")
-rows = referrals.search(database, actor, **filters, limit=500)
+# One page of rows and a count, both in SQL: a rerun costs the same for a branch and for a provider of 250.
+total = referrals.count(database, actor, **filters)
+page, pages = paging.page_of("referrals", total, referrals.PAGE_SIZE, filters)
+rows = referrals.search(database, actor, **filters, limit=referrals.PAGE_SIZE, offset=page * referrals.PAGE_SIZE)
 if not rows:
     st.info("No referrals received in this period.")
 else:
-    several = len({r["branch_id"] for r in rows}) > 1
-    st.caption(
-        "Select a referral to record or correct its outcome." + (" Showing the newest 500." if len(rows) == 500 else "")
-    )
+    # The Branch column whenever the list may hold several branches, so that it stays from one page to the next.
+    several = branch_id is None and len(in_scope) > 1
+    shown = paging.range_shown(page, pages, referrals.PAGE_SIZE, len(rows))
+    with st.container(key="referrals_count"):
+        st.caption(
+            f"{total} referral{'s' if total != 1 else ''}{shown}, newest first. "
+            "Select a referral to record or correct its outcome."
+        )
+    paging.bring_into_view("referrals", "referrals_count")
     event = referral_ui.table(rows, show_branch=several, key="referrals_table")
+    paging.pager("referrals", page, pages, table_key="referrals_table")
     picked = event.selection.rows if event else []
     if picked:  # a row position is only valid for this run: resolve it to the referral's id at once
         st.session_state["referrals_selected"] = rows[picked[0]]["id"]
@@ -97,7 +106,8 @@ else:
             )
 
 group_field = {"branch": "branch", "partner_type": "partner_type", "organisation": "organisation"}[by]
-measures = referrals.measures(database, actor, by=by, **filters)
+# Added up over every referral in scope: kept between reruns while the data is unchanged.
+measures, decline_rows, month_rows = cached.referral_figures(database, actor, by=by, **filters)
 st.subheader("Figures")
 received = sum(r["received"] for r in measures)
 accepted = sum(r["accepted"] for r in measures)
@@ -147,7 +157,6 @@ chart_with_data(
     f"Median response time per {title.lower()}",
     "referrals_response",
 )
-decline_rows = referrals.declines(database, actor, **filters)
 chart_with_data(
     charts.declines_by_reason(decline_rows),
     decline_rows,
@@ -155,7 +164,6 @@ chart_with_data(
     "Declines by reason",
     "referrals_declines",
 )
-month_rows = referrals.by_month(database, actor, **filters)
 chart_with_data(
     charts.referrals_by_outcome_month(month_rows),
     month_rows,

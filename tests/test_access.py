@@ -190,13 +190,15 @@ def test_move_own_contact_into_branch(world, role, branch):
     ],
 )
 def test_branch_list_per_role(world, role, expected):
-    """Test that each role sees only its own branches, ordered by region, each with its active contact count."""
+    """Test that each role sees only its own branches, ordered by region, each with its active contact count
+    (left uncounted, None, when the page does not show it)."""
     listed = branches.branches(world.db, actor(world, role))
 
     assert [(b["name"], b["region"]) for b in listed] == expected
     assert [(b["id"], b["region_id"], b["contacts"]) for b in listed] == [
         (getattr(world, name.lower()), getattr(world, region.lower()), 1) for name, region in expected
     ]
+    assert branches.branches(world.db, actor(world, role), counted=False) == [{**b, "contacts": None} for b in listed]
 
 
 @pytest.mark.parametrize(

@@ -1,13 +1,15 @@
 """Referrals in a real browser: a branch manager logs a referral from a contact's page and sees it on the Referrals
-page; the This week calendar download gives an .ics file that parses back."""
+page; the Referrals list a page at a time, a referral chosen on the second page; the This week calendar download
+gives an .ics file that parses back."""
 
+import re
 from datetime import timedelta
 
 import pytest
 from icalendar import Calendar
 from playwright.sync_api import expect
 
-from crm import clock, db, interactions, users
+from crm import clock, db, interactions, referrals, users
 from tests import browserkit
 from tests.conftest import PASSWORD, World
 
@@ -61,8 +63,9 @@ def test_that_a_referral_logged_on_a_contacts_page_shows_on_the_referrals_page(p
     expect(page.get_by_text("Referral logged.", exact=False)).to_be_visible()
     browserkit.assert_no_exception(page)
 
-    assert browserkit.retry(lambda: len(server.rows("SELECT id FROM referrals")) == 1)
-    [row] = server.rows("SELECT contact_id, area, provider_reference, outcome, channel FROM referrals")
+    mine = "FROM referrals WHERE branch_id = (SELECT branch_id FROM contacts WHERE id = ?)"  # Leeds's
+    assert browserkit.retry(lambda: len(server.rows(f"SELECT id {mine}", [server.priya])) == 1)
+    [row] = server.rows(f"SELECT contact_id, area, provider_reference, outcome, channel {mine}", [server.priya])
     assert row == {
         "contact_id": server.priya,
         "area": "LS6",
@@ -92,3 +95,51 @@ def test_that_this_weeks_calendar_download_parses_back(page, server):
     assert name == "partner-crm-follow-ups.ics"
     events = Calendar.from_ical(content).walk("VEVENT")
     assert [str(e["SUMMARY"]) for e in events] == ["Send availability: Priya Patel"]
+
+
+ROW_HEIGHT = 35  # st.dataframe's default row (and header) height, in CSS pixels
+
+
+def test_that_next_shows_the_older_referrals_and_a_row_there_opens_its_outcome(page, server):
+    """Test that with more referrals than a page holds, the York manager's Referrals page lists the newest 50
+    with the count, Next shows the older ones (the count brought into view), and clicking a row of that page
+    opens the outcome form of that referral."""
+    database = server.connect()
+    try:
+        york = database.execute("SELECT id FROM branches WHERE name = 'York'").fetchone()[0]
+        ot = database.execute("SELECT id FROM organisations WHERE name = 'Leeds Community OT'").fetchone()[0]
+        admin = users.get(database, database.execute("SELECT id FROM users WHERE username = 'ada'").fetchone()[0])
+        for days in range(1, 53):  # 52 referrals, one a day, the oldest from "Older 52"
+            moment = (clock.now() - timedelta(days=days)).astimezone(referrals.UK).replace(second=0, tzinfo=None)
+            values = {"branch_id": york, "received_at": moment, "organisation_id": ot, "channel": "email"}
+            referrals.log(database, admin, values | {"urgency": "routine", "provider_reference": f"Older {days:02d}"})
+    finally:
+        database.close()
+    browserkit.sign_in(page, server.url, "manager.york")
+    browserkit.open_page(page, "Referrals")
+    count = page.locator(".st-key-referrals_count")
+    expect(count).to_contain_text("52 referrals, 1 to 50 shown, newest first.")
+    cells = page.get_by_test_id("stDataFrame").first.locator('[role="gridcell"]')
+    expect(cells.filter(has_text="Older 01")).to_have_count(1)
+    expect(cells.filter(has_text="Older 51")).to_have_count(0)
+
+    page.get_by_role("button", name="Next").click()
+    browserkit.wait_for_app(page)
+    expect(count).to_contain_text("52 referrals, 51 to 52 shown, newest first.")
+    expect(count).to_be_in_viewport()  # the new page's start is brought into view, not left below
+    expect(page.get_by_text(re.compile(r"^Page 2 of 2$"))).to_be_visible()
+    expect(cells.filter(has_text="Older 51")).to_have_count(1)
+    expect(cells.filter(has_text="Older 01")).to_have_count(0)
+    browserkit.assert_no_exception(page)
+
+    grid = page.get_by_test_id("stDataFrame").first
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + 15, box["y"] + ROW_HEIGHT * 2.5)  # the second row's selection box: Older 52
+    browserkit.wait_for_app(page)
+    [older_52] = server.rows("SELECT id, received_at FROM referrals WHERE provider_reference = 'Older 52'")
+    heading = f"Outcome of the referral from Leeds Community OT, received {referrals.shown(older_52['received_at'])}"
+    expect(page.get_by_text(heading)).to_be_visible()
+    expect(page.get_by_role("button", name="Save outcome")).to_be_visible()
+    browserkit.assert_no_exception(page)

@@ -213,3 +213,106 @@ def test_that_coverage_shows_referrals_in_the_last_90_days_beside_each_score(wor
     at.run()
     [league] = [t.value for t in at.dataframe if "Referrals, last 90 days" in t.value.columns]
     assert dict(zip(league["Branch"], league["Referrals, last 90 days"], strict=True)) == {"Leeds": 2, "York": 0}
+
+
+# The list one page at a time, and the figures kept between reruns (issue 13).
+
+PAGE_NAMES = ["Ann", "Bea", "Cal", "Dev", "Eve", "Fay", "Gus"]  # received one day apart, Ann the newest
+
+
+def log_from(world: World, names: list[str]) -> dict[str, int]:
+    """One referral from each named contact (York and Leeds in turn), received a day apart, the first newest;
+    returns their ids by name."""
+    ids = {}
+    for days, name in enumerate(names, start=1):
+        branch = (world.leeds, world.york)[days % 2]
+        moment = (clock.now() - timedelta(days=days)).astimezone(referrals.UK).replace(second=0, tzinfo=None)
+        values = {"branch_id": branch, "received_at": moment, "contact_id": world.contact(branch, name)}
+        ids[name] = referrals.log(world.db, world.admin, values | {"channel": "phone", "urgency": "routine"})
+    return ids
+
+
+def listed(at: AppTest) -> list[str]:
+    [table] = [t.value for t in at.dataframe if "From" in t.value.columns]
+    return table["From"].tolist()
+
+
+def count_caption(at: AppTest) -> str:
+    [caption] = [c for c in values(at.caption) if c.split(" ", 1)[0].isdigit()]
+    return caption
+
+
+def test_that_next_and_previous_move_through_the_pages_of_referrals(world, monkeypatch):
+    """Test that with more referrals than a page holds, the Referrals page lists the newest page with the count,
+    Next and Previous move through the pages, a referral selected on the second page opens the outcome form of
+    that referral (named by id, not by its row), and a new filter starts again on the first page."""
+    monkeypatch.setattr(referrals, "PAGE_SIZE", 3)  # seven referrals make three pages of three
+    ids = log_from(world, PAGE_NAMES)
+    at = open_on("lead.north", "pages/referrals.py")
+    assert listed(at) == ["Ann", "Bea", "Cal"]
+    assert count_caption(at) == (
+        "7 referrals, 1 to 3 shown, newest first. Select a referral to record or correct its outcome."
+    )
+    assert "Page 1 of 3" in values(at.markdown)
+    assert button(at, "Previous").disabled
+
+    button(at, "Next").click().run()
+    assert listed(at) == ["Dev", "Eve", "Fay"]
+    assert "Page 2 of 3" in values(at.markdown)
+    at.session_state["referrals_table"] = {"selection": {"rows": [1], "columns": []}}  # as a click on Eve's row
+    at.run()
+    assert not at.exception, at.exception
+    assert at.radio(key=f"referrals_outcome_{ids['Eve']}_1_outcome").value == "open"
+    assert any(m.startswith("**Outcome of the referral from Eve**") for m in values(at.markdown))
+
+    button(at, "Next").click().run()
+    assert listed(at) == ["Gus"]
+    [table] = [t.value for t in at.dataframe if "From" in t.value.columns]
+    assert table["Branch"].tolist() == ["York"]  # the lead's list may hold two branches: a page of one keeps it
+    assert count_caption(at).startswith("7 referrals, 7 to 7 shown, newest first.")
+    assert button(at, "Next").disabled
+    # The selection was Eve's row on the page before; it names no row here, and the form is still Eve's.
+    assert at.radio(key=f"referrals_outcome_{ids['Eve']}_1_outcome").value == "open"
+    button(at, "Previous").click().run()
+    assert listed(at) == ["Dev", "Eve", "Fay"]
+
+    at.selectbox(key="referrals_branch").select(world.york).run()
+    assert listed(at) == ["Ann", "Cal", "Eve"]
+    assert count_caption(at).startswith("4 referrals, 1 to 3 shown, newest first.")
+    assert "Page 1 of 2" in values(at.markdown)
+
+
+def test_that_one_page_of_referrals_shows_no_pager(world):
+    """Test that a list that fits one page says how many there are and offers no Previous or Next."""
+    log_from(world, PAGE_NAMES[:2])
+    at = open_on("manager.york", "pages/referrals.py")
+    assert listed(at) == ["Ann"]
+    assert count_caption(at) == "1 referral, newest first. Select a referral to record or correct its outcome."
+    assert [b.label for b in at.button if b.label in ("Previous", "Next")] == []
+
+
+def figures_shown(at: AppTest) -> dict:
+    """The Referrals page's headline figures and its table of figures per branch."""
+    [table] = [t.value for t in at.dataframe if "Declined: No capacity" in t.value.columns]
+    return {
+        "metrics": [m.value for m in at.metric],
+        "per branch": dict(zip(table["Branch"], table["Received"], strict=True)),
+    }
+
+
+def test_that_the_figures_follow_a_change_at_once_and_stay_each_users_own(world):
+    """Test that the Referrals page's figures, kept between reruns while the data is unchanged, show a referral
+    logged and an outcome recorded as soon as the page runs again, and that a second user viewing the same
+    filters sees their own branch's figures, not the first user's."""
+    ids = log_from(world, PAGE_NAMES[:3])  # Leeds: Bea; York: Ann and Cal
+    at = open_on("ada", "pages/referrals.py")
+    assert figures_shown(at) == {"metrics": ["3", "0", "n/a"], "per branch": {"Leeds": 1, "York": 2}}
+
+    log_from(world, ["Dan"])  # received yesterday at York
+    decided = (clock.now() - timedelta(hours=1)).astimezone(referrals.UK).replace(second=0, tzinfo=None)
+    referrals.record_outcome(world.db, world.admin, ids["Bea"], {"outcome": "accepted", "decided_at": decided}, 1)
+    at.run()
+    assert figures_shown(at) == {"metrics": ["4", "1", "100%"], "per branch": {"Leeds": 1, "York": 3}}
+
+    york = open_on("manager.york", "pages/referrals.py")
+    assert figures_shown(york) == {"metrics": ["3", "0", "n/a"], "per branch": {"York": 3}}

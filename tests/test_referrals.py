@@ -5,6 +5,7 @@ and ``python -m crm referrals``."""
 import csv
 import io
 import json
+import sqlite3
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -621,6 +622,155 @@ def test_contact_and_organisation_referrals(figures):
         ("Leeds", "Omar Okafor", "accepted"),
         ("York", "Yan Yates", "accepted"),
     ]
+
+
+# The Referrals page's list, one page at a time, and its count (issue 13).
+
+# The figures fixture's referrals, by their place in its plan (1 = the first logged), newest first: received
+# 14 Apr, 3 Apr, 2 Apr (York's then Leeds's, received at the same moment: the newest id first), 1 Apr 09:00 and
+# 08:00, 28 Mar, 10 Feb.
+NEWEST_FIRST = {
+    "admin": [5, 4, 7, 3, 6, 1, 2, 8],
+    "lead_north": [5, 4, 7, 3, 6, 1, 2],
+    "lead_south": [8],
+    "manager_leeds": [5, 4, 3, 1, 2],
+    "manager_york": [7, 6],
+}
+
+
+def logged(world: World, places: list[int]) -> list[dict]:
+    """The whole records of the referrals at these places in the figures fixture's plan."""
+    ids = [row[0] for row in world.db.execute("SELECT id FROM referrals ORDER BY id")]
+    return [referrals.get(world.db, world.admin, ids[place - 1]) for place in places]
+
+
+@pytest.mark.parametrize("who", list(NEWEST_FIRST))
+def test_pages_of_the_list_are_newest_first_with_none_repeated_or_skipped(figures, who):
+    """Test that search with a limit and an offset gives the acting user's referrals (whole records) newest
+    first, page after page with none repeated or skipped, and that count says how many there are in all."""
+    actor = getattr(figures, who)
+    expected = logged(figures, NEWEST_FIRST[who])
+    pages = [referrals.search(figures.db, actor, limit=3, offset=offset) for offset in (0, 3, 6, 9)]
+    assert pages == [expected[0:3], expected[3:6], expected[6:9], []]
+    assert referrals.search(figures.db, actor) == expected
+    assert referrals.count(figures.db, actor) == len(expected)
+
+
+@pytest.mark.parametrize(
+    ("who", "filters", "places"),
+    [
+        ("admin", {"region_id": "north"}, [5, 4, 7, 3, 6, 1, 2]),
+        ("admin", {"organisation_id": "ot"}, [4, 7, 3, 6]),
+        ("admin", {"since": date(2026, 3, 28), "until": date(2026, 4, 2)}, [7, 3, 6, 1, 2]),
+        ("lead_north", {"branch_id": "york"}, [7, 6]),
+        ("lead_north", {"branch_id": "bristol"}, []),  # another region's branch: nothing, not that branch
+        ("lead_north", {"region_id": "south"}, []),
+        ("manager_leeds", {"outcome": "accepted"}, [3, 1]),
+        ("manager_leeds", {"branch_id": "york"}, []),
+        ("manager_york", {"since": date(2026, 4, 2)}, [7]),
+    ],
+)
+def test_count_is_how_many_search_finds_with_the_same_filters(figures, who, filters, places):
+    """Test that count and search agree, filter by filter, within the acting user's scope."""
+    actor = getattr(figures, who)
+    filters = {
+        name: getattr(figures, value) if name in ("region_id", "branch_id", "organisation_id") else value
+        for name, value in filters.items()
+    }
+    assert referrals.search(figures.db, actor, **filters) == logged(figures, places)
+    assert referrals.count(figures.db, actor, **filters) == len(places)
+    assert referrals.search(figures.db, actor, **filters, limit=1, offset=1) == logged(figures, places[1:2])
+
+
+DECLINE_REASONS = [
+    "No capacity",
+    "Outside our area",
+    "Needs beyond our service",
+    "Person chose another provider",
+    "Funding not agreed",
+    "Other",
+]
+
+
+@pytest.mark.parametrize(
+    ("who", "since", "until", "no_capacity", "outside_area"),
+    [
+        ("admin", date(2026, 3, 1), None, 2, 0),  # Bristol's decline was received in February
+        ("admin", date(2026, 3, 29), date(2026, 4, 30), 1, 0),  # Leeds's decline was received on 28 March
+        ("admin", None, date(2026, 3, 28), 1, 1),
+        ("lead_north", date(2026, 2, 1), date(2026, 4, 30), 2, 0),
+        ("lead_south", date(2026, 2, 1), date(2026, 4, 30), 0, 1),
+        ("manager_leeds", date(2026, 3, 28), date(2026, 3, 28), 1, 0),
+        ("manager_york", date(2026, 3, 28), date(2026, 3, 28), 0, 0),
+    ],
+)
+def test_declines_per_reason_within_scope_and_dates(figures, who, since, until, no_capacity, outside_area):
+    """Test that declines counts only the declined referrals of the acting user's branches received between the
+    UK dates, and lists every reason, zero included, in the list's order."""
+    counts = {"No capacity": no_capacity, "Outside our area": outside_area}
+    assert referrals.declines(figures.db, getattr(figures, who), since=since, until=until) == [
+        {"reason": reason, "declined": counts.get(reason, 0)} for reason in DECLINE_REASONS
+    ]
+
+
+def test_the_figures_read_the_covering_index_on_receipt_time(figures):
+    """Test that an administrator's declines, months and count over a period read only the index on receipt time
+    (schema step 0020), never the wide referral rows. Regression: declines joined the reason list to the
+    referrals with the scope and dates in the join, reading the period's rows once per reason."""
+    statements: list[str] = []
+    figures.db.conn.set_trace_callback(statements.append)
+    try:
+        period = {"since": date(2026, 3, 1), "until": date(2026, 4, 30)}
+        referrals.declines(figures.db, figures.admin, **period)
+        referrals.by_month(figures.db, figures.admin, **period)
+        referrals.count(figures.db, figures.admin, **period)
+    finally:
+        figures.db.conn.set_trace_callback(None)
+    for sql in [s for s in statements if "FROM referrals r" in s]:
+        reads = [
+            row[3]
+            for row in figures.db.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall()
+            if row[3].startswith(("SCAN r", "SEARCH r"))
+        ]
+        assert reads == [
+            "SEARCH r USING COVERING INDEX idx_referrals_received_covering (received_at>? AND received_at<?)"
+        ]
+
+
+def referral_indexes(database) -> dict[str, list[str]]:
+    names = [row[1] for row in database.execute("PRAGMA index_list(referrals)") if row[1].startswith("idx_")]
+    return {name: [row[2] for row in database.execute(f"PRAGMA index_info({name})")] for name in sorted(names)}
+
+
+def test_step_0020_replaces_the_index_on_receipt_time_and_keeps_every_referral(figures, tmp_path):
+    """Test that a database left at step 0019 (its index on received_at and branch_id) upgrades to the covering
+    index on receipt time, with every referral as it was."""
+    path = tmp_path / "at-0019.db"
+    figures.db.execute("VACUUM INTO ?", [str(path)])
+    old = sqlite3.connect(path)
+    with old:
+        old.execute("DROP INDEX idx_referrals_received_covering")
+        old.execute("CREATE INDEX idx_referrals_received ON referrals(received_at, branch_id)")
+        old.execute("DELETE FROM _sqlite_migrations WHERE name = '0020_referral_received_covering'")
+        before = old.execute("SELECT * FROM referrals ORDER BY id").fetchall()
+    old.close()
+
+    upgraded = db.connect(path)
+    try:
+        assert schema.pending(upgraded) == []
+        assert upgraded.execute("SELECT * FROM referrals ORDER BY id").fetchall() == before
+        assert len(before) == 8
+        indexes = referral_indexes(upgraded)
+        assert "idx_referrals_received" not in indexes
+        assert indexes["idx_referrals_received_covering"] == [
+            "received_at",
+            "branch_id",
+            "organisation_id",
+            "outcome",
+            "decline_reason",
+        ]
+    finally:
+        upgraded.close()
 
 
 # The command line.

@@ -1,4 +1,4 @@
-"""Coverage figures cached between reruns, for as long as the data they come from is unchanged.
+"""Coverage and referral figures cached between reruns, for as long as the data they come from is unchanged.
 
 Every write in the app adds an audit entry, so the newest audit id is a version of the whole database: a cached
 result keyed on it can never be stale. A regional lead changing filters or coming back to the page is served
@@ -11,6 +11,7 @@ import streamlit as st
 from sqlite_utils import Database
 
 from crm import clock, coverage, db
+from crm import referrals as referral_data  # this module has its own referrals(), for the Coverage page
 from crm.access import Actor
 
 
@@ -58,3 +59,28 @@ def trend(database: Database, actor: Actor, **filters) -> list[dict]:
 def referrals(database: Database, actor: Actor, **filters) -> list[dict]:
     """coverage.referrals_by_month, cached while the data is unchanged."""
     return _referrals(_version(database), actor, filters.get("region_id"), filters.get("branch_id"))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _referral_figures(version: tuple, actor: Actor, by, region_id, branch_id, since, until):  # type: ignore[no-untyped-def]
+    filters = {"region_id": region_id, "branch_id": branch_id, "since": since, "until": until}
+    with db.connect(version[0]) as database:
+        return (
+            referral_data.measures(database, actor, by=by, **filters),
+            referral_data.declines(database, actor, **filters),
+            referral_data.by_month(database, actor, **filters),
+        )
+
+
+def referral_figures(database: Database, actor: Actor, *, by: str, **filters) -> tuple[list, list, list]:
+    """crm.referrals measures (per ``by``), declines and by_month for the same filters, cached while the data is
+    unchanged (for an administrator they add up every referral of the period)."""
+    return _referral_figures(
+        _version(database),
+        actor,
+        by,
+        filters.get("region_id"),
+        filters.get("branch_id"),
+        filters.get("since"),
+        filters.get("until"),
+    )
