@@ -65,6 +65,21 @@ def branches(db: Database, actor: Actor) -> list[dict]:
     )
 
 
+def branch_choices(db: Database, actor: Actor) -> list[dict]:
+    """Branches the actor may see, as ``branches`` lists them but without counting their contacts: what a branch
+    picker needs (an administrator's count reads all 75,000 contacts on every rerun)."""
+    where, params = branch_clause(actor, "b.id")
+    return db.execute_returning_dicts(
+        f"""
+        SELECT b.id, b.name, b.region_id, r.name AS region
+        FROM branches b JOIN regions r ON r.id = b.region_id
+        WHERE {where}
+        ORDER BY r.name COLLATE NOCASE, b.name COLLATE NOCASE
+        """,
+        params,
+    )
+
+
 def region_id_by_name(db: Database, name: str) -> int:
     """:raises NotFound: when no region has that name (case-insensitive)."""
     row = db.execute("SELECT id FROM regions WHERE name = ?", [name.strip()]).fetchone()

@@ -241,7 +241,7 @@ def open_pair(kind: str, first_id: int, second_id: int) -> None:
 def list_pairs() -> None:
     flash()
     done()
-    visible = branches.branches(database, actor)
+    visible = branches.branch_choices(database, actor)
     branch_id = None
     if len(visible) > 1:
         branch_id = choice("Branch", visible, key="duplicates_branch", blank="All my branches")

@@ -199,6 +199,19 @@ def test_branch_list_per_role(world, role, expected):
     ]
 
 
+@pytest.mark.parametrize("role", ROLES)
+def test_branch_choices_per_role_are_the_branch_list_without_counts(world, role):
+    """Test that the branch picker's list is each role's branch list, whole records in the same order, without
+    the contact count."""
+    who = actor(world, role)
+
+    assert branches.branch_choices(world.db, who) == [
+        {"id": b["id"], "name": b["name"], "region_id": b["region_id"], "region": b["region"]}
+        for b in branches.branches(world.db, who)
+    ]
+    assert {b["name"].lower() for b in branches.branch_choices(world.db, who)} == SCOPE[role]
+
+
 @pytest.mark.parametrize(
     ("role", "expected"),
     [
