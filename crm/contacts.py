@@ -447,29 +447,35 @@ def count(
     where, values = _filters(
         actor, branch_id=branch_id, type_code=type_code, organisation_id=organisation_id, text=text, status=status
     )
-    return db.execute(
-        f"SELECT count(*) FROM contacts c JOIN organisations o ON o.id = c.organisation_id WHERE {where}", values
-    ).fetchone()[0]
+    # Every contact has its organisation (NOT NULL, a foreign key): the join is made only when a filter reads it,
+    # so an administrator's count of all 75,000 is read from an index, never from the contact rows.
+    reads_organisation = type_code is not None or bool(fields.search_text(text))
+    join = " JOIN organisations o ON o.id = c.organisation_id" if reads_organisation else ""
+    return db.execute(f"SELECT count(*) FROM contacts c{join} WHERE {where}", values).fetchone()[0]
 
 
 MAILING_COLUMNS = ["Name", "Job title", "Organisation", "Partner type", "Branch", "Email", "Phone"]
 
 
 def _mailable(actor: Actor, region_id: int | None, branch_id: int | None) -> tuple[str, list]:
+    """The condition over ``c`` alone: its first three terms are those of idx_contacts_mailable, which then holds
+    every contact it counts (a filter not asked for is left out rather than passed as NULL, so that a branch's
+    count seeks its branch in that index instead of reading all of it)."""
     where, params = branch_clause(actor, "c.branch_id")
-    return (
-        f"""c.status = 'active' AND c.do_not_contact = 0 AND c.erased_at IS NULL AND {where}
-            AND (? IS NULL OR b.region_id = ?) AND (? IS NULL OR c.branch_id = ?)""",
-        [*params, region_id, region_id, branch_id, branch_id],
-    )
+    conditions = ["c.status = 'active' AND c.do_not_contact = 0 AND c.erased_at IS NULL", where]
+    if region_id is not None:
+        conditions.append("c.branch_id IN (SELECT id FROM branches WHERE region_id = ?)")
+        params = [*params, region_id]
+    if branch_id is not None:
+        conditions.append("c.branch_id = ?")
+        params = [*params, branch_id]
+    return " AND ".join(conditions), params
 
 
 def mailing_count(db: Database, actor: Actor, *, region_id: int | None = None, branch_id: int | None = None) -> int:
     """How many people ``mailing_list`` holds, counted in SQL (the list itself is built only when downloaded)."""
     where, params = _mailable(actor, region_id, branch_id)
-    return db.execute(
-        f"SELECT count(*) FROM contacts c JOIN branches b ON b.id = c.branch_id WHERE {where}", params
-    ).fetchone()[0]
+    return db.execute(f"SELECT count(*) FROM contacts c WHERE {where}", params).fetchone()[0]
 
 
 def mailing_list(

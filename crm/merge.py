@@ -300,7 +300,7 @@ def _shared_numbers(scope: str, params: list) -> tuple[str, list]:
     """SQL for (branch_id, number, ext) of every number two to MAX_SHARED contacts of one branch share (none erased):
     a phone with its extension (a switchboard's extensions are different people), a mobile, or a phone without
     an extension that is someone else's mobile. Each is read in the order of an index of
-    0021_duplicate_covering_indexes (the last by one look-up per mobile): no contact row is read, nothing sorted."""
+    0021_whole_scope_indexes (the last by one look-up per mobile): no contact row is read, nothing sorted."""
     sql = f"""
         SELECT a.branch_id, a.phone, a.phone_ext FROM contacts a
         WHERE a.phone IS NOT NULL AND a.erased_at IS NULL AND {scope}
@@ -321,7 +321,7 @@ def _candidate_groups(db: Database, scope: str, params: list) -> list[tuple[str,
     """(reason, ids) of each group of two to MAX_SHARED contacts of one branch, none erased, sharing a key.
 
     The keys two contacts share are found first, each by one pass over a covering index in its order (indexes of
-    0021_duplicate_covering_indexes); only the contacts with such a key are then read and grouped. An
+    0021_whole_scope_indexes); only the contacts with such a key are then read and grouped. An
     administrator's 75,000 contacts cost a pass over each index, never a sort of them all; the work never
     grows with the square of the contacts, however many share a switchboard number.
     """

@@ -425,7 +425,7 @@ def test_a_number_is_counted_once_per_contact_across_phone_and_mobile(shared_num
 
 def test_possible_duplicates_read_no_contact_row_and_sort_no_whole_scope(lookalikes):
     """Test that finding an administrator's possible duplicates reads the contacts only through covering indexes
-    in their order (0021_duplicate_covering_indexes) and sorts only the few contacts that share a key: the page
+    in their order (0021_whole_scope_indexes) and sorts only the few contacts that share a key: the page
     cost 445 ms for an administrator of 250 branches, against 220 ms for a branch manager, reading and sorting
     all 75,000 contacts."""
     world = lookalikes
