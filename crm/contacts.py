@@ -379,7 +379,11 @@ def _filters(
     text: str = "",
     status: str | None = "active",
 ) -> tuple[str, list]:
-    """The SQL condition (over c, o) and its parameters for the actor's scope and every filter given.
+    """The SQL condition (over c alone) and its parameters for the actor's scope and every filter given.
+
+    The organisation's type and name are asked of the organisations once, as a list of ids (one uncorrelated
+    subquery), rather than joined to each contact: a count then reads no organisation row, and an
+    administrator's search of 75,000 contacts looks up none.
 
     :raises ValidationError: for search text that is too long or holds control characters.
     """
@@ -387,18 +391,21 @@ def _filters(
     conditions, values = [where], list(params)
     for column, value in (
         ("c.branch_id", branch_id),
-        ("o.type_code", type_code),
         ("c.organisation_id", organisation_id),
         ("c.status", status),
     ):
         if value is not None:
             conditions.append(f"{column} = ?")
             values.append(value)
+    if type_code is not None:
+        conditions.append("c.organisation_id IN (SELECT id FROM organisations WHERE type_code = ?)")
+        values.append(type_code)
     text = fields.search_text(text)
     if text:
         pattern = fields.like_contains(text)
-        searched = ("c.name", "c.job_title", "c.email", "o.name")
-        conditions.append("(" + " OR ".join(f"{column} LIKE ? ESCAPE '\\'" for column in searched) + ")")
+        searched = [f"{column} LIKE ? ESCAPE '\\'" for column in ("c.name", "c.job_title", "c.email")]
+        searched.append("c.organisation_id IN (SELECT id FROM organisations WHERE name LIKE ? ESCAPE '\\')")
+        conditions.append("(" + " OR ".join(searched) + ")")
         values += [pattern] * len(searched)
     return " AND ".join(conditions), values
 
@@ -447,11 +454,8 @@ def count(
     where, values = _filters(
         actor, branch_id=branch_id, type_code=type_code, organisation_id=organisation_id, text=text, status=status
     )
-    # Every contact has its organisation (NOT NULL, a foreign key): the join is made only when a filter reads it,
-    # so an administrator's count of all 75,000 is read from an index, never from the contact rows.
-    reads_organisation = type_code is not None or bool(fields.search_text(text))
-    join = " JOIN organisations o ON o.id = c.organisation_id" if reads_organisation else ""
-    return db.execute(f"SELECT count(*) FROM contacts c{join} WHERE {where}", values).fetchone()[0]
+    # Over the contacts alone (see _filters): an administrator's count of all 75,000 is read from an index.
+    return db.execute(f"SELECT count(*) FROM contacts c WHERE {where}", values).fetchone()[0]
 
 
 MAILING_COLUMNS = ["Name", "Job title", "Organisation", "Partner type", "Branch", "Email", "Phone"]

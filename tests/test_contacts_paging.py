@@ -226,3 +226,25 @@ def test_that_an_administrators_list_reads_one_page_and_counts_from_indexes(worl
     names = [r["name"] for r in contacts.search(world.db, world.admin)]
     assert [r["name"] for r in contacts.search(world.db, world.admin, limit=2, offset=2)] == names[2:4]
     assert contacts.count(world.db, world.admin) == len(names) == 12
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        ({"text": "person 0"}, LEEDS_NAMES),
+        ({"text": "hyde park"}, ["Leeds Do-not-contact", *LEEDS_NAMES]),  # the organisation's name
+        ({"type_code": "COMMUNITY_THERAPY"}, YORK_NAMES),
+        ({"type_code": "COMMUNITY_THERAPY", "text": "twin"}, YORK_NAMES[:2]),
+    ],
+)
+def test_that_an_administrators_search_asks_the_organisations_once(world, filters, expected):
+    """Test that a search by text (the organisation's name too) or partner type counts and lists exactly the
+    contacts matching, with the organisations asked once for the ids that match rather than looked up for
+    each of an administrator's contacts."""
+    [(_, counted)] = _plans(world.db, lambda: contacts.count(world.db, world.admin, **filters))
+    rows = contacts.search(world.db, world.admin, **filters)
+
+    assert [r["name"] for r in rows] == expected
+    assert contacts.count(world.db, world.admin, **filters) == len(expected)
+    assert not [step for step in counted if step.startswith("SEARCH o ")], counted
+    assert "LIST SUBQUERY 1" in counted
