@@ -50,14 +50,29 @@ def regions(db: Database, actor: Actor) -> list[dict]:
     )
 
 
-def branches(db: Database, actor: Actor, *, counted: bool = True) -> list[dict]:
-    """Branches the actor may see, with their region and number of active contacts (None unless ``counted``: a
-    page that only lists the branches need not count a provider's 75,000 contacts)."""
+def branches(db: Database, actor: Actor) -> list[dict]:
+    """Branches the actor may see, with their region and number of active contacts (for the Regions and branches
+    page; a branch picker takes ``branch_choices``, which does not count them)."""
     where, params = branch_clause(actor, "b.id")
-    contacts = "(SELECT count(*) FROM contacts c WHERE c.branch_id = b.id AND c.status = 'active')"
     return db.execute_returning_dicts(
         f"""
-        SELECT b.id, b.name, b.region_id, r.name AS region, {contacts if counted else "NULL"} AS contacts
+        SELECT b.id, b.name, b.region_id, r.name AS region,
+               (SELECT count(*) FROM contacts c WHERE c.branch_id = b.id AND c.status = 'active') AS contacts
+        FROM branches b JOIN regions r ON r.id = b.region_id
+        WHERE {where}
+        ORDER BY r.name COLLATE NOCASE, b.name COLLATE NOCASE
+        """,
+        params,
+    )
+
+
+def branch_choices(db: Database, actor: Actor) -> list[dict]:
+    """Branches the actor may see, as ``branches`` lists them but without counting their contacts: what a branch
+    picker needs (an administrator's count reads all 75,000 contacts on every rerun)."""
+    where, params = branch_clause(actor, "b.id")
+    return db.execute_returning_dicts(
+        f"""
+        SELECT b.id, b.name, b.region_id, r.name AS region
         FROM branches b JOIN regions r ON r.id = b.region_id
         WHERE {where}
         ORDER BY r.name COLLATE NOCASE, b.name COLLATE NOCASE

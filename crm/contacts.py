@@ -386,7 +386,11 @@ def _filters(
     text: str = "",
     status: str | None = "active",
 ) -> tuple[str, list]:
-    """The SQL condition (over c, o) and its parameters for the actor's scope and every filter given.
+    """The SQL condition (over c alone) and its parameters for the actor's scope and every filter given.
+
+    The organisation's type and name are asked of the organisations once, as a list of ids (one uncorrelated
+    subquery), rather than joined to each contact: a count then reads no organisation row, and an
+    administrator's search of 75,000 contacts looks up none.
 
     :raises ValidationError: for search text that is too long or holds control characters.
     """
@@ -394,18 +398,21 @@ def _filters(
     conditions, values = [where], list(params)
     for column, value in (
         ("c.branch_id", branch_id),
-        ("o.type_code", type_code),
         ("c.organisation_id", organisation_id),
         ("c.status", status),
     ):
         if value is not None:
             conditions.append(f"{column} = ?")
             values.append(value)
+    if type_code is not None:
+        conditions.append("c.organisation_id IN (SELECT id FROM organisations WHERE type_code = ?)")
+        values.append(type_code)
     text = fields.search_text(text)
     if text:
         pattern = fields.like_contains(text)
-        searched = ("c.name", "c.job_title", "c.email", "o.name")
-        conditions.append("(" + " OR ".join(f"{column} LIKE ? ESCAPE '\\'" for column in searched) + ")")
+        searched = [f"{column} LIKE ? ESCAPE '\\'" for column in ("c.name", "c.job_title", "c.email")]
+        searched.append("c.organisation_id IN (SELECT id FROM organisations WHERE name LIKE ? ESCAPE '\\')")
+        conditions.append("(" + " OR ".join(searched) + ")")
         values += [pattern] * len(searched)
     return " AND ".join(conditions), values
 
@@ -454,29 +461,32 @@ def count(
     where, values = _filters(
         actor, branch_id=branch_id, type_code=type_code, organisation_id=organisation_id, text=text, status=status
     )
-    return db.execute(
-        f"SELECT count(*) FROM contacts c JOIN organisations o ON o.id = c.organisation_id WHERE {where}", values
-    ).fetchone()[0]
+    # Over the contacts alone (see _filters): an administrator's count of all 75,000 is read from an index.
+    return db.execute(f"SELECT count(*) FROM contacts c WHERE {where}", values).fetchone()[0]
 
 
 MAILING_COLUMNS = ["Name", "Job title", "Organisation", "Partner type", "Branch", "Email", "Phone"]
 
 
 def _mailable(actor: Actor, region_id: int | None, branch_id: int | None) -> tuple[str, list]:
+    """The condition over ``c`` alone: its first three terms are those of idx_contacts_mailable, which then holds
+    every contact it counts (a filter not asked for is left out rather than passed as NULL, so that a branch's
+    count seeks its branch in that index instead of reading all of it)."""
     where, params = branch_clause(actor, "c.branch_id")
-    return (
-        f"""c.status = 'active' AND c.do_not_contact = 0 AND c.erased_at IS NULL AND {where}
-            AND (? IS NULL OR b.region_id = ?) AND (? IS NULL OR c.branch_id = ?)""",
-        [*params, region_id, region_id, branch_id, branch_id],
-    )
+    conditions = ["c.status = 'active' AND c.do_not_contact = 0 AND c.erased_at IS NULL", where]
+    if region_id is not None:
+        conditions.append("c.branch_id IN (SELECT id FROM branches WHERE region_id = ?)")
+        params = [*params, region_id]
+    if branch_id is not None:
+        conditions.append("c.branch_id = ?")
+        params = [*params, branch_id]
+    return " AND ".join(conditions), params
 
 
 def mailing_count(db: Database, actor: Actor, *, region_id: int | None = None, branch_id: int | None = None) -> int:
     """How many people ``mailing_list`` holds, counted in SQL (the list itself is built only when downloaded)."""
     where, params = _mailable(actor, region_id, branch_id)
-    return db.execute(
-        f"SELECT count(*) FROM contacts c JOIN branches b ON b.id = c.branch_id WHERE {where}", params
-    ).fetchone()[0]
+    return db.execute(f"SELECT count(*) FROM contacts c WHERE {where}", params).fetchone()[0]
 
 
 def mailing_list(

@@ -294,26 +294,58 @@ def _initial_and_surname(name: str | None) -> str | None:
 # A number or an email shared by more of one branch's contacts than this is a switchboard or a team's inbox, not
 # one person entered twice (pairing them all would also list dozens of pairs per number).
 MAX_SHARED = 3
-# What makes two contacts look alike: the SQL key each group is formed by, over the contacts ``a`` in scope (with
-# the condition for having one). A number is compared with its extension (a switchboard's extensions are different
-# people); a phone without one is the same number as a mobile.
-_KEYS = {
-    "email": ("lower(a.email)", "a.email IS NOT NULL"),
-    "phone": ("a.phone || coalesce(';ext=' || a.phone_ext, '')", "a.phone IS NOT NULL"),
-    "mobile": ("a.mobile", "a.mobile IS NOT NULL"),
-}
+
+
+def _shared_numbers(scope: str, params: list) -> tuple[str, list]:
+    """SQL for (branch_id, number, ext) of every number two to MAX_SHARED contacts of one branch share (none erased):
+    a phone with its extension (a switchboard's extensions are different people), a mobile, or a phone without
+    an extension that is someone else's mobile. Each is read in the order of an index of
+    0021_whole_scope_indexes (the last by one look-up per mobile): no contact row is read, nothing sorted."""
+    sql = f"""
+        SELECT a.branch_id, a.phone, a.phone_ext FROM contacts a
+        WHERE a.phone IS NOT NULL AND a.erased_at IS NULL AND {scope}
+        GROUP BY a.branch_id, a.phone, a.phone_ext HAVING count(*) BETWEEN 2 AND ?
+        UNION
+        SELECT a.branch_id, a.mobile, NULL FROM contacts a
+        WHERE a.mobile IS NOT NULL AND a.erased_at IS NULL AND {scope}
+        GROUP BY a.branch_id, a.mobile HAVING count(*) BETWEEN 2 AND ?
+        UNION
+        SELECT a.branch_id, a.mobile, NULL FROM contacts a
+        WHERE a.mobile IS NOT NULL AND a.erased_at IS NULL AND {scope} AND EXISTS (
+            SELECT 1 FROM contacts p WHERE p.branch_id = a.branch_id AND p.phone = a.mobile
+            AND p.phone IS NOT NULL AND p.phone_ext IS NULL AND p.erased_at IS NULL AND p.id != a.id)"""
+    return sql, [*params, MAX_SHARED, *params, MAX_SHARED, *params]
 
 
 def _candidate_groups(db: Database, scope: str, params: list) -> list[tuple[str, list[int]]]:
     """(reason, ids) of each group of two to MAX_SHARED contacts of one branch, none erased, sharing a key.
 
-    One GROUP BY per key, within the branch, on the indexes of 0018_duplicate_indexes: the work grows with the
-    contacts in scope, never with the square of them, however many share a switchboard number.
+    The keys two contacts share are found first, each by one pass over a covering index in its order (indexes of
+    0021_whole_scope_indexes); only the contacts with such a key are then read and grouped. An
+    administrator's 75,000 contacts cost a pass over each index, never a sort of them all; the work never
+    grows with the square of the contacts, however many share a switchboard number.
     """
-    numbers = " UNION ".join(
-        f"SELECT a.id, a.branch_id, {key} AS key FROM contacts a WHERE {present} AND a.erased_at IS NULL AND {scope}"
-        for key, present in (_KEYS["phone"], _KEYS["mobile"])
-    )
+    shared, shared_params = _shared_numbers(scope, params)
+    # A contact whose phone (without an extension) is their own mobile is one member of that number's group.
+    numbers = f"""
+        WITH shared(branch_id, number, ext) AS ({shared})
+        SELECT group_concat(id) FROM (
+            SELECT a.id, a.branch_id, s.number, s.ext FROM shared s
+            JOIN contacts a ON a.branch_id = s.branch_id AND a.phone = s.number AND a.phone_ext IS s.ext
+            WHERE a.phone IS NOT NULL AND a.erased_at IS NULL
+            UNION
+            SELECT a.id, a.branch_id, s.number, NULL FROM shared s
+            JOIN contacts a ON a.branch_id = s.branch_id AND a.mobile = s.number
+            WHERE s.ext IS NULL AND a.mobile IS NOT NULL AND a.erased_at IS NULL)
+        GROUP BY branch_id, number, ext HAVING count(*) BETWEEN 2 AND ?"""
+    emails = f"""
+        SELECT group_concat(a.id) FROM contacts a
+        WHERE a.email IS NOT NULL AND a.erased_at IS NULL AND {scope}
+        GROUP BY a.branch_id, lower(a.email) HAVING count(*) BETWEEN 2 AND ?"""
+    groups = []
+    for reason, sql, values in (("phone", numbers, shared_params), ("email", emails, list(params))):
+        for (ids,) in db.execute(sql, [*values, MAX_SHARED]):
+            groups.append((reason, sorted(int(i) for i in ids.split(","))))
     # Names are compared among the contacts of one branch at one organisation whose names end alike (both reasons
     # need the same last word): found by a GROUP BY, so only those few names are read and compared.
     tail = f"substr(rtrim(lower(a.name), ' .,-()/''{chr(0x2019)}'), -3)"
@@ -321,23 +353,6 @@ def _candidate_groups(db: Database, scope: str, params: list) -> list[tuple[str,
                WHERE a.erased_at IS NULL AND {scope} AND (a.branch_id, a.organisation_id, {tail}) IN (
                    SELECT a.branch_id, a.organisation_id, {tail} FROM contacts a
                    WHERE a.erased_at IS NULL AND {scope} GROUP BY 1, 2, 3 HAVING count(*) > 1)"""
-    queries: list[tuple[str, str, list]] = [
-        ("phone", f"SELECT branch_id, key, id FROM ({numbers})", [*params, *params]),
-        (
-            "email",
-            f"SELECT a.branch_id, {_KEYS['email'][0]} AS key, a.id FROM contacts a "
-            f"WHERE {_KEYS['email'][1]} AND a.erased_at IS NULL AND {scope}",
-            list(params),
-        ),
-    ]
-    groups = []
-    for reason, rows, values in queries:
-        for (ids,) in db.execute(
-            f"""SELECT group_concat(id) FROM (SELECT DISTINCT branch_id, key, id FROM ({rows}) WHERE key IS NOT NULL)
-                GROUP BY branch_id, key HAVING count(*) BETWEEN 2 AND ?""",
-            [*values, MAX_SHARED],
-        ):
-            groups.append((reason, sorted(int(i) for i in ids.split(","))))
     # The few names that end alike are compared here, word by word (titles and punctuation aside).
     by_key: dict[tuple, list[int]] = {}
     for contact_id, branch, organisation, name in db.execute(near, [*params, *params]):

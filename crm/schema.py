@@ -857,6 +857,34 @@ def referral_received_covering(db: Database) -> None:
     )
 
 
+@migrations(name="0021_whole_scope_indexes")
+def whole_scope_indexes(db: Database) -> None:
+    # Pages an administrator opens on all 250 branches (75,000 contacts) at the cost of a branch manager's. Each
+    # index holds all that one query reads (the expression's columns too: this SQLite reads an indexed expression
+    # from the table otherwise), in the query's order, so no contact row is read and nothing is sorted:
+    # "Possible duplicates" (crm/merge.py) groups the contacts not erased by number, email, and the last three
+    # letters of the name (its expression, exactly) at one organisation; the Contacts list reads one page of
+    # names in order (by name, then id: the rowid every index ends with); the mailing list counts who may be
+    # contacted.
+    _run(
+        db,
+        """
+        CREATE INDEX idx_contacts_duplicate_phone ON contacts(branch_id, phone, phone_ext, erased_at)
+            WHERE phone IS NOT NULL AND erased_at IS NULL;
+        CREATE INDEX idx_contacts_duplicate_mobile ON contacts(branch_id, mobile, erased_at)
+            WHERE mobile IS NOT NULL AND erased_at IS NULL;
+        CREATE INDEX idx_contacts_duplicate_email ON contacts(branch_id, lower(email), email, erased_at)
+            WHERE email IS NOT NULL AND erased_at IS NULL;
+        CREATE INDEX idx_contacts_duplicate_name
+            ON contacts(branch_id, organisation_id, substr(rtrim(lower(name), ' .,-()/''’'), -3), name, erased_at)
+            WHERE erased_at IS NULL;
+        CREATE INDEX idx_contacts_name ON contacts(name COLLATE NOCASE, status, branch_id);
+        CREATE INDEX idx_contacts_mailable ON contacts(branch_id, status, do_not_contact, erased_at)
+            WHERE status = 'active' AND do_not_contact = 0 AND erased_at IS NULL
+        """,
+    )
+
+
 # Days before a contact lapses that they count as "due soon": a quarter of their interval, at most this many.
 # (crm.contacts reads it from here; the triggers of step 0022 have it written in.)
 MAX_DUE_SOON_DAYS = 14

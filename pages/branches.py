@@ -56,7 +56,7 @@ st.write(
     "The postcode districts (e.g. LS6, LS7, LS16) and/or commissioner codes whose active GP practices a branch "
     "should have a named contact at. Import the NHS GP directory first (GP directory import)."
 )
-all_branches = branches.branches(database, actor)
+all_branches = branches.branch_choices(database, actor)
 if all_branches:
     branch_id = choice("Branch", all_branches, key="branches_patch_branch")
     patch = directory.patch_of(database, branch_id)

@@ -30,7 +30,7 @@ from crm.ui.widgets import (
 )
 
 database, actor = session.require(__file__)
-visible_branches = branches.branches(database, actor)
+visible_branches = branches.branch_choices(database, actor)
 partner_types = organisations.types(database)
 
 

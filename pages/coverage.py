@@ -22,7 +22,7 @@ region_id = branch_id = None
 if actor.role == ADMIN:
     with columns[0]:
         region_id = choice("Region", branches.regions(database, actor), key="coverage_region", blank="All regions")
-in_scope = [b for b in branches.branches(database, actor) if region_id is None or b["region_id"] == region_id]
+in_scope = [b for b in branches.branch_choices(database, actor) if region_id is None or b["region_id"] == region_id]
 if actor.role == BRANCH_MANAGER:
     branch_id = actor.branch_id
 else:

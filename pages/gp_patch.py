@@ -10,7 +10,7 @@ from crm.ui.widgets import choice, md
 database, actor = session.require(__file__)
 
 st.title("GP patch")
-visible = branches.branches(database, actor)
+visible = branches.branch_choices(database, actor)
 if not visible:
     st.info("There are no branches yet.")
     st.stop()

@@ -19,7 +19,7 @@ st.write(
 if actor.role == BRANCH_MANAGER:
     branch_id = actor.branch_id
 else:
-    branch_id = choice("Import into branch", branches.branches(database, actor), key="import_branch")
+    branch_id = choice("Import into branch", branches.branch_choices(database, actor), key="import_branch")
 upload = st.file_uploader("Spreadsheet", type=["csv", "xlsx", "txt", "tsv"], key="import_file")
 if upload is None or branch_id is None:
     st.stop()

@@ -24,7 +24,7 @@ from crm.ui.widgets import (
 )
 
 database, actor = session.require(__file__)
-visible_branches = branches.branches(database, actor)
+visible_branches = branches.branch_choices(database, actor)
 kinds = interactions.kinds(database)
 today = clock.now().date()
 PICKER_SHOWN = 50  # contacts offered in the log form before the user types to find others

@@ -21,7 +21,7 @@ st.caption(
     "answer (accepted or declined). Acceptance rate: accepted out of answered. Times are UK time."
 )
 flash()
-visible = branches.branches(database, actor, counted=False)
+visible = branches.branch_choices(database, actor)
 if not visible:
     st.info("There are no branches to show.")
     st.stop()

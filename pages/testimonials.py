@@ -24,7 +24,7 @@ from crm.ui.widgets import (
 )
 
 database, actor = session.require(__file__)
-visible_branches = branches.branches(database, actor)
+visible_branches = branches.branch_choices(database, actor)
 partner_types = organisations.types(database)
 quality_statements = testimonials.statements(database)
 statement_labels = {s["code"]: f"{s['code']} {s['label']}" for s in quality_statements}

@@ -39,7 +39,7 @@ with st.form("users_add_form"):
     if role == REGIONAL_LEAD:
         region_id = choice("Region", branches.regions(database, actor), key="users_add_region")
     elif role == BRANCH_MANAGER:
-        branch_id = choice("Branch", branches.branches(database, actor), key="users_add_branch")
+        branch_id = choice("Branch", branches.branch_choices(database, actor), key="users_add_branch")
     left, right = st.columns(2)
     password = left.text_input(
         "Password",

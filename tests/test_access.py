@@ -190,15 +190,26 @@ def test_move_own_contact_into_branch(world, role, branch):
     ],
 )
 def test_branch_list_per_role(world, role, expected):
-    """Test that each role sees only its own branches, ordered by region, each with its active contact count
-    (left uncounted, None, when the page does not show it)."""
+    """Test that each role sees only its own branches, ordered by region, each with its active contact count."""
     listed = branches.branches(world.db, actor(world, role))
 
     assert [(b["name"], b["region"]) for b in listed] == expected
     assert [(b["id"], b["region_id"], b["contacts"]) for b in listed] == [
         (getattr(world, name.lower()), getattr(world, region.lower()), 1) for name, region in expected
     ]
-    assert branches.branches(world.db, actor(world, role), counted=False) == [{**b, "contacts": None} for b in listed]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_branch_choices_per_role_are_the_branch_list_without_counts(world, role):
+    """Test that the branch picker's list is each role's branch list, whole records in the same order, without
+    the contact count."""
+    who = actor(world, role)
+
+    assert branches.branch_choices(world.db, who) == [
+        {"id": b["id"], "name": b["name"], "region_id": b["region_id"], "region": b["region"]}
+        for b in branches.branches(world.db, who)
+    ]
+    assert {b["name"].lower() for b in branches.branch_choices(world.db, who)} == SCOPE[role]
 
 
 @pytest.mark.parametrize(

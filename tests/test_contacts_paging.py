@@ -175,3 +175,76 @@ def test_that_one_page_of_contacts_shows_no_pager(app_env, world):
     assert _names_shown(at) == ["Leeds Do-not-contact", *LEEDS_NAMES]
     assert values(at.caption)[:1] == ["8 contacts"]
     assert [b.label for b in at.button if b.label in ("Previous", "Next")] == []
+
+
+@pytest.mark.parametrize("who", ["admin", "lead.north", "manager.leeds", "manager.york"])
+@pytest.mark.parametrize("region", [None, "north", "south"])
+def test_that_the_mailing_count_of_a_region_is_the_length_of_its_mailing_list(world, who, region):
+    """Test that mailing_count by region counts exactly the people mailing_list holds for that region, within
+    the actor's scope (a lead or manager asking for another region gets nobody)."""
+    actor = _actor(world, who)
+    region_id = getattr(world, region) if region else None
+    people = contacts.mailing_list(world.db, actor, region_id=region_id)
+    assert contacts.mailing_count(world.db, actor, region_id=region_id) == len(people)
+    expected = {
+        "admin": {None: 11, "north": 10, "south": 1},
+        "lead.north": {None: 10, "north": 10, "south": 0},
+        "manager.leeds": {None: 7, "north": 7, "south": 0},
+        "manager.york": {None: 3, "north": 3, "south": 0},
+    }[who][region]
+    assert len(people) == expected
+
+
+def _plans(database, read) -> list[tuple[str, list[str]]]:
+    """Each statement ``read()`` runs (with its values), and SQLite's plan for it."""
+    statements: list[str] = []
+    database.conn.set_trace_callback(statements.append)
+    try:
+        read()
+    finally:
+        database.conn.set_trace_callback(None)
+    return [
+        (sql, [row[-1] for row in database.conn.execute(f"EXPLAIN QUERY PLAN {sql}")])
+        for sql in statements
+        if sql.lstrip().upper().startswith("SELECT")
+    ]
+
+
+def test_that_an_administrators_list_reads_one_page_and_counts_from_indexes(world):
+    """Test that the Contacts list of an administrator (every branch) reads its page of rows in name order from
+    an index and stops there, and counts the list and the mailing list from indexes alone: the page cost an
+    administrator of 250 branches 320 ms against a branch manager's 170 ms, reading and sorting all 75,000
+    contacts for a page of 50, and reading every contact row for each count."""
+    [(_, page)] = _plans(world.db, lambda: contacts.search(world.db, world.admin, limit=2, offset=2))
+    [(_, counted)] = _plans(world.db, lambda: contacts.count(world.db, world.admin))
+    [(_, mailable)] = _plans(world.db, lambda: contacts.mailing_count(world.db, world.admin))
+
+    assert page[0] == "SCAN c USING INDEX idx_contacts_name"
+    assert "USE TEMP B-TREE FOR ORDER BY" not in page  # ties of one name are put in id order, never the list
+    assert len(counted) == 1 and "USING COVERING INDEX" in counted[0]
+    assert mailable == ["SCAN c USING COVERING INDEX idx_contacts_mailable"]
+    names = [r["name"] for r in contacts.search(world.db, world.admin)]
+    assert [r["name"] for r in contacts.search(world.db, world.admin, limit=2, offset=2)] == names[2:4]
+    assert contacts.count(world.db, world.admin) == len(names) == 12
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        ({"text": "person 0"}, LEEDS_NAMES),
+        ({"text": "hyde park"}, ["Leeds Do-not-contact", *LEEDS_NAMES]),  # the organisation's name
+        ({"type_code": "COMMUNITY_THERAPY"}, YORK_NAMES),
+        ({"type_code": "COMMUNITY_THERAPY", "text": "twin"}, YORK_NAMES[:2]),
+    ],
+)
+def test_that_an_administrators_search_asks_the_organisations_once(world, filters, expected):
+    """Test that a search by text (the organisation's name too) or partner type counts and lists exactly the
+    contacts matching, with the organisations asked once for the ids that match rather than looked up for
+    each of an administrator's contacts."""
+    [(_, counted)] = _plans(world.db, lambda: contacts.count(world.db, world.admin, **filters))
+    rows = contacts.search(world.db, world.admin, **filters)
+
+    assert [r["name"] for r in rows] == expected
+    assert contacts.count(world.db, world.admin, **filters) == len(expected)
+    assert not [step for step in counted if step.startswith("SEARCH o ")], counted
+    assert "LIST SUBQUERY 1" in counted

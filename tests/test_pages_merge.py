@@ -144,6 +144,41 @@ def test_the_list_shows_each_branchs_pairs_with_their_reasons(world):
     ]
 
 
+def test_the_list_is_found_once_while_nothing_changes_and_again_after_any_change(world, monkeypatch):
+    """Test that rerunning the list (another branch chosen and back, a return from a comparison) finds the pairs
+    once while the data is unchanged, and that anyone's change (a contact added) shows at the next rerun: an
+    administrator's list reads all 75,000 contacts of 250 branches."""
+    found = []
+    real = merge.duplicate_contacts
+
+    def counted(*args, **kwargs):
+        found.append(kwargs.get("branch_id"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(merge, "duplicate_contacts", counted)
+    at = open_duplicates("ada")
+    at.selectbox(key="duplicates_branch").set_value(world.leeds).run()
+    at.selectbox(key="duplicates_branch").set_value(None).run()
+    at.run()
+
+    assert found == [None, world.leeds]
+    assert pair_text(at) == [
+        "**Leeds**",
+        "Priya Patel (Hyde Park Surgery) and Dr Priya Patel-Shah (Hyde Park Surgery): same email",
+    ]
+    add(world, world.york, "Yan Young", phone="01904 960500")
+    add(world, world.york, "Zoe Zed", mobile="01904 960500")
+    at.run()
+
+    assert found == [None, world.leeds, None]
+    assert pair_text(at) == [
+        "**Leeds**",
+        "Priya Patel (Hyde Park Surgery) and Dr Priya Patel-Shah (Hyde Park Surgery): same email",
+        "**York**",
+        "Yan Young (Hyde Park Surgery) and Zoe Zed (Hyde Park Surgery): same phone number",
+    ]
+
+
 def test_an_administrator_also_sees_organisation_pairs(world):
     """Test that an administrator sees a hand-made organisation beside the NHS directory's record of the same
     name and postcode."""

@@ -43,7 +43,7 @@ def log_form(
     """The "Log a referral" form (the referrer already chosen); returns the new referral's id once saved."""
     with st.form(f"{key}_form", clear_on_submit=False):
         if branch_id is None:
-            branch_id = choice("Branch", branches.branches(database, actor), key=f"{key}_branch")
+            branch_id = choice("Branch", branches.branch_choices(database, actor), key=f"{key}_branch")
         received_at = when_inputs("Received", f"{key}_received", default=now_local())
         left, right = st.columns(2)
         channel = left.selectbox(

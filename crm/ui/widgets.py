@@ -217,7 +217,7 @@ def quick_log(
             today = clock.now().date()  # the same "today" crm checks dates against
             occurred_on = st.date_input("Date", value=today, key=f"{key}_date", format="DD/MM/YYYY", max_value=today)
             if branch_id is None:
-                branch_id = choice("Branch", branches.branches(database, actor), key=f"{key}_branch")
+                branch_id = choice("Branch", branches.branch_choices(database, actor), key=f"{key}_branch")
             summary = st.text_input(
                 "Summary",
                 key=f"{key}_summary",
