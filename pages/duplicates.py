@@ -7,7 +7,7 @@ import streamlit as st
 
 from crm import branches, contacts, merge, organisations, phones
 from crm.errors import CRMError, PermissionDenied
-from crm.ui import cached_duplicates, session
+from crm.ui import cached, session
 from crm.ui.merge import pick_fields
 from crm.ui.widgets import choice, day, flash, md, query_id, show_error
 
@@ -246,7 +246,7 @@ def list_pairs() -> None:
     if len(visible) > 1:
         branch_id = choice("Branch", visible, key="duplicates_branch", blank="All my branches")
     try:
-        pairs = cached_duplicates.duplicate_contacts(database, actor, branch_id=branch_id)
+        pairs = cached.duplicate_contacts(database, actor, branch_id=branch_id)
     except CRMError as error:
         show_error(error)
         return
@@ -274,7 +274,7 @@ def list_pairs() -> None:
         return
     st.subheader("Organisations")
     st.caption("Added by hand, with the same name and postcode as a record of the NHS directory.")
-    organisation_pairs = cached_duplicates.duplicate_organisations(database, actor)
+    organisation_pairs = cached.duplicate_organisations(database, actor)
     if not organisation_pairs:
         st.info("No possible duplicates among the organisations.")
     for pair in organisation_pairs:

@@ -393,3 +393,18 @@ def test_that_who_to_call_lists_the_ten_longest_untouched_and_says_how_many_ther
     assert "Showing the 10 longest untouched of 13 named contacts; the Contacts page lists them all." in values(
         at.caption
     )
+
+
+def test_that_the_cache_key_changes_when_a_restored_database_reaches_an_id_seen_before(world):
+    """Test that the data version the page's cache is keyed on differs for two databases whose newest audit entry
+    has the same id but not the same time (a backup restored, then written to: its ids start again from where
+    the backup was), and is the same while nothing is written."""
+    from crm.ui import cached
+
+    before = cached._version(world.db)
+    assert cached._version(world.db) == before
+    [(newest,)] = world.db.execute("SELECT max(id) FROM audit_log").fetchall()
+    with world.db.conn:  # as a restored backup would have it: the newest entry another write's, at another time
+        world.db.execute("UPDATE audit_log SET at = '2001-01-01T00:00:00Z' WHERE id = ?", [newest])
+
+    assert cached._version(world.db) != before

@@ -1,8 +1,10 @@
-"""Coverage and referral figures cached between reruns, for as long as the data they come from is unchanged.
+"""Figures that read a whole scope (coverage, referral figures, possible duplicates), cached between reruns for
+as long as the data they come from is unchanged.
 
-Every write in the app adds an audit entry, so the newest audit id is a version of the whole database: a cached
-result keyed on it can never be stale. A regional lead changing filters or coming back to the page is served
-from memory; the first view after anyone's change recomputes.
+Every write in the app adds an audit entry, so the newest audit entry is a version of the whole database: a cached
+result keyed on it can never be stale. Its time is in the key with its id: a backup restored and written to again
+can reach an id seen before, never with the same time. A regional lead changing filters or coming back to a page
+is served from memory; the first view after anyone's change recomputes.
 """
 
 from datetime import date
@@ -10,15 +12,15 @@ from datetime import date
 import streamlit as st
 from sqlite_utils import Database
 
-from crm import clock, coverage, db
+from crm import clock, coverage, db, merge
 from crm import referrals as referral_data  # this module has its own referrals(), for the Coverage page
 from crm.access import Actor
 
 
-def _version(database: Database) -> tuple[str, int, date]:
+def _version(database: Database) -> tuple[str, tuple, date]:
     path = database.execute("PRAGMA database_list").fetchone()[2]
-    newest = database.execute("SELECT coalesce(max(id), 0) FROM audit_log").fetchone()[0]
-    return path, newest, clock.now().date()  # the date too: "today" moves the window at midnight
+    newest = database.execute("SELECT id, at FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
+    return path, tuple(newest or ()), clock.now().date()  # the date too: "today" moves the window at midnight
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -84,3 +86,25 @@ def referral_figures(database: Database, actor: Actor, *, by: str, **filters) ->
         filters.get("since"),
         filters.get("until"),
     )
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _duplicate_contacts(version: tuple, actor: Actor, branch_id: int | None) -> list[dict]:
+    with db.connect(version[0]) as database:
+        return merge.duplicate_contacts(database, actor, branch_id=branch_id)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _duplicate_organisations(version: tuple, actor: Actor) -> list[dict]:
+    with db.connect(version[0]) as database:
+        return merge.duplicate_organisations(database, actor)
+
+
+def duplicate_contacts(database: Database, actor: Actor, *, branch_id: int | None = None) -> list[dict]:
+    """merge.duplicate_contacts, cached while the data is unchanged (it reads every contact in scope)."""
+    return _duplicate_contacts(_version(database), actor, branch_id)
+
+
+def duplicate_organisations(database: Database, actor: Actor) -> list[dict]:
+    """merge.duplicate_organisations, cached while the data is unchanged."""
+    return _duplicate_organisations(_version(database), actor)
