@@ -490,29 +490,10 @@ def search(
     return [_display(row) for row in rows]
 
 
-def count(
-    db: Database,
-    actor: Actor,
-    *,
-    region_id: int | None = None,
-    branch_id: int | None = None,
-    contact_id: int | None = None,
-    organisation_id: int | None = None,
-    outcome: str | None = None,
-    since: date | None = None,
-    until: date | None = None,
-) -> int:
-    """How many referrals ``search`` would find with no limit (counted in SQL, rows never read)."""
-    where, values = _filters(
-        actor,
-        region_id=region_id,
-        branch_id=branch_id,
-        contact_id=contact_id,
-        organisation_id=organisation_id,
-        outcome=outcome,
-        since=since,
-        until=until,
-    )
+def count(db: Database, actor: Actor, **filters) -> int:
+    """How many referrals ``search`` finds with these filters (``search``'s keywords, without its limit and
+    offset), counted in SQL: no row is read."""
+    where, values = _filters(actor, **filters)
     return db.execute(f"SELECT count(*) FROM referrals r WHERE {where}", values).fetchone()[0]
 
 
