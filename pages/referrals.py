@@ -26,24 +26,36 @@ if not visible:
     st.info("There are no branches to show.")
     st.stop()
 
-with st.expander("Log a referral", expanded=False):
-    if actor.role == BRANCH_MANAGER:
-        log_branch = actor.branch_id
-    else:
-        log_branch = choice("Branch", visible, key="referrals_log_branch")
-    people = referral_ui.contact_options(database, actor, log_branch)
-    contact_id = choice(
-        "From (contact)", people, key=f"referrals_log_contact_{log_branch}", text="label", blank="(no named contact)"
-    )
-    organisation_id = None
-    if contact_id is None:
-        organisation_id = organisation_picker(database, "referrals_log_org")
-    saved = referral_ui.log_form(
-        database, actor, "referrals_log", branch_id=log_branch, contact_id=contact_id, organisation_id=organisation_id
-    )
-    if saved is not None:
-        flash("Referral logged.")
-        st.rerun()
+# Drawn only while open: its pickers read the branch's contacts and the organisation directory.
+log_box = st.expander("Log a referral", key="referrals_log_open", on_change="rerun")
+if log_box.open:
+    with log_box:
+        if actor.role == BRANCH_MANAGER:
+            log_branch = actor.branch_id
+        else:
+            log_branch = choice("Branch", visible, key="referrals_log_branch")
+        people = referral_ui.contact_options(database, actor, log_branch)
+        contact_id = choice(
+            "From (contact)",
+            people,
+            key=f"referrals_log_contact_{log_branch}",
+            text="label",
+            blank="(no named contact)",
+        )
+        organisation_id = None
+        if contact_id is None:
+            organisation_id = organisation_picker(database, "referrals_log_org")
+        saved = referral_ui.log_form(
+            database,
+            actor,
+            "referrals_log",
+            branch_id=log_branch,
+            contact_id=contact_id,
+            organisation_id=organisation_id,
+        )
+        if saved is not None:
+            flash("Referral logged.")
+            st.rerun()
 
 # Filters: what the actor may see, narrowed by region, branch and dates (UK days, both included).
 columns = st.columns(5)
@@ -138,37 +150,58 @@ table_columns = {column: labels[column] for column in referrals.measure_columns(
 # The charts show the 30 groups with the most referrals; the table and CSV have every group.
 top = sorted(measures, key=lambda r: -r["received"])[:30]
 title = referrals.GROUPINGS[by]
-chart_with_data(
-    charts.referral_outcomes(top, group_field, title),
-    measures,
-    table_columns,
-    f"Referrals by outcome per {title.lower()}",
-    "referrals_outcomes",
-)
-chart_with_data(
-    charts.response_times(top, group_field, title),
-    measures,
-    {
-        group_field: title,
-        "median_response_hours": labels["median_response_hours"],
-        "accepted": "Accepted",
-        "declined": "Declined",
-    },
-    f"Median response time per {title.lower()}",
-    "referrals_response",
-)
-chart_with_data(
-    charts.declines_by_reason(decline_rows),
-    decline_rows,
-    {"reason": "Reason", "declined": "Declined"},
-    "Declines by reason",
-    "referrals_declines",
-)
-chart_with_data(
-    charts.referrals_by_outcome_month(month_rows),
-    month_rows,
-    {"month": "Month", "outcome": "Outcome", "referrals": "Referrals"},
-    "Referrals per month",
-    "referrals_months",
-)
+
+
+def outcomes() -> None:
+    chart_with_data(
+        charts.referral_outcomes(top, group_field, title),
+        measures,
+        table_columns,
+        f"Referrals by outcome per {title.lower()}",
+        "referrals_outcomes",
+    )
+
+
+def response_times() -> None:
+    chart_with_data(
+        charts.response_times(top, group_field, title),
+        measures,
+        {
+            group_field: title,
+            "median_response_hours": labels["median_response_hours"],
+            "accepted": "Accepted",
+            "declined": "Declined",
+        },
+        f"Median response time per {title.lower()}",
+        "referrals_response",
+    )
+
+
+def declines() -> None:
+    chart_with_data(
+        charts.declines_by_reason(decline_rows),
+        decline_rows,
+        {"reason": "Reason", "declined": "Declined"},
+        "Declines by reason",
+        "referrals_declines",
+    )
+
+
+def per_month() -> None:
+    chart_with_data(
+        charts.referrals_by_outcome_month(month_rows),
+        month_rows,
+        {"month": "Month", "outcome": "Outcome", "referrals": "Referrals"},
+        "Referrals per month",
+        "referrals_months",
+    )
+
+
+# One chart at a time, as on Coverage: only the open tab is drawn (four charts on every rerun were most of the
+# page's cost, whatever the scope).
+views = {"By outcome": outcomes, "Response time": response_times, "Declines": declines, "Per month": per_month}
+for tab, draw in zip(st.tabs(list(views), key="referrals_view", on_change="rerun"), views.values(), strict=True):
+    if tab.open:
+        with tab:
+            draw()
 st.caption(f"Scope: {md(branches.scope_label(database, actor))}.")

@@ -316,3 +316,53 @@ def test_that_the_figures_follow_a_change_at_once_and_stay_each_users_own(world)
 
     york = open_on("manager.york", "pages/referrals.py")
     assert figures_shown(york) == {"metrics": ["3", "0", "n/a"], "per branch": {"York": 3}}
+
+
+def test_that_log_a_referral_on_the_referrals_page_is_drawn_when_opened_and_logs_one_from_a_contact(world):
+    """Test that the Referrals page's "Log a referral" section draws its form only once opened, and that a
+    referral from one of the branch's contacts saved there is stored in the manager's branch and listed."""
+    priya = world.contact(world.leeds, "Priya Patel")
+    at = open_on("manager.leeds", "pages/referrals.py")
+    assert [e.label for e in at.expander][0] == "Log a referral"
+    assert [w for w in at.date_input if w.key == "referrals_log_received_date"] == []  # closed: not drawn
+
+    at.session_state["referrals_log_open"] = True  # as a click on the section opens it
+    at.run()
+    at.selectbox(key=f"referrals_log_contact_{world.leeds}").set_value(priya).run()
+    day, moment = two_hours_ago()
+    fill(at, referrals_log_received_date=day, referrals_log_received_time=moment, referrals_log_channel="email")
+    button(at, "Save referral").click().run()
+
+    assert not at.exception, at.exception
+    assert not at.error, values(at.error)
+    [row] = world.db.execute_returning_dicts("SELECT branch_id, contact_id, organisation_id, channel FROM referrals")
+    assert row == {"branch_id": world.leeds, "contact_id": priya, "organisation_id": world.gp, "channel": "email"}
+    assert "Referral logged." in values(at.success)
+    [listed] = [t.value for t in at.dataframe if "From" in t.value.columns]
+    assert listed["From"].tolist() == ["Priya Patel"]
+
+
+def test_that_the_figures_draw_one_chart_at_a_time(world):
+    """Test that the figures' tabs draw only the open tab's chart and table: by outcome first, then each other
+    one when opened."""
+    for when in (two_hours_ago(),):
+        referrals.log(
+            world.db,
+            world.admin,
+            {"branch_id": world.leeds, "received_at": referrals.datetime.combine(*when), "organisation_id": world.gp}
+            | {"channel": "email", "urgency": "routine"},
+        )
+    at = open_on("manager.leeds", "pages/referrals.py")
+    charts_shown = {}
+    for tab in ("By outcome", "Response time", "Declines", "Per month"):
+        at.session_state["referrals_view"] = tab
+        at.run()
+        assert not at.exception, at.exception
+        charts_shown[tab] = [e.label for e in at.expander if e.label.endswith(": data as a table")]
+    assert [t.label for t in at.tabs] == ["By outcome", "Response time", "Declines", "Per month"]
+    assert charts_shown == {
+        "By outcome": ["Referrals by outcome per branch: data as a table"],
+        "Response time": ["Median response time per branch: data as a table"],
+        "Declines": ["Declines by reason: data as a table"],
+        "Per month": ["Referrals per month: data as a table"],
+    }
