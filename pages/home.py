@@ -12,8 +12,10 @@ from crm.ui.logdialog import Touch, person_lines, person_link, undo_offer
 from crm.ui.widgets import day, flash, md
 
 database, actor = session.require(__file__)
-SHOWN = 50  # follow-ups listed; the rest are on the Interactions page
-SHOWN_LAPSING = 30  # lapsing contacts listed, most urgent first; the rest are on the Contacts page
+# Each row listed is a dozen elements to draw (buttons, links, columns): these lists are a week's first calls, not
+# the whole file, so a regional lead's page costs what a branch manager's does.
+SHOWN = 20  # follow-ups listed, soonest first; the rest are on the Interactions page
+SHOWN_LAPSING = 15  # lapsing contacts listed, most urgent first; the rest are on the Contacts page
 MATRIX_BRANCHES = 30  # up to this many branches get a column each in "Named contacts by partner type"
 today = clock.now().date()
 # Counted from the regions in scope (a lead's region is their scope), not by listing every branch with its contacts.

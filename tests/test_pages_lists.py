@@ -66,27 +66,27 @@ def keys(at: AppTest, prefix: str) -> list[str]:
     return [str(b.key) for b in at.button if str(b.key).startswith(prefix)]
 
 
-def test_that_this_week_shows_the_30_most_urgent_lapsing_contacts_and_how_many_there_are(world):
-    """Test that with 32 named contacts never contacted, This week lists the first 30 (by name) and says it shows
-    30 of 32."""
-    people = [world.contact(world.leeds, f"Contact {n:02}") for n in range(32)]
+def test_that_this_week_shows_the_15_most_urgent_lapsing_contacts_and_how_many_there_are(world):
+    """Test that with 17 named contacts never contacted, This week lists the first 15 (by name) and says it shows
+    15 of 17."""
+    people = [world.contact(world.leeds, f"Contact {n:02}") for n in range(17)]
     at = open_on("manager.leeds", "pages/home.py")
-    assert keys(at, "home_log_contact_") == [f"home_log_contact_{p}" for p in people[:30]]
-    assert "32 named contacts to call. Any logged interaction resets the clock." in values(at.main.caption)
-    assert "Showing the 30 most urgent of 32." in values(at.main.caption)
+    assert keys(at, "home_log_contact_") == [f"home_log_contact_{p}" for p in people[:15]]
+    assert "17 named contacts to call. Any logged interaction resets the clock." in values(at.main.caption)
+    assert "Showing the 15 most urgent of 17." in values(at.main.caption)
 
 
-def test_that_this_week_shows_the_50_soonest_follow_ups_and_how_many_are_due(world):
-    """Test that with 51 follow-ups due, This week lists the 50 soonest (the latest one left out) and says it
-    shows the first 50 of 51."""
+def test_that_this_week_shows_the_20_soonest_follow_ups_and_how_many_are_due(world):
+    """Test that with 21 follow-ups due, This week lists the 20 soonest (the latest one left out) and says it
+    shows the first 20 of 21."""
     follow_ups = [
         log_at_gp(world, 10, f"Call {n}", follow_up_on=world.today - timedelta(days=5) + timedelta(days=n % 10))
-        for n in range(51)
+        for n in range(21)
     ]
     soonest = sorted(follow_ups, key=lambda i: (interactions.get(world.db, world.admin, i)["follow_up_on"], i))
     at = open_on("manager.leeds", "pages/home.py")
-    assert keys(at, "home_done_") == [f"home_done_{i}" for i in soonest[:50]]
-    assert "Showing the first 50 of 51; see the Interactions page for the rest." in values(at.main.caption)
+    assert keys(at, "home_done_") == [f"home_done_{i}" for i in soonest[:20]]
+    assert "Showing the first 20 of 21; see the Interactions page for the rest." in values(at.main.caption)
 
 
 def test_that_the_interactions_list_pages_through_its_rows_with_a_count(world):
