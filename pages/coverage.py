@@ -72,14 +72,10 @@ shown = (
 )
 figure = {"scope": shown, "as_of": today, "window_days": window}
 this_month = today.strftime("%Y-%m")
-# One view at a time: a tab's charts and queries run only when it is open (four charts drawn on every rerun were
-# most of this page's cost for a wide scope). The heatmap, with who to call, is what people come for.
+# One view at a time (crm.ui.layout.one_tab_at_a_time): four charts drawn on every rerun were most of this page's
+# cost. The heatmap, with who to call, is what people come for, and opens first.
 HEATMAP, LEAGUE, TREND, REFERRALS = "Heatmap", "Branch league", "Trend", "Referrals received"
 WHO_TO_CALL_SHOWN = 10  # named contacts listed under "Who to call", longest untouched first
-views = [HEATMAP, LEAGUE, TREND, REFERRALS] if len(branch_scores) > 1 else [HEATMAP, TREND, REFERRALS]
-if st.session_state.get("coverage_view") not in views:  # the league is gone once the scope is one branch
-    st.session_state.pop("coverage_view", None)
-tabs = dict(zip(views, st.tabs(views, key="coverage_view", on_change="rerun"), strict=True))
 drill_branches = [{"id": b["branch_id"], "name": b["branch"]} for b in branch_scores]
 
 
@@ -222,13 +218,8 @@ def referrals_received() -> None:
         st.info("No referrals logged in the last 12 months.")
 
 
-for view, draw in {
-    HEATMAP: heatmap_and_who_to_call,
-    LEAGUE: league,
-    TREND: trend,
-    REFERRALS: referrals_received,
-}.items():
-    if view in tabs and tabs[view].open:
-        with tabs[view]:
-            draw()
+views = {HEATMAP: heatmap_and_who_to_call, LEAGUE: league, TREND: trend, REFERRALS: referrals_received}
+if len(branch_scores) == 1:  # a league of one branch says nothing
+    del views[LEAGUE]
+layout.one_tab_at_a_time(views, "coverage_view")
 st.caption(f"Scope: {md(branches.scope_label(database, actor))}. Window {window} days.")

@@ -8,7 +8,7 @@ import streamlit as st
 from crm import branches, charts, clock, referrals
 from crm.access import ADMIN, BRANCH_MANAGER
 from crm.errors import CRMError
-from crm.ui import cached, paging, session
+from crm.ui import cached, layout, paging, session
 from crm.ui import referrals as referral_ui
 from crm.ui.widgets import chart_with_data, choice, flash, md, organisation_picker, show_error
 
@@ -199,9 +199,8 @@ def per_month() -> None:
 
 # One chart at a time, as on Coverage: only the open tab is drawn (four charts on every rerun were most of the
 # page's cost, whatever the scope).
-views = {"By outcome": outcomes, "Response time": response_times, "Declines": declines, "Per month": per_month}
-for tab, draw in zip(st.tabs(list(views), key="referrals_view", on_change="rerun"), views.values(), strict=True):
-    if tab.open:
-        with tab:
-            draw()
+layout.one_tab_at_a_time(
+    {"By outcome": outcomes, "Response time": response_times, "Declines": declines, "Per month": per_month},
+    "referrals_view",
+)
 st.caption(f"Scope: {md(branches.scope_label(database, actor))}.")

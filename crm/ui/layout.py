@@ -4,6 +4,8 @@ Streamlit runs the page on the server, which never learns how wide the screen is
 in Python. Instead it draws both from the same (small) data, each inside a keyed container (Streamlit gives the
 element the CSS class ``st-key-<key>``), and one CSS @media rule hides the one that does not fit. The rule is
 injected once per run by ``breakpoint_style``; keep what goes in both containers cheap (one page of rows).
+
+Also here: tabs of which only the open one is drawn (``one_tab_at_a_time``), for pages of several charts.
 """
 
 import streamlit as st
@@ -35,3 +37,15 @@ def narrow(key: str, **options):
 def wide(key: str, **options):
     """A container shown only from BREAKPOINT_PX wide up; ``key`` names it (st-key-layout_wide_<key>)."""
     return st.container(key=f"{WIDE_PREFIX}{key}", **options)
+
+
+def one_tab_at_a_time(views: dict, key: str) -> None:
+    """Tabs named by ``views`` ({label: function drawing that tab}), of which only the open one is drawn: the
+    others' charts and queries do not run (Streamlit's tabs rerun the page when one is opened). The first tab is
+    open to start with, and again when the one that was open is no longer offered."""
+    if st.session_state.get(key) not in views:
+        st.session_state.pop(key, None)
+    for tab, draw in zip(st.tabs(list(views), key=key, on_change="rerun"), views.values(), strict=True):
+        if tab.open:
+            with tab:
+                draw()
