@@ -9,9 +9,16 @@ a rerun costs the same for a branch of 300 rows and a provider of 75,000. The pa
 import streamlit as st
 
 # After Next or Previous (pressed under the list), bring the start of the new page into view: on a phone the
-# browser would otherwise stay at the bottom of fifty cards. A fixed script: only a container key of ours in it.
+# browser would otherwise stay at the bottom of fifty cards. At once, and again when the new page has been
+# laid out (a shorter list, charts drawn below it, move the count after the first scroll). A fixed script: only
+# a container key of ours in it.
 _TO_LIST_TOP = """<script>
-document.querySelector(".st-key-{key}")?.scrollIntoView({{block: "start"}});
+(() => {{
+  const toListTop = () => document.querySelector(".st-key-{key}")?.scrollIntoView({{block: "start"}});
+  toListTop();
+  requestAnimationFrame(toListTop);
+  setTimeout(toListTop, 300);
+}})();
 </script>"""
 
 
