@@ -18,23 +18,88 @@ BUSY_TIMEOUT_SECONDS = 10
 def connect(path: str | Path, *, migrate: bool = True) -> Database:
     """Open (creating if needed) the database at ``path`` with the pragmas every connection needs.
 
-    A connection is cheap: open one per Streamlit rerun or per command, never share one across threads.
+    Use a connection on one thread at a time. For a Streamlit rerun, ``borrow`` one instead.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # isolation_level=None: the driver opens no implicit transactions, so every transaction is one
     # we began ourselves (see ``transaction``), and sqlite-utils' own atomic() blocks nest inside it.
-    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+    # check_same_thread=False: a borrowed connection serves reruns on other threads, one at a time.
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}")
     conn.execute("PRAGMA foreign_keys = ON")
     _use_wal(conn)
     db = Database(conn)
-    if migrate and not _known_current(path, conn):
+    if migrate:
+        _ensure_current(path, db)
+    return db
+
+
+def _ensure_current(path: Path, db: Database) -> None:
+    if not _known_current(path, db.conn):
         from crm import schema
 
         schema.upgrade(db)
-        _remember_current(path, conn)
+        _remember_current(path, db.conn)
+
+
+# Connections this process keeps open between Streamlit reruns. Opening one per rerun cost more than a title-only
+# page: SQLite reads the whole schema on a new connection's first statement, and closing the last connection to a
+# file checkpoints its write-ahead log and deletes it, for the next rerun to create again (BENCHMARKS.md).
+IDLE_CONNECTIONS_KEPT = 8  # across all files: about the reruns one process runs at once
+_idle: list[tuple[tuple, Database]] = []  # (the file's identity, the connection), oldest first
+_lent: dict[int, tuple] = {}  # id(connection lent) -> the identity of its file
+_idle_lock = threading.Lock()
+
+
+def _file_key(path: Path) -> tuple | None:
+    """Which file ``path`` is now: a connection to a file since replaced or deleted must not be lent again."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return (os.path.abspath(path), stat.st_dev, stat.st_ino)
+
+
+def borrow(path: str | Path) -> Database:
+    """A connection to ``path`` for one rerun, kept open from an earlier rerun when one is free; hand it back
+    with ``give_back``. The connection is the caller's alone until then."""
+    path = Path(path)
+    key = _file_key(path)
+    db = None
+    with _idle_lock:
+        for index, (idle_key, idle_db) in enumerate(_idle):
+            if key is not None and idle_key == key:
+                db = idle_db
+                del _idle[index]
+                break
+    if db is None:
+        db = connect(path)
+        key = _file_key(path)
+    else:
+        _ensure_current(path, db)  # another process may have restored an older backup into the file
+    if key is not None:
+        with _idle_lock:
+            _lent[id(db)] = key
     return db
+
+
+def give_back(db: Database) -> None:
+    """Return a borrowed connection (any transaction left open is rolled back), or close it when enough are kept."""
+    with _idle_lock:
+        key = _lent.pop(id(db), None)
+    try:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+    except sqlite3.Error:
+        key = None  # a connection in an unknown state is not lent again
+    if key is not None:
+        with _idle_lock:
+            _idle.append((key, db))
+            if len(_idle) <= IDLE_CONNECTIONS_KEPT:
+                return
+            _, db = _idle.pop(0)
+    db.close()
 
 
 # Files this process has upgraded (or found up to date), so a Streamlit rerun does not ask sqlite-utils for the

@@ -4,6 +4,7 @@ Pages in pages/ can be opened by URL before app.py's navigation has run, so each
 itself: with no valid session it renders the sign-in form (or the set-up screen) and stops the script.
 """
 
+import threading
 import time
 from pathlib import Path
 
@@ -33,8 +34,38 @@ HANDLES = Handles()
 
 
 def open_database() -> Database:
-    """A fresh connection for this rerun (reruns run on new threads; a cached connection would break)."""
+    """A connection of its own, for work outside app.py's rerun (a dialog, a download being built); close it."""
     return db.connect(config.from_env().db_path)
+
+
+class _ThisRun(threading.local):
+    """What app.py opened for the rerun running on this thread, for the page it runs (``require``)."""
+
+    database: Database | None = None
+    actor: Actor | None = None
+
+
+_THIS_RUN = _ThisRun()
+
+
+def start_run() -> tuple[Database, Actor | None]:
+    """app.py's start of a rerun: a connection borrowed from the ones kept open between reruns, and the
+    signed-in user. The page app.py then runs reuses both, rather than connecting and resuming again.
+    End the run with ``end_run``."""
+    database = db.borrow(config.from_env().db_path)
+    try:
+        actor = current_actor(database)
+    except BaseException:
+        db.give_back(database)
+        raise
+    _THIS_RUN.database, _THIS_RUN.actor = database, actor
+    return database, actor
+
+
+def end_run(database: Database) -> None:
+    """Hand the run's connection back. Nothing may use it after the run: a dialog or a download opens its own."""
+    _THIS_RUN.database = _THIS_RUN.actor = None
+    db.give_back(database)
 
 
 def current_actor(database: Database) -> Actor | None:
@@ -127,8 +158,11 @@ def require(page_file: str) -> tuple[Database, Actor]:
     Signed in with a role the page is not for: a refusal, and nothing else.
     """
     roles = pages.roles_for(page_file)
-    database = open_database()
-    actor = current_actor(database)
+    if _THIS_RUN.database is not None:  # run by app.py, which has connected and resumed the session
+        database, actor = _THIS_RUN.database, _THIS_RUN.actor
+    else:  # a page opened before app.py has run, or run on its own (AppTest)
+        database = open_database()
+        actor = current_actor(database)
     send_cookie()
     if actor is None or APP_KEY not in st.session_state:
         # Only reached when the page runs without app.py: before app.py has first run on a new server (or a new
