@@ -7,6 +7,7 @@ import streamlit as st
 
 from crm import branches, settings
 from crm.ui import pages, session
+from crm.ui.menu import menu_for
 from crm.ui.search_box import search_box
 from crm.ui.widgets import md
 
@@ -37,30 +38,8 @@ try:
             position="hidden",
         )
     else:
-        # Every page keeps its own address whatever the role. The root address shows the role's landing page as a
-        # hidden default of its own (a default page's address is "", so the landing page itself could not be the
-        # default without losing its name; a redirect would lose the sign-in cookie sent on that run). A page this
-        # role may not see keeps its address too, hidden from the menu, saying who it is for.
-        landing = pages.landing_for(actor)
-
-        def refused(page: pages.PageSpec):
-            def refuse() -> None:
-                st.title(page.title)
-                st.info(pages.refusal(page))
-
-            return st.Page(refuse, title=page.title, icon=page.icon, url_path=page.url_path, visibility="hidden")
-
-        # The menu in sections (Work, Insight, Admin), never folded; the refused and start pages are hidden.
-        menu = {
-            section: [st.Page(page.path, title=page.title, icon=page.icon, url_path=page.url_path) for page in listed]
-            for section, listed in pages.sections_for(actor).items()
-        }
-        for page in pages.not_for_actor(actor):
-            menu.setdefault(page.section, []).append(refused(page))
-        next(iter(menu.values())).append(
-            st.Page(landing, title="Start", url_path="start", default=True, visibility="hidden")
-        )
-        navigation = st.navigation(menu, expanded=True)
+        # Every page keeps its own address whatever the role (crm.ui.menu); a page the role may not open says so.
+        navigation = st.navigation(menu_for(actor), expanded=True)
         if (asked := st.session_state.pop(session.RETURN_KEY, None)) in {page.path for page in pages.for_actor(actor)}:
             st.switch_page(asked)  # a page address opened before app.py had run on this server (session.require)
         with st.sidebar:

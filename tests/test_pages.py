@@ -735,3 +735,41 @@ def test_that_adding_a_branch_with_a_taken_name_shows_why(world, database):
     button(at, "Add branch").click().run()
     assert values(at.error) == ["A branch called “leeds” already exists."]
     assert database["branches"].count == 3
+
+
+TWO_MENUS = """
+import streamlit as st
+
+from crm.access import Actor
+from crm.ui.menu import menu_for
+
+lead = Actor(id=7, username="lead", display_name="Lead", role="regional_lead", region_id=1)
+first, second = menu_for(lead), menu_for(lead)
+first["Insight"][0]._can_be_called = True  # what st.navigation marks on the page a rerun is about to run
+st.session_state["seen"] = {
+    "sections": list(first),
+    "same_pages": [page.url_path for page in first["Work"]] == [page.url_path for page in second["Work"]],
+    "shared_objects": any(a is b for a, b in zip(first["Work"], second["Work"], strict=True)),
+    "other_rerun_may_run_it": second["Insight"][0]._can_be_called,
+    "default": [page.title for section in first.values() for page in section if page._default],
+}
+"""
+
+
+def test_that_each_rerun_gets_its_own_copy_of_the_roles_menu(tmp_path):
+    """Made once per role and copied per rerun: navigation marks on a page object which page a rerun may run, and
+    two users' reruns of the same page at once must not unmark each other's."""
+    (tmp_path / "pages").mkdir()
+    for page in PAGES:
+        (tmp_path / page.path).write_text("")
+    script = tmp_path / "menu_app.py"
+    script.write_text(TWO_MENUS)
+    at = AppTest.from_file(str(script)).run()
+    assert not at.exception
+    assert at.session_state["seen"] == {
+        "sections": ["Work", "Insight", "Admin"],
+        "same_pages": True,
+        "shared_objects": False,
+        "other_rerun_may_run_it": False,
+        "default": ["Start"],
+    }
