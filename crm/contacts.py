@@ -465,6 +465,24 @@ def count(
     return db.execute(f"SELECT count(*) FROM contacts c WHERE {where}", values).fetchone()[0]
 
 
+def longest_untouched(
+    db: Database, actor: Actor, *, branch_id: int | None, type_code: str | None, limit: int
+) -> tuple[list[dict], int]:
+    """The active named contacts of a branch and partner type who have gone longest without a touch (never touched
+    first, then by name), at most ``limit`` of them, and how many there are: Coverage's "Who to call".
+
+    Only the rows shown are read and formatted; a busy branch has dozens of GP contacts.
+    """
+    where, values = _filters(actor, branch_id=branch_id, type_code=type_code)
+    where += " AND c.is_named_contact = 1"
+    rows = db.execute_returning_dicts(
+        f"{_SELECT} WHERE {where} ORDER BY coalesce(c.last_touched_on, ''), c.name COLLATE NOCASE, c.id LIMIT ?",
+        [*values, limit],
+    )
+    total = db.execute(f"SELECT count(*) FROM contacts c WHERE {where}", values).fetchone()[0]
+    return [_with_display(r) for r in rows], total
+
+
 MAILING_COLUMNS = ["Name", "Job title", "Organisation", "Partner type", "Branch", "Email", "Phone"]
 
 

@@ -145,22 +145,19 @@ def heatmap_and_who_to_call() -> None:
         drill_branch = choice("Branch", drill_branches, key="coverage_drill_branch")
     with right:
         drill_type = choice("Partner type", partner_types, key="coverage_drill_type", value="code", text="label")
-    people = [
-        p
-        for p in contacts.search(database, actor, branch_id=drill_branch, type_code=drill_type)
-        if p["is_named_contact"]
-    ]
-    if not people:
-        st.warning("A gap: no named contact of this type. Find one on the Organisations page.")
     # Longest untouched (or never touched) first, and only the first few: a card each for a busy branch's dozens of
     # GP contacts was most of the page's cost, and the first few are the calls to make.
-    people.sort(key=lambda p: p["last_touched_on"] or "")
-    for person in people[:WHO_TO_CALL_SHOWN]:
+    people, named_count = contacts.longest_untouched(
+        database, actor, branch_id=drill_branch, type_code=drill_type, limit=WHO_TO_CALL_SHOWN
+    )
+    if not people:
+        st.warning("A gap: no named contact of this type. Find one on the Organisations page.")
+    for person in people:
         # As on This week: the name opens their page, the phone is tap-to-call, and one click logs a touch.
         logdialog.contact_card(person, key=f"coverage_person_{person['id']}", log_key=f"coverage_log_{person['id']}")
-    if len(people) > WHO_TO_CALL_SHOWN:
+    if named_count > WHO_TO_CALL_SHOWN:
         st.caption(
-            f"Showing the {WHO_TO_CALL_SHOWN} longest untouched of {len(people)} named contacts; "
+            f"Showing the {WHO_TO_CALL_SHOWN} longest untouched of {named_count} named contacts; "
             "the Contacts page lists them all."
         )
 

@@ -608,3 +608,39 @@ def test_a_leaving_date_before_1990_is_refused(world):
 
     assert str(caught.value) == "Left on: 0001-01-01 is before 1990-01-01, the earliest date accepted; check the year."
     assert contacts.get(world.db, world.admin, contact_id)["status"] == "active"
+
+
+def test_longest_untouched_lists_a_cells_named_contacts_never_touched_first_then_oldest_touch(world):
+    """Coverage's "Who to call": the active named contacts of one branch and partner type, never touched first, then
+    by oldest touch (ties by name), at most ``limit``, with how many there are; nobody outside the cell or scope."""
+    touched = {
+        "Cara Cole": "2025-01-10",
+        "Abe Adams": "2025-03-01",
+        "Bob Brown": "2025-01-10",
+        "Dee Dunn": None,
+        "Ann Ash": None,
+    }
+    ids = {name: world.contact(world.leeds, name) for name in touched}
+    for name, day in touched.items():
+        world.db.execute("UPDATE contacts SET last_touched_on = ? WHERE id = ?", [day, ids[name]])
+    world.contact(world.leeds, "Nat Notnamed", is_named_contact=False)
+    left = world.contact(world.leeds, "Lou Left")
+    contacts.mark_left(world.db, world.admin, left, 1)
+    world.contact(world.leeds, "Otto Ot", organisation_id=world.ot)  # another partner type
+    world.contact(world.york, "Yara York")  # another branch
+
+    rows, total = contacts.longest_untouched(
+        world.db, world.manager_leeds, branch_id=world.leeds, type_code="GP_PRACTICE", limit=4
+    )
+    assert [(r["name"], r["last_touched_on"]) for r in rows] == [
+        ("Ann Ash", None),
+        ("Dee Dunn", None),
+        ("Bob Brown", "2025-01-10"),
+        ("Cara Cole", "2025-01-10"),
+    ]
+    assert total == 5
+    assert rows[0]["phone_display"] == contacts.get(world.db, world.admin, ids["Ann Ash"])["phone_display"]
+    # Another branch's manager asking for Leeds' cell sees no one.
+    assert contacts.longest_untouched(
+        world.db, world.manager_york, branch_id=world.leeds, type_code="GP_PRACTICE", limit=4
+    ) == ([], 0)
