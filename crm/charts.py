@@ -6,6 +6,7 @@ would be schema-validated value by value (half a second for a 250-branch heatmap
 
 import copy
 import json
+import threading
 from collections.abc import Sequence
 from datetime import date
 
@@ -19,6 +20,26 @@ from crm.coverage import STATUSES
 STATUS_COLOURS = {"covered": "#0072B2", "lapsing": "#E69F00", "gap": "#D55E00"}
 CATEGORY_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
 CELL_SELECTION = "cell"
+
+# The data are aggregates, never raw rows, but a heatmap of 400 branches has more than Altair's default limit of
+# 5,000 rows (a guard for notebooks embedding raw data).
+alt.data_transformers.disable_max_rows()
+_ALTAIR_THEME = threading.Lock()  # Altair's theme is one setting for the whole process
+
+
+def page_spec(chart: alt.TopLevelMixin) -> dict:
+    """The chart's Vega-Lite spec (its data inline) as a page draws it: with no theme, as st.altair_chart makes it
+    (Altair's default theme would fix the view at 300 pixels instead of filling the column)."""
+    with _ALTAIR_THEME, alt.theme.enable("none"):
+        return chart.to_dict()
+
+
+def _spec(chart: alt.TopLevelMixin | dict) -> dict:
+    """A chart's spec with Altair's default theme, as reports and images have always been drawn."""
+    if isinstance(chart, dict):
+        return chart
+    with _ALTAIR_THEME:
+        return chart.to_dict()
 
 
 def _status_scale() -> alt.Scale:
@@ -241,7 +262,7 @@ def for_report(
     """The on-screen chart as a figure for a report (a Vega-Lite spec): 16 cm wide, titled with its scope, the
     date it is as of and the coverage window; in a heatmap, the required partner types marked and the cells'
     text only where it fits (many branches make rows too low for it)."""
-    spec = copy.deepcopy(chart) if isinstance(chart, dict) else chart.to_dict()
+    spec = copy.deepcopy(_spec(chart))
     title = spec.get("title")
     text = title.get("text") if isinstance(title, dict) else title
     subtitle = [
@@ -319,7 +340,7 @@ def to_png(chart: alt.TopLevelMixin | dict, ppi: int = REPORT_DPI) -> bytes:
     """The chart (or a Vega-Lite spec) as a PNG image at ``ppi`` dots per inch, rendered on the server."""
     import vl_convert  # only needed when someone downloads a chart
 
-    spec = chart if isinstance(chart, dict) else chart.to_dict()
+    spec = _spec(chart)
     # vl-convert draws scale x ppi / 72 pixels per CSS pixel: this scale makes that ppi / 96.
     return vl_convert.vegalite_to_png(json.dumps(spec), scale=72 / CSS_DPI, ppi=ppi)
 
@@ -328,7 +349,7 @@ def to_svg(chart: alt.TopLevelMixin | dict) -> str:
     """The chart (or a Vega-Lite spec) as SVG."""
     import vl_convert
 
-    spec = chart if isinstance(chart, dict) else chart.to_dict()
+    spec = _spec(chart)
     return vl_convert.vegalite_to_svg(json.dumps(spec))
 
 

@@ -116,7 +116,8 @@ def heatmap_and_who_to_call() -> None:
         branch_row(rows)
     with layout.wide("coverage_heatmap"):
         chart_with_data(
-            charts.heatmap(rows, type_order),
+            charts.heatmap,
+            (rows, type_order),
             rows,
             {
                 "region": "Region",
@@ -168,7 +169,8 @@ def league() -> None:
     recent = referrals.received_by_branch(database, actor, days=90, region_id=region_id, branch_id=branch_id)
     scored = [{**b, "referrals_90_days": recent.get(b["branch_id"], 0)} for b in branch_scores]
     chart_with_data(
-        charts.league(scored, median),
+        charts.league,
+        (scored, median),
         sorted(scored, key=lambda b: -b["score"]),
         {
             "region": "Region",
@@ -188,7 +190,8 @@ def league() -> None:
 def trend() -> None:
     trend_rows = cached.trend(database, actor, window=window, region_id=region_id, branch_id=branch_id)
     chart_with_data(
-        charts.trend(trend_rows, partial_month=this_month),
+        charts.trend,
+        (trend_rows, this_month),
         trend_rows,
         {"month": "Month", "score": "Mean coverage score (0 to 1)", "interactions": "Interactions logged"},
         "Coverage trend",
@@ -204,7 +207,8 @@ def referrals_received() -> None:
     referral_rows = cached.referrals(database, actor, region_id=region_id, branch_id=branch_id)
     if referral_rows:
         chart_with_data(
-            charts.referrals(referral_rows, partial_month=this_month),
+            charts.referrals,
+            (referral_rows, this_month),
             referral_rows,
             {"month": "Month", "partner_type": "Partner type", "referrals": "Referrals"},
             "Referrals by partner type",

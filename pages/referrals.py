@@ -154,7 +154,8 @@ title = referrals.GROUPINGS[by]
 
 def outcomes() -> None:
     chart_with_data(
-        charts.referral_outcomes(top, group_field, title),
+        charts.referral_outcomes,
+        (top, group_field, title),
         measures,
         table_columns,
         f"Referrals by outcome per {title.lower()}",
@@ -164,7 +165,8 @@ def outcomes() -> None:
 
 def response_times() -> None:
     chart_with_data(
-        charts.response_times(top, group_field, title),
+        charts.response_times,
+        (top, group_field, title),
         measures,
         {
             group_field: title,
@@ -179,7 +181,8 @@ def response_times() -> None:
 
 def declines() -> None:
     chart_with_data(
-        charts.declines_by_reason(decline_rows),
+        charts.declines_by_reason,
+        (decline_rows,),
         decline_rows,
         {"reason": "Reason", "declined": "Declined"},
         "Declines by reason",
@@ -189,7 +192,8 @@ def declines() -> None:
 
 def per_month() -> None:
     chart_with_data(
-        charts.referrals_by_outcome_month(month_rows),
+        charts.referrals_by_outcome_month,
+        (month_rows,),
         month_rows,
         {"month": "Month", "outcome": "Outcome", "referrals": "Referrals"},
         "Referrals per month",

@@ -463,3 +463,66 @@ def test_picked_cell_reads_the_heatmap_selection(selection, expected):
     """Test that the heatmap's selection state (as st.altair_chart keeps it under its key) gives the clicked
     cell's branch id and partner type code, or None when no cell is selected."""
     assert charts.picked_cell(selection) == expected
+
+
+def _declines(reasons: dict[str, int]) -> list[dict]:
+    return [{"reason": reason, "declined": count} for reason, count in reasons.items()]
+
+
+def test_a_pages_chart_is_built_once_for_the_same_arguments_and_again_for_new_ones(monkeypatch):
+    """cached.chart_spec: the same arguments give the same spec without building the chart again; other
+    arguments build theirs; only the SPECS_KEPT most recently used are kept."""
+    from crm.ui import cached
+
+    monkeypatch.setattr(cached, "_specs", type(cached._specs)())
+    built = []
+
+    def declines_chart(rows):
+        built.append(rows)
+        return charts.declines_by_reason(rows)
+
+    first = cached.chart_spec(declines_chart, _declines({"No capacity": 3}))
+    again = cached.chart_spec(declines_chart, _declines({"No capacity": 3}))
+    other = cached.chart_spec(declines_chart, _declines({"No capacity": 4}))
+    assert again is first
+    assert other is not first
+    assert built == [_declines({"No capacity": 3}), _declines({"No capacity": 4})]
+    assert first == charts.page_spec(charts.declines_by_reason(_declines({"No capacity": 3})))
+    assert list(first["datasets"].values()) == [_declines({"No capacity": 3})]
+
+    for n in range(cached.SPECS_KEPT):
+        cached.chart_spec(declines_chart, _declines({"Outside our area": n}))
+    assert len(cached._specs) == cached.SPECS_KEPT
+    built.clear()
+    cached.chart_spec(declines_chart, _declines({"No capacity": 3}))  # the oldest: no longer kept, built again
+    assert built == [_declines({"No capacity": 3})]
+
+
+def test_a_pages_chart_spec_has_no_theme_so_it_fills_its_column_and_a_report_keeps_its_size():
+    """charts.page_spec leaves Altair's default theme (a view fixed at 300 by 300 pixels) out, as st.altair_chart
+    did; a report's figure is drawn from the chart with the theme, as before."""
+    chart = charts.declines_by_reason(_declines({"No capacity": 3}))
+    assert "config" not in charts.page_spec(chart)
+    assert chart.to_dict()["config"] == {"view": {"continuousWidth": 300, "continuousHeight": 300}}
+    report = charts.for_report(chart, scope="All branches", as_of=TODAY)
+    assert report["config"] == {"view": {"continuousWidth": 300, "continuousHeight": 300}}
+
+
+def test_a_heatmap_of_400_branches_is_drawn_though_it_has_more_than_altairs_5000_row_default():
+    rows = [
+        {
+            "branch": f"Branch {b:03d}",
+            "branch_id": b,
+            "partner_type": label,
+            "type_code": label.upper(),
+            "status": "gap",
+            "named_contacts": 0,
+            "warm_named_contacts": 0,
+            "last_touched": None,
+        }
+        for b in range(400)
+        for label in TYPE_ORDER
+    ]
+    assert len(rows) > 5000
+    [data] = charts.page_spec(charts.heatmap(rows, TYPE_ORDER))["datasets"].values()
+    assert len(data) == len(rows)

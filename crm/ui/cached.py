@@ -7,12 +7,17 @@ can reach an id seen before, never with the same time. A regional lead changing 
 is served from memory; the first view after anyone's change recomputes.
 """
 
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from datetime import date
 
+import altair as alt
 import streamlit as st
 from sqlite_utils import Database
 
-from crm import clock, coverage, db, merge
+from crm import charts, clock, coverage, db, merge
 from crm import referrals as referral_data  # this module has its own referrals(), for the Coverage page
 from crm.access import Actor
 
@@ -108,3 +113,28 @@ def duplicate_contacts(database: Database, actor: Actor, *, branch_id: int | Non
 def duplicate_organisations(database: Database, actor: Actor) -> list[dict]:
     """merge.duplicate_organisations, cached while the data is unchanged."""
     return _duplicate_organisations(_version(database), actor)
+
+
+SPECS_KEPT = 32  # charts' specs kept in this process; the largest (a 250-branch heatmap) is about 1 MB
+_specs: OrderedDict[str, dict] = OrderedDict()
+_specs_lock = threading.Lock()
+
+
+def chart_spec(build: Callable[..., alt.TopLevelMixin], *args: object) -> dict:
+    """``charts.page_spec(build(*args))``, made once per distinct arguments (while among the SPECS_KEPT most
+    recently used). Building a chart with Altair checks every part against the Vega-Lite schema: for a branch's
+    small heatmap that was 40 ms of each Coverage rerun, and a chart depends on nothing but its arguments.
+
+    The spec is shared by every rerun that draws the same chart: never change it (charts.for_report copies it).
+    """
+    key = json.dumps([build.__module__, build.__qualname__, args], default=str, sort_keys=True)
+    with _specs_lock:
+        if (spec := _specs.get(key)) is not None:
+            _specs.move_to_end(key)
+            return spec
+    spec = charts.page_spec(build(*args))
+    with _specs_lock:
+        _specs[key] = spec
+        while len(_specs) > SPECS_KEPT:
+            _specs.popitem(last=False)
+    return spec

@@ -280,16 +280,27 @@ def _follow_up_text(row: dict) -> str:
 
 
 def chart_with_data(
-    chart, rows: list[dict], columns: dict[str, str], name: str, key: str, report: dict | None = None, **chart_options
+    build: Callable,
+    args: tuple,
+    rows: list[dict],
+    columns: dict[str, str],
+    name: str,
+    key: str,
+    report: dict | None = None,
+    **chart_options,
 ):
-    """A chart, its data as a table under it, and downloads: the data as CSV, the chart as PNG and SVG.
+    """The chart ``build(*args)`` (a crm.charts function and its arguments), its data as a table under it, and
+    downloads: the data as CSV, the chart as PNG and SVG.
 
-    ``columns`` maps row keys to the headings shown. The images are rendered only when a download is clicked,
-    as a report's figure (charts.for_report, given ``report``: scope, as_of, window_days, required_types).
-    Returns what st.altair_chart returns (the selection, when ``on_select`` is passed).
+    The chart is built once for the same arguments (cached.chart_spec). ``columns`` maps row keys to the headings
+    shown. The images are rendered only when a download is clicked, as a report's figure (charts.for_report,
+    given ``report``: scope, as_of, window_days, required_types). Returns what st.vega_lite_chart returns (the
+    selection, when ``on_select`` is passed).
     """
-    figure = (lambda: charts.for_report(chart, **report)) if report else (lambda: chart)
-    event = st.altair_chart(chart, key=key, **chart_options)
+    from crm.ui import cached  # (crm.ui.cached imports streamlit's caching; pages import widgets first)
+
+    figure = (lambda: charts.for_report(build(*args), **report)) if report else (lambda: build(*args))
+    event = st.vega_lite_chart(spec=cached.chart_spec(build, *args), key=key, **chart_options)
     table = [{heading: row.get(column) for column, heading in columns.items()} for row in rows]
     with st.expander(f"{name}: data as a table", expanded=False):
         st.dataframe(table, hide_index=True, width="stretch")
