@@ -471,15 +471,25 @@ def longest_untouched(
     """The active named contacts of a branch and partner type who have gone longest without a touch (never touched
     first, then by name), at most ``limit`` of them, and how many there are: Coverage's "Who to call".
 
-    Only the rows shown are read and formatted; a busy branch has dozens of GP contacts.
+    Only the rows shown are read and formatted; a busy branch has dozens of GP contacts. The partner type is
+    asked of each contact's organisation (joined), not as _filters' list of the type's organisations: that list
+    holds all 7,500 GP practices in England, one index search each (6 ms, where this takes 0.1).
     """
-    where, values = _filters(actor, branch_id=branch_id, type_code=type_code)
-    where += " AND c.is_named_contact = 1"
+    where, values = branch_clause(actor, "c.branch_id")
+    where += " AND c.status = 'active' AND c.is_named_contact = 1"
+    if branch_id is not None:
+        where += " AND c.branch_id = ?"
+        values = [*values, branch_id]
+    if type_code is not None:
+        where += " AND o.type_code = ?"
+        values = [*values, type_code]
     rows = db.execute_returning_dicts(
         f"{_SELECT} WHERE {where} ORDER BY coalesce(c.last_touched_on, ''), c.name COLLATE NOCASE, c.id LIMIT ?",
         [*values, limit],
     )
-    total = db.execute(f"SELECT count(*) FROM contacts c WHERE {where}", values).fetchone()[0]
+    total = db.execute(
+        f"SELECT count(*) FROM contacts c JOIN organisations o ON o.id = c.organisation_id WHERE {where}", values
+    ).fetchone()[0]
     return [_with_display(r) for r in rows], total
 
 

@@ -16,6 +16,7 @@ from datetime import date
 import altair as alt
 import streamlit as st
 from sqlite_utils import Database
+from streamlit import dataframe_util
 
 from crm import charts, clock, coverage, db, merge
 from crm import referrals as referral_data  # this module has its own referrals(), for the Coverage page
@@ -121,11 +122,12 @@ _specs_lock = threading.Lock()
 
 
 def chart_spec(build: Callable[..., alt.TopLevelMixin], *args: object) -> dict:
-    """``charts.page_spec(build(*args))``, made once per distinct arguments (while among the SPECS_KEPT most
-    recently used). Building a chart with Altair checks every part against the Vega-Lite schema: for a branch's
-    small heatmap that was 40 ms of each Coverage rerun, and a chart depends on nothing but its arguments.
+    """``charts.page_spec(build(*args))`` with its data as Arrow, made once per distinct arguments (while among
+    the SPECS_KEPT most recently used). Building a chart with Altair checks every part against the Vega-Lite
+    schema: for a branch's small heatmap that was 40 ms of each Coverage rerun, and a chart depends on nothing but
+    its arguments.
 
-    The spec is shared by every rerun that draws the same chart: never change it (charts.for_report copies it).
+    The spec is shared by every rerun that draws the same chart: never change it.
     """
     key = json.dumps([build.__module__, build.__qualname__, args], default=str, sort_keys=True)
     with _specs_lock:
@@ -133,6 +135,11 @@ def chart_spec(build: Callable[..., alt.TopLevelMixin], *args: object) -> dict:
             _specs.move_to_end(key)
             return spec
     spec = charts.page_spec(build(*args))
+    # The data as Arrow, which st.vega_lite_chart would otherwise make from the rows on every rerun (more than half
+    # of drawing a small chart); it takes the bytes as they are.
+    spec["datasets"] = {
+        name: dataframe_util.convert_anything_to_arrow_bytes(rows) for name, rows in spec.get("datasets", {}).items()
+    }
     with _specs_lock:
         _specs[key] = spec
         while len(_specs) > SPECS_KEPT:
