@@ -9,6 +9,7 @@
 Only a browser shows what arrives while a script is still running, and what the page asks the network for.
 """
 
+import base64
 import csv
 import io
 import os
@@ -28,6 +29,7 @@ from tests.browserkit import DESKTOP, PHONE
 from tests.conftest import copy_database
 
 pytestmark = pytest.mark.browser
+FAVICON = Path(__file__).resolve().parents[1] / "crm" / "ui" / "favicon.png"
 
 ADMIN = "ada"
 LEAD = "lead.northwest"
@@ -242,4 +244,7 @@ def test_every_page_loads_with_nothing_fetched_from_outside(browser, server, use
     assert any(re.search(r"/static/media/MaterialSymbols-Rounded\.[\w-]+\.woff2$", url) for url in requested)
     icon = page.get_by_test_id("stSidebarNav").get_by_test_id("stIconMaterial").first
     assert icon.evaluate("e => getComputedStyle(e).fontFamily").startswith('"Material Symbols Rounded"')
+    # The tab's icon is the handshake, sent with the page as a data URL.
+    favicon = page.evaluate("() => document.querySelector(\"link[rel~='icon']\").href")
+    assert favicon.removeprefix("data:image/png;base64,") == base64.b64encode(FAVICON.read_bytes()).decode()
     context.close()
