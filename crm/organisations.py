@@ -292,19 +292,34 @@ def search(
         where.append("o.type_code = ?")
         params.append(type_code)
     mine, mine_params = _in_patch(actor)
-    rows = db.execute_returning_dicts(
-        f"""
-        SELECT o.id, o.name, o.type_code, t.label AS type_label, o.address, o.postcode, o.phone, o.phone_ext,
-               o.email, o.website, o.ods_code, o.version, o.created_by, o.status, o.phone_raw,
-               {mine} AS in_patch
-        FROM organisations o JOIN organisation_types t ON t.code = o.type_code
-        WHERE {" AND ".join(where)}
-        ORDER BY in_patch DESC, (o.name LIKE ? ESCAPE '\\') DESC, o.name COLLATE NOCASE
-        LIMIT ?
-        """,
-        [*mine_params, *params, fields.like_escape(query) + "%", limit],
-    )
-    return [_with_display(row) for row in rows]
+
+    def read(in_patch: tuple[str, list], condition: tuple[str, list], order: tuple[str, list], n: int) -> list[dict]:
+        return db.execute_returning_dicts(
+            f"""
+            SELECT o.id, o.name, o.type_code, t.label AS type_label, o.address, o.postcode, o.phone, o.phone_ext,
+                   o.email, o.website, o.ods_code, o.version, o.created_by, o.status, o.phone_raw,
+                   {in_patch[0]} AS in_patch
+            FROM organisations o JOIN organisation_types t ON t.code = o.type_code
+            WHERE {condition[0]} AND {" AND ".join(where)}
+            ORDER BY {order[0]}
+            LIMIT ?
+            """,
+            [*in_patch[1], *condition[1], *params, *order[1], n],
+        )
+
+    if query or mine == "0":
+        starts = fields.like_escape(query) + "%"
+        order = "in_patch DESC, (o.name LIKE ? ESCAPE '\\') DESC, o.name COLLATE NOCASE"
+        found = read((mine, mine_params), ("1 = 1", []), (order, [starts]), limit)
+    else:
+        # Nothing typed (every list's first view): the patch's organisations, then the rest of the directory in
+        # name order, read from idx_organisations_name. One read ordered by "in the patch" sorted all 10,500
+        # organisations to show 50 (4 ms).
+        by_name: tuple[str, list] = ("o.name COLLATE NOCASE", [])
+        found = read(("1", []), (mine, mine_params), by_name, limit)
+        if len(found) < limit:
+            found += read(("0", []), (f"NOT {mine}", mine_params), by_name, limit - len(found))
+    return [_with_display(row) for row in found]
 
 
 def _with_display(row: dict) -> dict:

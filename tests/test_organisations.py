@@ -513,6 +513,31 @@ def test_search_lists_the_users_own_patch_first(world, partners):
     ]
 
 
+def test_search_with_nothing_typed_lists_the_patch_then_the_directory_by_name_up_to_the_limit(world, partners):
+    """Test that with nothing typed (a list's first view) a branch manager sees their patch's organisations by name,
+    then the rest of the directory by name, marked as in the patch or not, cut at the limit; an administrator sees
+    the directory by name."""
+    world.contact(world.york, "Yvonne Reable", partners["York Reablement Team"])
+    world.contact(world.york, "Otto Ley", partners["Otley Road Medical Practice"])
+    everyone = sorted(
+        (o["name"] for o in organisations.search(world.db, "", limit=1000, actor=world.admin)), key=str.lower
+    )
+    york = world.manager_york
+
+    found = organisations.search(world.db, "", limit=4, actor=york)
+    rest = [name for name in everyone if name not in ("Otley Road Medical Practice", "York Reablement Team")]
+    assert [(o["name"], o["in_patch"]) for o in found] == [
+        ("Otley Road Medical Practice", 1),
+        ("York Reablement Team", 1),
+        (rest[0], 0),
+        (rest[1], 0),
+    ]
+    assert [o["name"] for o in organisations.search(world.db, "", limit=1, actor=york)] == [
+        "Otley Road Medical Practice"
+    ]
+    assert [o["name"] for o in organisations.search(world.db, "", limit=4, actor=world.admin)] == everyone[:4]
+
+
 def test_update_type_says_whether_anything_changed(world):
     """Test that saving a partner type unchanged writes nothing and returns False, and a change returns True."""
     before = _counts(world)
