@@ -9,6 +9,7 @@ from crm import audit, clock, exports
 from crm.access import Actor
 from crm.ui import session
 from crm.ui.downloads import deferred_download
+from crm.ui.widgets import rows_table
 
 database, actor = session.require(__file__)
 today = clock.now().date()
@@ -64,7 +65,7 @@ def as_csv(database: Database, actor: Actor) -> str:
 st.caption(
     f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}" + (" (newest 1,000)" if len(entries) == 1000 else "")
 )
-st.dataframe(table_rows, hide_index=True, width="stretch")
+rows_table(table_rows, hide_index=True, width="stretch")
 deferred_download(
     "Export (CSV)", as_csv, file_name=f"audit-{today.isoformat()}.csv", mime="text/csv", key="audit_export"
 )

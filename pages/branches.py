@@ -5,7 +5,7 @@ import streamlit as st
 from crm import branches, directory
 from crm.errors import CRMError
 from crm.ui import session
-from crm.ui.widgets import choice, flash, show_error
+from crm.ui.widgets import choice, flash, rows_table, show_error
 
 database, actor = session.require(__file__)
 
@@ -15,7 +15,7 @@ regions = branches.regions(database, actor)
 left, right = st.columns(2)
 with left:
     st.subheader("Regions")
-    st.dataframe([{"Region": r["name"], "Branches": r["branches"]} for r in regions], hide_index=True, width="stretch")
+    rows_table([{"Region": r["name"], "Branches": r["branches"]} for r in regions], hide_index=True, width="stretch")
     with st.form("branches_add_region_form", clear_on_submit=True):
         name = st.text_input("New region", key="branches_region_name")
         if st.form_submit_button("Add region"):
@@ -28,7 +28,7 @@ with left:
                 st.rerun()
 with right:
     st.subheader("Branches")
-    st.dataframe(
+    rows_table(
         [
             {"Branch": b["name"], "Region": b["region"], "Active contacts": b["contacts"]}
             for b in branches.branches(database, actor)

@@ -5,7 +5,7 @@ import streamlit as st
 from crm import branches, directory
 from crm.access import BRANCH_MANAGER
 from crm.ui import session
-from crm.ui.widgets import choice, md
+from crm.ui.widgets import choice, md, rows_table
 
 database, actor = session.require(__file__)
 
@@ -25,7 +25,7 @@ if practices:
         f"Patch: {md(patch['postcode_district'] or 'no postcode districts')}; "
         f"commissioners: {md(patch['commissioner'] or 'none')}. Practices without a named contact come first."
     )
-    st.dataframe(
+    rows_table(
         [
             {
                 "Named contact": "Yes" if p["has_named_contact"] else "No",

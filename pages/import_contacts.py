@@ -7,7 +7,7 @@ from crm import branches, imports
 from crm.access import BRANCH_MANAGER
 from crm.errors import CRMError
 from crm.ui import session
-from crm.ui.widgets import choice, md, show_error
+from crm.ui.widgets import choice, md, rows_table, show_error
 
 database, actor = session.require(__file__)
 
@@ -97,7 +97,7 @@ st.write(
 outcome_words = {"imported": "Import", "updated": "Update", "skipped": "Skip", "error": "Problem"}
 name_column = table.headers.index(mapping["name"]) if mapping["name"] else None
 org_column = table.headers.index(mapping["organisation"]) if mapping["organisation"] else None
-st.dataframe(
+rows_table(
     [
         {
             "Line": row.line,

@@ -6,7 +6,7 @@ import streamlit as st
 from crm import coverage, organisations
 from crm.errors import CRMError
 from crm.ui import session
-from crm.ui.widgets import choice, flash, show_error
+from crm.ui.widgets import choice, flash, rows_table, show_error
 
 database, actor = session.require(__file__)
 
@@ -17,7 +17,7 @@ st.write(
 )
 flash()
 partner_types = organisations.types(database)
-st.dataframe(
+rows_table(
     [
         {"Partner type": t["label"], "Code": t["code"], "Keep in touch every (days)": t["keep_in_touch_days"]}
         for t in partner_types

@@ -9,7 +9,7 @@ from crm.access import ADMIN
 from crm.errors import CRMError
 from crm.ui import session
 from crm.ui.confirm import erase_step
-from crm.ui.widgets import day, flash, md, show_error
+from crm.ui.widgets import day, flash, md, rows_table, show_error
 
 database, actor = session.require(__file__)
 today = clock.now().date()
@@ -68,7 +68,7 @@ if not due:
     st.session_state.pop(CHOSEN, None)
     st.success("Nothing to review: every contact has been in touch within the period, or was reviewed.")
     st.stop()
-event = st.dataframe(
+event = rows_table(
     [
         {
             "Name": r["name"],

@@ -6,14 +6,14 @@ from crm import branches, dates, users
 from crm.access import BRANCH_MANAGER, REGIONAL_LEAD, ROLES
 from crm.errors import CRMError
 from crm.ui import session
-from crm.ui.widgets import choice, flash, show_error
+from crm.ui.widgets import choice, flash, rows_table, show_error
 
 database, actor = session.require(__file__)
 
 st.title("Users")
 flash()
 rows = users.list_users(database, actor)
-st.dataframe(
+rows_table(
     [
         {
             "User name": r["username"],

@@ -773,3 +773,24 @@ def test_that_each_rerun_gets_its_own_copy_of_the_roles_menu(tmp_path):
         "other_rerun_may_run_it": False,
         "default": ["Start"],
     }
+
+
+def _two_tables() -> None:
+    from crm.ui.widgets import rows_table
+
+    rows_table(
+        [{"Name": "Ann Ash", "Referrals": 3, "Hours": None}, {"Name": "Bob Brown", "Referrals": 0, "Hours": 2.5}]
+    )
+    rows_table([{"Ward": "A", "Beds": 3}, {"Ward": "B", "Beds": "closed"}])  # a column Arrow cannot type
+
+
+def test_that_rows_table_shows_rows_as_given_and_rows_of_mixed_values_too():
+    at = AppTest.from_function(_two_tables).run()
+    assert not at.exception
+    typed, mixed = at.dataframe
+    assert list(typed.value.columns) == ["Name", "Referrals", "Hours"]
+    assert typed.value.astype(object).where(typed.value.notna(), None).to_dict("records") == [
+        {"Name": "Ann Ash", "Referrals": 3, "Hours": None},
+        {"Name": "Bob Brown", "Referrals": 0, "Hours": 2.5},
+    ]
+    assert mixed.value.astype(str).to_dict("records") == [{"Ward": "A", "Beds": "3"}, {"Ward": "B", "Beds": "closed"}]

@@ -6,7 +6,7 @@ from datetime import datetime, time
 import streamlit as st
 
 from crm import branches, clock, contacts, referrals
-from crm.ui.widgets import choice, flash, guarded_save
+from crm.ui.widgets import choice, flash, guarded_save, rows_table
 
 NO_CLIENT_IDENTITY = (
     "No client identity here: never the person's name, address, date of birth or NHS number. "
@@ -175,9 +175,9 @@ def table(rows: list[dict], *, show_branch: bool, key: str | None = None):
         for r in rows
     ]
     if key is None:
-        st.dataframe(data, hide_index=True, width="stretch")
+        rows_table(data, hide_index=True, width="stretch")
         return None
-    return st.dataframe(data, hide_index=True, width="stretch", key=key, on_select="rerun", selection_mode="single-row")
+    return rows_table(data, hide_index=True, width="stretch", key=key, on_select="rerun", selection_mode="single-row")
 
 
 def sent_by(database, actor, key: str, *, contact: dict | None = None, organisation: dict | None = None) -> None:

@@ -4,6 +4,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypeVar
 
+import pyarrow as pa
 import streamlit as st
 
 from crm import branches, charts, clock, dates, exports, fields, interactions, organisations
@@ -24,6 +25,20 @@ _LINE_START_SPECIAL = re.compile(r"^([#+=-]|\d{1,9}(?=[.)]))")
 # each pattern while the text reads, wraps and looks exactly as typed.
 _WORD_JOINER = "\u2060"
 _AUTOLINK_PARTS = re.compile(r"(:(?=\S)|(?<=[\w.+-])@(?=[\w-])|(?<![A-Za-z0-9])www(?=\S))", re.IGNORECASE)
+
+
+def rows_table(rows: list[dict], **options: Any) -> Any:
+    """st.dataframe of ``rows`` (pass ``hide_index=True``), sent as an Arrow table, as Streamlit sends one: given a
+    list of dicts, it builds a pandas DataFrame and converts that to Arrow on every rerun, 8% of all the app's
+    script time under load (BENCHMARKS.md). Rows Arrow cannot type (a column of mixed values, rows with different
+    columns) go as they are, for Streamlit's own conversion."""
+    data: pa.Table | list[dict] = rows
+    if rows and all(row.keys() == rows[0].keys() for row in rows):
+        try:
+            data = pa.Table.from_pylist(rows)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            pass
+    return st.dataframe(data, **options)
 
 
 def md(text: str | None) -> str:
@@ -254,7 +269,7 @@ def timeline(rows: list[dict], *, show_contacts: bool = True) -> None:
     if not rows:
         st.info("Nothing logged yet.")
         return
-    st.dataframe(
+    rows_table(
         [
             {
                 "Date": day(r["occurred_on"]),
