@@ -29,9 +29,13 @@ _ALTAIR_THEME = threading.Lock()  # Altair's theme is one setting for the whole 
 
 def page_spec(chart: alt.TopLevelMixin) -> dict:
     """The chart's Vega-Lite spec (its data inline) as a page draws it: with no theme, as st.altair_chart makes it
-    (Altair's default theme would fix the view at 300 pixels instead of filling the column)."""
+    (Altair's default theme would fix the view at 300 pixels instead of filling the column).
+
+    Not checked against the Vega-Lite schema again, value by value (40% of making a 250-branch heatmap's spec):
+    the tests build every chart here with the check (tests/test_charts.py, tests/test_referrals.py).
+    """
     with _ALTAIR_THEME, alt.theme.enable("none"):
-        return chart.to_dict()
+        return chart.to_dict(validate=False)
 
 
 def _spec(chart: alt.TopLevelMixin | dict) -> dict:
