@@ -966,6 +966,10 @@ def test_charts_draw_the_measures(figures):
     )
     assert len(reasons_data) == 6
     assert charts.referral_outcomes([], "branch", "Branch").to_dict()["mark"]["type"] == "bar"
+    # (to_dict checks each chart against the Vega-Lite schema; the pages draw them without that check again)
+    month_rows = referrals.by_month(figures.db, figures.admin)
+    [months] = charts.referrals_by_outcome_month(month_rows).to_dict()["datasets"].values()
+    assert sum(m["referrals"] for m in months) == sum(r["referrals"] for r in month_rows) > 0
 
 
 @pytest.mark.parametrize("by", ["branch", "partner_type", "organisation"])
