@@ -10,8 +10,9 @@ from sending the rerun request to the ``script_finished`` ForwardMsg (after any 
 The floor is a title-only page served by the same server in the same run: app.py draws only a title when the
 bench sets ``CRM_BENCH_FLOOR=1`` for the server and a rerun asks for ``?bench=floor`` (normal runs never set
 it). Some branch managers also log interactions through the Interactions page's "Log an interaction" form
-(widget states in the BackMsg, as the browser sends them); afterwards every write the page confirmed must be in
-the database.
+(widget states in the BackMsg, as the browser sends them: first the section's open state, as a click on its
+header sends it, since the form is drawn only while it is open; then the form's values and its submit button);
+afterwards every write the page confirmed must be in the database.
 
 Streamlit's protocol messages are imported here, in the command only (crm/ itself never imports Streamlit).
 """
@@ -36,6 +37,8 @@ from crm.handles import Handles
 
 FLOOR = "floor: title-only page"
 WRITE = "Log an interaction (write)"
+OPEN_LOG = "Interactions, Log an interaction opened"
+LOG_SECTION = "interactions_logging_open"  # the key of the section the form is drawn in (pages/interactions.py)
 FLOOR_QUERY = "bench=floor"
 FLOOR_ENV = "CRM_BENCH_FLOOR"
 RUN_SECONDS_LIMIT = 120  # one rerun taking longer than this counts as an error (and the tab reconnects)
@@ -136,6 +139,11 @@ class Tab:
                     outcome.widgets[match.group(1)] = proto
                     if match.group(1) == SIGN_IN_PASSWORD:
                         outcome.error = outcome.error or "signed out: the sign-in form was shown"
+            elif kind == "delta" and forward.delta.WhichOneof("type") == "add_block":
+                block = forward.delta.add_block
+                # An expander that keeps its state (drawn only while open) is a widget too, sent as a block.
+                if block.HasField("expandable") and (match := WIDGET_ID.match(block.expandable.id)):
+                    outcome.widgets[match.group(1)] = block.expandable
             elif kind == "script_finished":
                 status = forward.script_finished
                 if status == ForwardMsg.FINISHED_EARLY_FOR_RERUN:
@@ -154,21 +162,36 @@ class User:
     writer: bool
 
 
-def _log_form_states(widgets: dict[str, object], summary: str) -> list | None:
-    """The widget states a browser sends when someone picks a contact, types a summary and presses
-    "Log interaction": the multiselect outside the form, the form's text and its submit button."""
+def _log_section_open(widgets: dict[str, object]) -> list | None:
+    """The widget state a browser sends when someone clicks "Log an interaction" to open it (an expander's
+    state is a bool, True while open); None when the page had no such section."""
     from streamlit.proto.WidgetStates_pb2 import WidgetState
 
+    section = widgets.get(LOG_SECTION)
+    if section is None:
+        return None
+    return [WidgetState(id=section.id, bool_value=True)]  # type: ignore[attr-defined]
+
+
+def _log_form_states(widgets: dict[str, object], summary: str) -> list | None:
+    """The widget states a browser sends when, in the open "Log an interaction" section, someone picks a contact,
+    types a summary and presses "Log interaction": the section (still open), the multiselect outside the form,
+    the form's text and its submit button."""
+    from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+    section = _log_section_open(widgets)
     contacts = widgets.get("interactions_log_contacts")
     summary_box = widgets.get("interactions_log_summary")
     submit = next((w for key, w in widgets.items() if key.startswith("FormSubmitter:interactions_log_form")), None)
-    if contacts is None or summary_box is None or submit is None or not contacts.options:  # type: ignore[attr-defined]
+    if section is None or contacts is None or summary_box is None or submit is None:
+        return None
+    if not contacts.options:  # type: ignore[attr-defined]
         return None
     picked = WidgetState(id=contacts.id)  # type: ignore[attr-defined]
     picked.string_array_value.data.append(contacts.options[0])  # type: ignore[attr-defined]
     typed = WidgetState(id=summary_box.id, string_value=summary)  # type: ignore[attr-defined]
     pressed = WidgetState(id=submit.id, trigger_value=True)  # type: ignore[attr-defined]
-    return [picked, typed, pressed]
+    return [*section, picked, typed, pressed]
 
 
 async def _drive(
@@ -220,17 +243,7 @@ async def _drive(
                 if write and outcome.error is None:
                     writes += 1
                     summary = f"Load bench {run_id} {user.name} write {writes}"
-                    states = _log_form_states(outcome.widgets, summary)
-                    if states is None:
-                        tally.errors["the Log an interaction form was not on the Interactions page"] += 1
-                    else:
-                        tally.attempted += 1
-                        saved = await tab.rerun(pages[page], widget_states=states, look_for=summary.encode())
-                        _record(tally, WRITE, user.role, saved)
-                        if saved.error is None and saved.saw:
-                            tally.confirmed += 1
-                        elif saved.error is None:
-                            tally.errors["a logged interaction was not confirmed on the page"] += 1
+                    await _log_interaction(tab, pages[page], outcome.widgets, user.role, summary, tally)
         except TimeoutError:
             tally.errors[f"no script_finished within {RUN_SECONDS_LIMIT} s"] += 1
             await tab.close()  # the next turn reconnects, as a browser does
@@ -239,6 +252,33 @@ async def _drive(
             await tab.close()
         await asyncio.sleep(think * rng.uniform(0.5, 1.5))
     await tab.close()
+
+
+async def _log_interaction(
+    tab: Tab, page_hash: str, widgets: dict[str, object], role: str, summary: str, tally: Tally
+) -> None:
+    """Log an interaction as a person does on the Interactions page (``widgets``, as drawn): click "Log an
+    interaction" to open it (the form is drawn only while it is open), fill the form and press "Log
+    interaction"; it is confirmed when the page shows its summary."""
+    opening = _log_section_open(widgets)
+    if opening is None:
+        tally.errors["the Log an interaction section was not on the Interactions page"] += 1
+        return
+    opened = await tab.rerun(page_hash, widget_states=opening)
+    _record(tally, OPEN_LOG, role, opened)
+    if opened.error:
+        return
+    states = _log_form_states(opened.widgets, summary)
+    if states is None:
+        tally.errors["the Log an interaction form was not in its opened section"] += 1
+        return
+    tally.attempted += 1
+    saved = await tab.rerun(page_hash, widget_states=states, look_for=summary.encode())
+    _record(tally, WRITE, role, saved)
+    if saved.error is None and saved.saw:
+        tally.confirmed += 1
+    elif saved.error is None:
+        tally.errors["a logged interaction was not confirmed on the page"] += 1
 
 
 def _record(tally: Tally, page: str, role: str, outcome: Outcome) -> None:

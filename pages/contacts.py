@@ -460,7 +460,8 @@ def list_contacts() -> None:
     if event and event.selection.rows:
         st.query_params["contact"] = str(rows[event.selection.rows[0]]["id"])
         st.rerun()
-    with st.expander("Partner mailing list"):
+
+    def mailing_list() -> None:  # drawn only while open: it counts the people on the list
         st.write(
             "Active contacts of the branch selected above (or all yours) who may be contacted: people marked "
             "do-not-contact, who have left, or were erased are never included."
@@ -490,17 +491,18 @@ def list_contacts() -> None:
                 key="contacts_mailing_vcf",
             )
 
+    layout.drawn_when_open("Partner mailing list", "contacts_mailing_open", mailing_list)
+
 
 st.title("Contacts")
 if "contact" in st.query_params:
     if (contact_id := query_id("contact")) is not None:
         show_contact(contact_id)
 else:
-    # Open while someone is adding (a search typed, an organisation picked, a save pending): a rerun caused by the
-    # organisation search would otherwise fold the form away under the user's cursor.
-    adding = "contacts_pending" in st.session_state or any(
-        st.session_state.get(key) for key in ("contacts_add_org_search", "contacts_add_org_choice")
+    # Drawn only while open (its organisation picker is a quarter of the page's time), and open by itself while a
+    # save waits for an answer (a possible duplicate, client data). Its state is kept (contacts_add_open), so the
+    # organisation search's rerun leaves it open under the user's cursor.
+    layout.drawn_when_open(
+        "Add a contact", "contacts_add_open", add_contact, open_now="contacts_pending" in st.session_state
     )
-    with st.expander("Add a contact", expanded=adding):
-        add_contact()
     list_contacts()

@@ -7,7 +7,7 @@ import streamlit as st
 from crm import branches, clock, contacts, interactions
 from crm.access import BRANCH_MANAGER
 from crm.errors import CRMError
-from crm.ui import session
+from crm.ui import layout, session
 from crm.ui.confirm import delete_button
 from crm.ui.widgets import (
     choice,
@@ -283,6 +283,6 @@ if "interaction" in st.query_params:
     if (interaction_id := query_id("interaction")) is not None:
         show_interaction(interaction_id)
 else:
-    with st.expander("Log an interaction", expanded=False):
-        log_form()
+    # Its key is outside the form's prefix (interactions_log_), which a save clears: it stays open for the next.
+    layout.drawn_when_open("Log an interaction", "interactions_logging_open", log_form)
     list_interactions()

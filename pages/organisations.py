@@ -4,9 +4,9 @@ import streamlit as st
 
 from crm import contacts, interactions, merge, organisations
 from crm.errors import CRMError
+from crm.ui import layout, session
 from crm.ui import merge as merge_ui
 from crm.ui import referrals as referral_ui
-from crm.ui import session
 from crm.ui.widgets import (
     choice,
     edit_version,
@@ -128,7 +128,8 @@ def show_organisation(org_id: int) -> None:
 
 def list_organisations() -> None:
     flash()
-    with st.expander("Add an organisation"):
+
+    def add_organisation() -> None:
         with st.form("organisations_add_form"):
             values = organisation_fields("organisations_add")
             if st.form_submit_button("Add organisation", type="primary"):
@@ -140,6 +141,8 @@ def list_organisations() -> None:
                     flash(f"Added {values['name']} to the directory.")
                     st.query_params["organisation"] = str(org_id)
                     st.rerun()
+
+    layout.drawn_when_open("Add an organisation", "organisations_add_open", add_organisation)
     left, right = st.columns([3, 2])
     query = search_box(
         "Search",

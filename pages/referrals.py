@@ -26,36 +26,38 @@ if not visible:
     st.info("There are no branches to show.")
     st.stop()
 
+
+def log_referral() -> None:
+    if actor.role == BRANCH_MANAGER:
+        log_branch = actor.branch_id
+    else:
+        log_branch = choice("Branch", visible, key="referrals_log_branch")
+    people = referral_ui.contact_options(database, actor, log_branch)
+    contact_id = choice(
+        "From (contact)",
+        people,
+        key=f"referrals_log_contact_{log_branch}",
+        text="label",
+        blank="(no named contact)",
+    )
+    organisation_id = None
+    if contact_id is None:
+        organisation_id = organisation_picker(database, "referrals_log_org")
+    saved = referral_ui.log_form(
+        database,
+        actor,
+        "referrals_log",
+        branch_id=log_branch,
+        contact_id=contact_id,
+        organisation_id=organisation_id,
+    )
+    if saved is not None:
+        flash("Referral logged.")
+        st.rerun()
+
+
 # Drawn only while open: its pickers read the branch's contacts and the organisation directory.
-log_box = st.expander("Log a referral", key="referrals_log_open", on_change="rerun")
-if log_box.open:
-    with log_box:
-        if actor.role == BRANCH_MANAGER:
-            log_branch = actor.branch_id
-        else:
-            log_branch = choice("Branch", visible, key="referrals_log_branch")
-        people = referral_ui.contact_options(database, actor, log_branch)
-        contact_id = choice(
-            "From (contact)",
-            people,
-            key=f"referrals_log_contact_{log_branch}",
-            text="label",
-            blank="(no named contact)",
-        )
-        organisation_id = None
-        if contact_id is None:
-            organisation_id = organisation_picker(database, "referrals_log_org")
-        saved = referral_ui.log_form(
-            database,
-            actor,
-            "referrals_log",
-            branch_id=log_branch,
-            contact_id=contact_id,
-            organisation_id=organisation_id,
-        )
-        if saved is not None:
-            flash("Referral logged.")
-            st.rerun()
+layout.drawn_when_open("Log a referral", "referrals_log_open", log_referral)
 
 # Filters: what the actor may see, narrowed by region, branch and dates (UK days, both included).
 columns = st.columns(5)

@@ -7,7 +7,7 @@ import streamlit as st
 from crm import branches, clock, contacts, organisations, settings, testimonials
 from crm.access import ADMIN, BRANCH_MANAGER
 from crm.errors import CRMError
-from crm.ui import session
+from crm.ui import layout, session
 from crm.ui.confirm import delete_button
 from crm.ui.downloads import deferred_download
 from crm.ui.widgets import (
@@ -215,8 +215,8 @@ def show(testimonial_id: int) -> None:
 
 def browse() -> None:
     flash()
-    with st.expander("Record a testimonial"):
-        record_form()
+    # Its key is outside the form's prefix (testimonials_add_), which a save clears: it stays open for the next.
+    layout.drawn_when_open("Record a testimonial", "testimonials_recording_open", record_form)
     columns = st.columns(4)
     text = search_box("Search the words", "testimonials_search", placeholder="e.g. discharge", container=columns[0])
     branch_id = region_id = None

@@ -1,5 +1,6 @@
 """Helpers for the page tests: driving AppTest like a user, and reading everything a page rendered."""
 
+import re
 from pathlib import Path
 
 import streamlit.runtime.context
@@ -56,6 +57,29 @@ def button(at: AppTest, label: str) -> Button:
     matches = [b for b in at.button if b.label == label]
     assert len(matches) == 1, f"expected one button {label!r}, found {[b.label for b in at.button]}"
     return matches[0]
+
+
+def open_section(at: AppTest, label: str) -> AppTest:
+    """Open the closed expander with this label and run, as a click on its header does: its contents are drawn
+    only while it is open (crm.ui.layout.drawn_when_open), and its key (in its element id) holds whether it is."""
+    matches = [e for e in at.expander if e.label == label]
+    assert len(matches) == 1, f"expected one expander {label!r}, found {[e.label for e in at.expander]}"
+    key = re.fullmatch(r"\$\$ID-[0-9a-f]+-(.+)", matches[0].proto.id)
+    assert key, f"the expander {label!r} keeps no state: it is not drawn only while open"
+    assert not at.session_state[key[1]], f"the expander {label!r} is open already"
+    at.session_state[key[1]] = True
+    return at.run()
+
+
+def chart_table(at: AppTest, name: str):
+    """The data table (a DataFrame) under the chart called ``name`` (crm.ui.widgets.chart_with_data), its
+    section opened first when it is closed (and left open)."""
+    label = f"{name}: data as a table"
+    if not [e for e in at.expander if e.label == label][0].dataframe:
+        open_section(at, label)
+    [expander] = [e for e in at.expander if e.label == label]
+    [frame] = expander.dataframe
+    return frame.value
 
 
 def fill(at: AppTest, **values: object) -> AppTest:

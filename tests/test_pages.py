@@ -24,6 +24,7 @@ from tests.pagehelpers import (
     leaf_types,
     new_app,
     open_page,
+    open_section,
     page_path,
     rendered_text,
     run_app_on,
@@ -376,6 +377,8 @@ def test_that_a_branch_manager_adds_a_contact_with_a_messy_phone_number(world, d
     """Test that a contact added on the Contacts page is stored in the manager's own branch, with the phone
     number in E.164 plus extension, audited, and then shown with the number in national format."""
     at = open_page("manager.leeds", "contacts")
+    assert [e.label for e in at.expander] == ["Add a contact", "Partner mailing list"]
+    open_section(at, "Add a contact")
     assert [e.label for e in at.expander] == [
         "Add a contact",
         "Organisation not listed? Add it to the directory",
@@ -453,7 +456,7 @@ def test_that_a_branch_manager_adds_a_contact_with_a_messy_phone_number(world, d
 )
 def test_that_an_invalid_contact_shows_each_problem_and_writes_nothing(world, database, fields, messages):
     """Test that bad input on the add form names each refused field, quotes the input, and writes no row."""
-    at = open_page("manager.leeds", "contacts")
+    at = open_section(open_page("manager.leeds", "contacts"), "Add a contact")
     _pick_organisation(at, "Hyde", world.gp)
     _add_contact(at, **fields)
     assert not at.exception, at.exception
@@ -466,7 +469,7 @@ def test_that_a_duplicate_contact_is_only_saved_when_the_user_insists(world, dat
     """Test that a contact with the same email as one the branch has shows the duplicate warning and writes
     nothing, until "Save as a new contact anyway" is clicked."""
     existing = world.contact(world.leeds, "Pat Existing", email="pat@hydepark.example")
-    at = open_page("manager.leeds", "contacts")
+    at = open_section(open_page("manager.leeds", "contacts"), "Add a contact")
     _pick_organisation(at, "Hyde", world.gp)
     _add_contact(at, name="Patricia New", email="PAT@hydepark.example")
     assert not at.exception, at.exception
@@ -492,6 +495,74 @@ def test_that_a_duplicate_contact_is_only_saved_when_the_user_insists(world, dat
         ("Patricia New", "PAT@hydepark.example", world.leeds),
     ]
     assert len(audit.entries(database, "contacts")) == 2
+
+
+def test_that_add_a_contact_is_drawn_only_while_open(world):
+    """Test that the Contacts page's closed "Add a contact" section draws none of its widgets (its organisation
+    picker was a quarter of the page's time), and that opening it, as a click does, draws its form."""
+    at = open_page("manager.leeds", "contacts")
+    add_keys = ("contacts_add_org_search", "contacts_add_org_choice", "contacts_add_name", "contacts_new_org_name")
+    assert [w.key for w in [*at.text_input, *at.selectbox] if w.key in add_keys] == []
+    assert "Add contact" not in [b.label for b in at.button]
+
+    open_section(at, "Add a contact")
+    assert not at.exception, at.exception
+    assert sorted(w.key for w in [*at.text_input, *at.selectbox] if w.key in add_keys) == sorted(add_keys)
+    assert button(at, "Add contact")
+
+
+def test_that_add_a_contact_opens_itself_while_a_save_waits_for_an_answer(world, database):
+    """Test that while an added contact waits for the answer to the duplicate question, "Add a contact" stays
+    open even when its header is clicked to close it (the question would otherwise be hidden, unanswered), and
+    that once saved, the section is closed again."""
+    existing = world.contact(world.leeds, "Pat Existing", email="pat@hydepark.example")
+    at = open_section(open_page("manager.leeds", "contacts"), "Add a contact")
+    _pick_organisation(at, "Hyde", world.gp)
+    _add_contact(at, name="Patricia New", email="PAT@hydepark.example")
+    assert len(at.warning) == 1
+
+    at.session_state["contacts_add_open"] = False  # as a click on its header closes it
+    at.run()
+    assert not at.exception, at.exception
+    assert at.session_state["contacts_add_open"] is True
+    assert values(at.warning) == [
+        "This looks like a contact the branch already has: Pat Existing. "
+        "Open the existing record, or save this one as a new contact."
+    ]
+    button(at, "Save as a new contact anyway").click().run()
+    assert values(at.success) == ["Added Patricia New. It may be a contact the branch already has: see below."]
+    assert [row["name"] for row in contact_rows(database)] == ["Pat Existing", "Patricia New"]
+    assert existing == contact_rows(database)[0]["id"]
+
+    at.query_params.clear()  # back to the list
+    at.run()
+    assert [e.label for e in at.expander][0] == "Add a contact"
+    assert at.session_state["contacts_add_open"] is False
+    assert "contacts_add_name" not in [w.key for w in at.text_input]
+
+
+def test_that_add_an_organisation_is_drawn_only_while_open_and_adds_one(world, database):
+    """Test that the Organisations page's closed "Add an organisation" section draws none of its form, and that
+    opened, as a click does, its form adds the organisation and opens its page."""
+    at = open_page("manager.leeds", "organisations")
+    assert [w.key for w in at.text_input if w.key.startswith("organisations_add_")] == []
+    assert "Add organisation" not in [b.label for b in at.button]
+
+    open_section(at, "Add an organisation")
+    assert "organisations_add_name" in [w.key for w in at.text_input]
+    fill(at, organisations_add_name="Chapel Allerton Surgery", organisations_add_type="GP_PRACTICE")
+    button(at, "Add organisation").click().run()
+    assert not at.exception, at.exception
+    assert not at.error, values(at.error)
+    assert values(at.success) == ["Added Chapel Allerton Surgery to the directory."]
+    [row] = database.execute_returning_dicts(
+        "SELECT id, name, type_code FROM organisations WHERE name = 'Chapel Allerton Surgery'"
+    )
+    assert (row["name"], row["type_code"], at.query_params["organisation"]) == (
+        "Chapel Allerton Surgery",
+        "GP_PRACTICE",
+        str(row["id"]),
+    )
 
 
 def _open_contact(username: str, contact_id: int) -> AppTest:

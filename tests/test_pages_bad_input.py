@@ -10,7 +10,7 @@ import pytest
 from crm import contacts, db, interactions, organisations, testimonials, users
 from crm.errors import ValidationError
 from tests.conftest import PASSWORD, World, copy_world
-from tests.pagehelpers import ROOT, new_app, page_path, run_app_on, sign_in, values
+from tests.pagehelpers import ROOT, new_app, open_section, page_path, run_app_on, sign_in, values
 
 INVALID_LINK = "That link is not valid."
 CONTROL = "Search: contains a line break or control character; use a single line of text."
@@ -81,6 +81,7 @@ def test_a_control_character_in_the_organisation_picker_gets_a_message(world):
     message for a search holding a NUL, instead of a traceback."""
     at = sign_in(new_app(), "ada")
     at.switch_page(page_path("contacts")).run()
+    open_section(at, "Add a contact")
     assert at.text_input(key="contacts_add_org_search").proto.max_chars == 200
     at.text_input(key="contacts_add_org_search").set_value("Hyde\x00Park").run()
     assert not at.exception, at.exception

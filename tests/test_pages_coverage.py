@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 from crm import clock, coverage, dates, db, directory, interactions, organisations, referrals, users
 from crm.access import Actor
 from tests.conftest import PASSWORD, World, copy_world
-from tests.pagehelpers import ROOT, new_app, run_app_on, sign_in, values
+from tests.pagehelpers import ROOT, chart_table, new_app, open_section, run_app_on, sign_in, values
 
 HEATMAP_COLUMNS = {
     "region": "Region",
@@ -131,13 +131,11 @@ def open_view(at: AppTest, view: str) -> AppTest:
 
 
 def table(at: AppTest, name: str) -> list[dict]:
-    """The rows of the data table under the chart called ``name`` (empty cells as None), its tab opened first
-    when another is open (and left open)."""
+    """The rows of the data table under the chart called ``name`` (empty cells as None), its tab and its table
+    opened first when they are closed (and left open)."""
     if at.session_state["coverage_view"] != VIEW_OF[name]:
         open_view(at, VIEW_OF[name])
-    [expander] = [e for e in at.expander if e.label == f"{name}: data as a table"]
-    [frame] = expander.dataframe
-    data = frame.value
+    data = chart_table(at, name)
     return data.astype(object).where(pd.notna(data), None).to_dict("records")
 
 
@@ -349,6 +347,37 @@ def test_that_the_page_and_the_command_line_show_the_same_numbers(world, db_path
     assert league == branch_scores
     if not past:
         assert branch_scores == {"Leeds": "2/5", "York": "2/5"}
+
+
+def test_that_a_charts_data_table_is_drawn_only_while_its_section_is_open(world):
+    """Test that the "data as a table" section under a chart sends no table while closed (converting it cost
+    every rerun), shows it once opened as a click does, and drops it again when closed."""
+    at = sign_in(new_app(), "lead.north")
+    label = "Coverage heatmap: data as a table"
+
+    def tables_under_the_chart() -> list[list[str]]:
+        [expander] = [e for e in at.expander if e.label == label]
+        return [list(frame.value.columns) for frame in expander.dataframe]
+
+    assert tables_under_the_chart() == []
+    assert at.session_state["coverage_heatmap_table_open"] is False
+    open_section(at, label)
+    assert not at.exception, at.exception
+    assert tables_under_the_chart() == [
+        [
+            "Region",
+            "Branch",
+            "Partner type",
+            "Required",
+            "Named contacts",
+            "Warm named contacts",
+            "Last touched",
+            "Status",
+        ]
+    ]
+    at.session_state["coverage_heatmap_table_open"] = False  # as a second click on its header closes it
+    at.run()
+    assert tables_under_the_chart() == []
 
 
 def test_that_the_league_tab_gives_way_to_the_heatmap_when_one_branch_is_chosen(world):

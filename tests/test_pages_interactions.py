@@ -11,7 +11,7 @@ from crm import clock, contacts, dates, db, interactions, users
 from crm.errors import ValidationError
 from crm.ui.widgets import day
 from tests.conftest import PASSWORD, World, copy_world
-from tests.pagehelpers import button, fill, new_app, rendered_text, run_app_on, sign_in, values
+from tests.pagehelpers import button, fill, new_app, open_section, rendered_text, run_app_on, sign_in, values
 
 NHS_WARNING = (
     "Notes: contains what looks like an NHS number. Partner records must not hold details of the people you "
@@ -267,7 +267,7 @@ def test_that_the_interactions_page_logs_an_interaction_with_the_chosen_contacts
     omar = world.contact(world.leeds, "Omar Okafor", world.ot)
     paul = world.contact(world.leeds, "Paul Price")
     world.contact(world.york, "Yasmin Yates")
-    at = open_on("manager.leeds", "pages/interactions.py")
+    at = open_section(open_on("manager.leeds", "pages/interactions.py"), "Log an interaction")
     picker = at.multiselect(key="interactions_log_contacts")
     assert picker.options == [
         "Omar Okafor (Leeds Community OT)",
@@ -324,7 +324,7 @@ def test_that_the_interactions_page_logs_an_interaction_with_the_chosen_contacts
 def test_that_the_interactions_page_asks_before_saving_an_nhs_number(world):
     """Test that the full log form, too, saves notes holding an NHS number only after "save anyway"."""
     priya = world.contact(world.leeds, "Priya Patel")
-    at = open_on("manager.leeds", "pages/interactions.py")
+    at = open_section(open_on("manager.leeds", "pages/interactions.py"), "Log an interaction")
     at.multiselect(key="interactions_log_contacts").set_value([priya])
     fill(at, interactions_log_summary="Call", interactions_log_notes="NHS 943-476-5919")
 
@@ -337,6 +337,32 @@ def test_that_the_interactions_page_asks_before_saving_an_nhs_number(world):
     assert values(at.success) == ["Logged: Call."]
     assert [(r["summary"], r["notes"]) for r in interaction_rows(world)] == [("Call", "NHS 943-476-5919")]
     assert links(world) == [(interaction_rows(world)[0]["id"], priya)]
+
+
+def test_that_log_an_interaction_is_drawn_only_while_open(world):
+    """Test that the Interactions page's closed "Log an interaction" section draws none of its form (its contact
+    picker reads the branch's contacts), that opening it, as a click does, draws the form, and that it stays open
+    after a save, ready for the next."""
+    priya = world.contact(world.leeds, "Priya Patel")
+    at = open_on("lead.north", "pages/interactions.py")
+    form_keys = ["interactions_log_branch", "interactions_log_contacts", "interactions_log_summary"]
+
+    def drawn() -> list[str]:
+        return [w.key for w in [*at.selectbox, *at.multiselect, *at.text_input] if w.key in form_keys]
+
+    assert drawn() == []
+    assert "Log interaction" not in [b.label for b in at.button]
+
+    open_section(at, "Log an interaction")
+    assert not at.exception, at.exception
+    assert sorted(drawn()) == sorted(form_keys)
+    at.selectbox(key="interactions_log_branch").set_value(world.leeds).run()
+    fill(at, interactions_log_contacts=[priya], interactions_log_summary="Called the practice")
+    button(at, "Log interaction").click().run()
+    assert not at.error, values(at.error)
+    assert values(at.success) == ["Logged: Called the practice."]
+    assert sorted(drawn()) == sorted(form_keys)
+    assert at.text_input(key="interactions_log_summary").value == ""
 
 
 # This week: follow-ups on the home page.

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from crm import clock, contacts, db, interactions, testimonials, users
 from tests.conftest import PASSWORD, World, copy_world
-from tests.pagehelpers import button, new_app, run_app_on, sign_in, values
+from tests.pagehelpers import button, new_app, open_section, run_app_on, sign_in, values
 
 
 @pytest.fixture(autouse=True)
@@ -134,7 +134,7 @@ def test_that_the_log_form_offers_the_50_most_recent_contacts_and_finds_others(w
                 "contact_ids": [person],
             },
         )
-    at = open_on("manager.leeds", "pages/interactions.py")
+    at = open_section(open_on("manager.leeds", "pages/interactions.py"), "Log an interaction")
     picker = at.multiselect(key="interactions_log_contacts")
     assert len(picker.options) == 50
     assert picker.options[0] == "Person 00 (Hyde Park Surgery)"
@@ -192,7 +192,7 @@ def test_that_a_contact_chosen_in_one_branch_is_not_offered_after_choosing_anoth
     York's contacts (the kept choice is for the branch it was made in)."""
     leeds = world.contact(world.leeds, "Lena Leeds")
     world.contact(world.york, "Yuri York")
-    at = open_on("ada", "pages/interactions.py")
+    at = open_section(open_on("ada", "pages/interactions.py"), "Log an interaction")
     at.selectbox(key="interactions_log_branch").set_value(world.leeds).run()
     at.multiselect(key="interactions_log_contacts").set_value([leeds]).run()
     at.selectbox(key="interactions_log_branch").set_value(world.york).run()

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from crm import audit, clock, dates, testimonials
 from tests.conftest import World
-from tests.pagehelpers import ROOT, button, fill, rendered_text, run_app_on, sign_in, values
+from tests.pagehelpers import ROOT, button, fill, open_section, rendered_text, run_app_on, sign_in, values
 from tests.test_testimonials import ANONYMOUS, NAMED, ROLE, build_world, copy_world
 
 TABLE_COLUMNS = ["Received", "Quote", "Attributed as", "Partner type", "Branch", "Consent"]
@@ -80,6 +80,7 @@ def test_a_branch_manager_records_a_testimonial_through_the_form(world):
     every value entered, the giver taken from the chosen contact, audited as theirs, and then lists it."""
     at = open_testimonials("manager.leeds")
     assert [e.label for e in at.expander] == ["Record a testimonial"]
+    open_section(at, "Record a testimonial")
     assert at.selectbox(key="testimonials_add_contact").options == [
         "Someone not in the contacts: type below",
         "Olive Oak, Community Occupational Therapist (Leeds City Council)",
@@ -147,7 +148,7 @@ def test_a_branch_manager_records_a_testimonial_through_the_form(world):
 
 def test_the_form_shows_the_problem_and_saves_nothing(world):
     """Test that a testimonial saved without a quote shows the exact error and writes nothing."""
-    at = open_testimonials("manager.leeds")
+    at = open_section(open_testimonials("manager.leeds"), "Record a testimonial")
 
     fill(at, testimonials_add_contact=world.olive)
     button(at, "Save testimonial").click().run()
@@ -155,6 +156,24 @@ def test_the_form_shows_the_problem_and_saves_nothing(world):
     assert not at.exception, at.exception
     assert values(at.error) == ["Quote: is required."]
     assert world.db["testimonials"].count == 0
+
+
+def test_record_a_testimonial_is_drawn_only_while_open(world):
+    """Test that the closed "Record a testimonial" section draws none of its form (its contact picker reads the
+    branch's contacts on every rerun otherwise), and that opening it, as a click does, draws the form."""
+    at = open_testimonials("lead.north")
+    form_keys = ["testimonials_add_branch", "testimonials_add_contact", "testimonials_add_quote"]
+
+    def drawn() -> list[str]:
+        return [w.key for w in [*at.selectbox, *at.text_area] if w.key in form_keys]
+
+    assert drawn() == []
+    assert "Save testimonial" not in [b.label for b in at.button]
+
+    open_section(at, "Record a testimonial")
+    assert not at.exception, at.exception
+    assert sorted(drawn()) == sorted(form_keys)
+    assert button(at, "Save testimonial")
 
 
 @pytest.mark.parametrize(

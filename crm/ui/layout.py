@@ -5,8 +5,11 @@ in Python. Instead it draws both from the same (small) data, each inside a keyed
 element the CSS class ``st-key-<key>``), and one CSS @media rule hides the one that does not fit. The rule is
 injected once per run by ``breakpoint_style``; keep what goes in both containers cheap (one page of rows).
 
-Also here: tabs of which only the open one is drawn (``one_tab_at_a_time``), for pages of several charts.
+Also here: tabs of which only the open one is drawn (``one_tab_at_a_time``), for pages of several charts, and
+expanders whose contents are drawn only while open (``drawn_when_open``).
 """
+
+from collections.abc import Callable
 
 import streamlit as st
 
@@ -49,3 +52,21 @@ def one_tab_at_a_time(views: dict, key: str) -> None:
         if tab.open:
             with tab:
                 draw()
+
+
+def drawn_when_open(label: str, key: str, draw: Callable[[], object], *, open_now: bool = False) -> None:
+    """An expander whose contents ``draw`` draws only while it is open (opening or closing it reruns the page).
+
+    A plain st.expander runs its body and sends every widget in it on each rerun even while it is closed: a
+    closed form, picker or table cost the page as much as an open one. ``key`` holds whether it is open
+    (st.session_state[key]; a test opens it by setting it True, as a click does). ``open_now`` opens it for this
+    run whatever the user did, e.g. while a save inside it waits for an answer. Closing it forgets the values
+    typed in it (Streamlit drops the state of widgets not drawn)."""
+    if open_now:
+        # Written before the expander exists, as for any keyed widget: ``expanded=`` sets only a first value, and
+        # a changed one makes it another widget, which forgets whether the user had opened it.
+        st.session_state[key] = True
+    box = st.expander(label, key=key, on_change="rerun")
+    if box.open:
+        with box:
+            draw()

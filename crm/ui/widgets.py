@@ -9,6 +9,7 @@ import streamlit as st
 
 from crm import branches, charts, clock, dates, exports, fields, interactions, organisations
 from crm.errors import CRMError, InvalidFields, PossibleClientData
+from crm.ui import layout
 from crm.ui.downloads import deferred_download
 
 T = TypeVar("T")
@@ -317,8 +318,12 @@ def chart_with_data(
     figure = (lambda: charts.for_report(build(*args), **report)) if report else (lambda: build(*args))
     event = st.vega_lite_chart(spec=cached.chart_spec(build, *args), key=key, **chart_options)
     table = [{heading: row.get(column) for column, heading in columns.items()} for row in rows]
-    with st.expander(f"{name}: data as a table", expanded=False):
-        st.dataframe(table, hide_index=True, width="stretch")
+    # Drawn only while open: sending the table (as Arrow) cost every rerun of a page of charts.
+    layout.drawn_when_open(
+        f"{name}: data as a table",
+        f"{key}_table_open",
+        lambda: st.dataframe(table, hide_index=True, width="stretch"),
+    )
     left, middle, right, _ = st.columns([1, 1, 1, 3])
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
     with left:
