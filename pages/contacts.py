@@ -24,6 +24,7 @@ from crm.ui.widgets import (
     organisation_picker,
     query_id,
     quick_log,
+    rows_table,
     search_box,
     show_error,
     timeline,
@@ -426,7 +427,7 @@ def list_contacts() -> None:
     # The same page of rows twice: a table from 640 px wide, cards below that (crm.ui.layout says why).
     layout.breakpoint_style()
     with layout.wide("contacts_list"):
-        event = st.dataframe(
+        event = rows_table(
             [
                 {
                     # The name is a link to the contact's page; the text after "#" is what the cell shows.

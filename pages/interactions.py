@@ -19,6 +19,7 @@ from crm.ui.widgets import (
     md,
     organisation_picker,
     query_id,
+    rows_table,
     search_box,
     show_error,
 )
@@ -242,7 +243,7 @@ def list_interactions() -> None:
         st.caption(f"Showing {first:,}-{first + len(rows) - 1:,} of {of} interactions, newest first")
     else:
         st.caption(f"{total} interaction{'s' if total != 1 else ''}")
-    event = st.dataframe(
+    event = rows_table(
         [
             {
                 "Date": day(r["occurred_on"]),

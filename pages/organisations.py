@@ -15,6 +15,7 @@ from crm.ui.widgets import (
     md,
     query_id,
     quick_log,
+    rows_table,
     search_box,
     show_error,
     timeline,
@@ -83,7 +84,7 @@ def show_organisation(org_id: int) -> None:
     people = contacts.search(database, actor, organisation_id=org_id, status=None)
     st.subheader("Your contacts here")
     if people:
-        st.dataframe(
+        rows_table(
             [
                 {
                     "Name": p["name"],
@@ -162,7 +163,7 @@ def list_organisations() -> None:
     st.caption(
         f"{len(rows)} organisation{'s' if len(rows) != 1 else ''}" + (" (first 500)" if len(rows) == 500 else "")
     )
-    event = st.dataframe(
+    event = rows_table(
         [
             {
                 "Name": r["name"],

@@ -19,6 +19,7 @@ from crm.ui.widgets import (
     guarded_save,
     md,
     query_id,
+    rows_table,
     search_box,
     show_error,
 )
@@ -275,7 +276,7 @@ def browse() -> None:
         st.caption(f"Showing the newest {len(rows)} of {total} testimonials {readers} may see; narrow the filters.")
     else:
         st.caption(f"{total} testimonial{'s' if total != 1 else ''} {readers} may see.")
-    event = st.dataframe(
+    event = rows_table(
         [
             {
                 "Received": day(r["received_on"]),

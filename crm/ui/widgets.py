@@ -322,7 +322,7 @@ def chart_with_data(
     layout.drawn_when_open(
         f"{name}: data as a table",
         f"{key}_table_open",
-        lambda: st.dataframe(table, hide_index=True, width="stretch"),
+        lambda: rows_table(table, hide_index=True, width="stretch"),
     )
     left, middle, right, _ = st.columns([1, 1, 1, 3])
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
