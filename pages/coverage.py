@@ -155,9 +155,15 @@ def heatmap_and_who_to_call() -> None:
     # Longest untouched (or never touched) first, and only the first few: a card each for a busy branch's dozens of
     # GP contacts was most of the page's cost, and the first few are the calls to make.
     people.sort(key=lambda p: p["last_touched_on"] or "")
+    contacts_page = logdialog.contacts_page()  # looked up once for every name below
     for person in people[:WHO_TO_CALL_SHOWN]:
         # As on This week: the name opens their page, the phone is tap-to-call, and one click logs a touch.
-        logdialog.contact_card(person, key=f"coverage_person_{person['id']}", log_key=f"coverage_log_{person['id']}")
+        logdialog.contact_card(
+            person,
+            key=f"coverage_person_{person['id']}",
+            log_key=f"coverage_log_{person['id']}",
+            page=contacts_page,
+        )
     if len(people) > WHO_TO_CALL_SHOWN:
         st.caption(
             f"Showing the {WHO_TO_CALL_SHOWN} longest untouched of {len(people)} named contacts; "
