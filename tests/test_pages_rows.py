@@ -10,7 +10,7 @@ import pytest
 
 from crm import clock, dates, db, interactions, users
 from tests.conftest import PASSWORD, World, copy_world
-from tests.pagehelpers import open_page, run_app_on, shown_in, values
+from tests.pagehelpers import ROOT, new_app, open_page, run_app_on, shown_in, submit_sign_in, values
 
 # Pat's phone and email as every row shows them: tap-to-call and mailto: links, in the caption under the name.
 # (In the email's text a word joiner keeps the address from being made a second, automatic link.)
@@ -159,6 +159,21 @@ def test_that_who_to_call_shows_each_named_contact_as_a_row_with_links_and_log_a
     at.button(key=f"coverage_log_{world.pat}").click().run()
     assert "With **Pat Phone**" in values(at.markdown)
     assert not at.exception, at.exception
+
+
+def test_that_a_page_run_on_its_own_links_names_to_the_same_address(world):
+    """Test that Coverage run as a page file on its own (no app.py, so no navigation to link through: the
+    benchmark runs pages so) shows each name under "Who to call" as a plain link to the contact's page, the rest
+    of the row as in the app."""
+    at = submit_sign_in(new_app(ROOT / "pages" / "coverage.py").run(), "manager.leeds")
+    at.selectbox(key="coverage_drill_type").set_value("GP_PRACTICE").run()
+
+    assert not at.exception, at.exception
+    assert shown_in(at, f"coverage_person_{world.pat}") == [
+        ("markdown", f"[Pat Phone](contacts?contact={world.pat})"),
+        ("caption", f"Never contacted  \n{PAT_ABOUT}  \n{PAT_REACH}"),
+        ("button", f"coverage_log_{world.pat}", "Log a touch"),
+    ]
 
 
 def test_that_a_contacts_card_shows_the_name_link_about_status_and_reach(world):
