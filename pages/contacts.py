@@ -12,7 +12,7 @@ from crm.ui import layout, paging, session
 from crm.ui import merge as merge_ui
 from crm.ui import referrals as referral_ui
 from crm.ui.downloads import deferred_download
-from crm.ui.logdialog import person_lines, person_link
+from crm.ui.logdialog import contacts_page, person_lines, person_link
 from crm.ui.widgets import (
     choice,
     day,
@@ -374,11 +374,12 @@ def save_new(pending: dict) -> None:
         st.rerun()
 
 
-def contact_card(row: dict, several_branches: bool) -> None:
+def contact_card(row: dict, several_branches: bool, page: st.Page | str) -> None:
     """One contact as a card, for a phone: their name (a link to their page), job and organisation, status, and
-    their numbers (tap to call) and email."""
+    their numbers (tap to call) and email. ``page`` is where names lead (contacts_page(), looked up once
+    for the list: given as a path, each name's link would resolve it on the disk)."""
     with st.container(border=True, key=f"contacts_card_{row['id']}"):
-        person_link(row)
+        person_link(row, page=page)
         about, reach = person_lines(row)
         status = "Left" if row["status"] == "left" else contacts.RELATIONSHIPS[row["relationship"]]
         if row["do_not_contact"]:
@@ -455,8 +456,9 @@ def list_contacts() -> None:
             width="stretch",
         )
     with layout.narrow("contacts_cards"):
+        names_lead_to = contacts_page()
         for row in rows:
-            contact_card(row, several_branches)
+            contact_card(row, several_branches, names_lead_to)
     paging.pager("contacts", page, pages, table_key="contacts_table")
     if event and event.selection.rows:
         st.query_params["contact"] = str(rows[event.selection.rows[0]]["id"])

@@ -153,9 +153,15 @@ def heatmap_and_who_to_call() -> None:
     )
     if not people:
         st.warning("A gap: no named contact of this type. Find one on the Organisations page.")
+    contacts_page = logdialog.contacts_page()  # looked up once for every name below
     for person in people:
         # As on This week: the name opens their page, the phone is tap-to-call, and one click logs a touch.
-        logdialog.contact_card(person, key=f"coverage_person_{person['id']}", log_key=f"coverage_log_{person['id']}")
+        logdialog.contact_card(
+            person,
+            key=f"coverage_person_{person['id']}",
+            log_key=f"coverage_log_{person['id']}",
+            page=contacts_page,
+        )
     if named_count > WHO_TO_CALL_SHOWN:
         st.caption(
             f"Showing the {WHO_TO_CALL_SHOWN} longest untouched of {named_count} named contacts; "

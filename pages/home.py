@@ -12,7 +12,7 @@ from crm.ui.logdialog import Touch, person_lines, person_link, undo_offer
 from crm.ui.widgets import day, flash, md
 
 database, actor = session.require(__file__)
-# Each row listed is a dozen elements to draw (buttons, links, columns): these lists are a week's first calls, not
+# Each row listed is several elements to draw (buttons, links, columns): these lists are a week's first calls, not
 # the whole file, so a regional lead's page costs what a branch manager's does.
 SHOWN = 20  # follow-ups listed, soonest first; the rest are on the Interactions page
 SHOWN_LAPSING = 15  # lapsing contacts listed, most urgent first; the rest are on the Contacts page
@@ -35,35 +35,36 @@ due_count = interactions.follow_ups_count(database, actor, today=today) if len(s
 if not shown_due:
     st.success("No follow-ups due this week.")
 people = interactions.people(database, actor, [row["id"] for row in shown_due])
+contacts_page = logdialog.contacts_page()  # looked up once for every name below
 shown_branch = None
 for row in shown_due:
     if several_branches and row["branch"] != shown_branch:
         shown_branch = row["branch"]
         st.markdown(f"**{md(shown_branch)}**")
-    with st.container(border=True, key=f"home_follow_up_{row['id']}"):
-        when, what, log_column, done_column = st.columns([2, 6, 2, 2], vertical_alignment="center")
-        state = ":red[**Overdue**]" if row["state"] == "overdue" else "Due"
-        when.markdown(f"{state}  \n{day(row['follow_up_on'])}")
-        what.markdown(
-            f"**{md(row['follow_up_action'] or 'Follow up')}**  \n"
-            f"After: {md(row['summary'])} ({day(row['occurred_on'])})"
-        )
-        for person in people[row["id"]]:
-            person_link(person, what)
-            about, reach = person_lines(person)
-            what.caption("  \n".join(part for part in (about, reach) if part))
-        if not people[row["id"]] and row["organisation"]:
-            what.caption(md(row["organisation"]))
-        subject = ", ".join(p["name"] for p in people[row["id"]]) or row["organisation"] or "the partner"
-        touch = Touch(
-            subject=subject,
-            branch_id=row["branch_id"],
-            contact_ids=tuple(p["id"] for p in people[row["id"]] if p["branch_id"] == row["branch_id"]),
-            organisation_id=row["organisation_id"],
-            follow_up=row,
-        )
-        logdialog.button(f"home_log_follow_up_{row['id']}", touch, container=log_column)
-        logdialog.button(f"home_done_{row['id']}", touch, done=True, container=done_column)
+    # Two columns, not four: the date and what to do share one markdown, and the buttons one column (each element
+    # is a message sent; logdialog.row).
+    what, buttons = logdialog.row(f"home_follow_up_{row['id']}", [8, 2])
+    state = ":red[**Overdue**]" if row["state"] == "overdue" else "Due"
+    what.markdown(
+        f"{state} · {day(row['follow_up_on'])} · **{md(row['follow_up_action'] or 'Follow up')}**  \n"
+        f"After: {md(row['summary'])} ({day(row['occurred_on'])})"
+    )
+    for person in people[row["id"]]:
+        person_link(person, what, contacts_page)
+        about, reach = person_lines(person)
+        what.caption("  \n".join(part for part in (about, reach) if part))
+    if not people[row["id"]] and row["organisation"]:
+        what.caption(md(row["organisation"]))
+    subject = ", ".join(p["name"] for p in people[row["id"]]) or row["organisation"] or "the partner"
+    touch = Touch(
+        subject=subject,
+        branch_id=row["branch_id"],
+        contact_ids=tuple(p["id"] for p in people[row["id"]] if p["branch_id"] == row["branch_id"]),
+        organisation_id=row["organisation_id"],
+        follow_up=row,
+    )
+    logdialog.button(f"home_log_follow_up_{row['id']}", touch, container=buttons)
+    logdialog.button(f"home_done_{row['id']}", touch, done=True, container=buttons)
 if due_count > SHOWN:
     st.caption(f"Showing the first {SHOWN} of {due_count}; see the Interactions page for the rest.")
 deferred_download(  # built when pressed: every open follow-up in scope is too much to build on every rerun
@@ -88,7 +89,9 @@ else:
         if several_branches and person["branch"] != shown_branch:
             shown_branch = person["branch"]
             st.markdown(f"**{md(shown_branch)}**")
-        logdialog.contact_card(person, key=f"home_contact_{person['id']}", log_key=f"home_log_contact_{person['id']}")
+        logdialog.contact_card(
+            person, key=f"home_contact_{person['id']}", log_key=f"home_log_contact_{person['id']}", page=contacts_page
+        )
     if slipping_count > SHOWN_LAPSING:
         st.caption(f"Showing the {SHOWN_LAPSING} most urgent of {slipping_count}.")
         st.page_link("pages/contacts.py", label="All contacts", icon=":material/contacts:")

@@ -150,3 +150,20 @@ def rendered_text(at: AppTest) -> str:
 def leaf_types(at: AppTest) -> list[str]:
     """The type of every element in the main area (containers left out), in order."""
     return [node.type for node in at.main if not hasattr(node, "children")]
+
+
+def shown_in(at: AppTest, key: str) -> list[tuple]:
+    """What the keyed container ``key`` (a row of a list) shows, in order: ("markdown", text), ("caption", text),
+    ("page_link", label, page address, query string) and ("button", key, label), so a test can compare a whole
+    row at once: the name's link target, the tel: and mailto: links, the buttons."""
+    shown: list[tuple] = []
+    for node in at.main.get_by_key(key):
+        if node.type in ("markdown", "caption"):
+            shown.append((node.type, node.value))
+        elif node.type == "page_link":
+            shown.append(("page_link", node.proto.label, node.proto.page, node.proto.query_string))
+        elif node.type == "button":
+            shown.append(("button", node.key, node.label))
+        elif not hasattr(node, "children"):
+            shown.append((node.type,))
+    return shown

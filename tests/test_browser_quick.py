@@ -233,6 +233,44 @@ def test_that_people_on_this_week_link_to_their_page_phone_and_email(browser, se
     browserkit.assert_no_exception(page)
 
 
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_that_a_follow_up_row_shows_what_to_do_who_with_links_and_its_buttons(browser, server, viewport):
+    """Test that a follow-up's row on This week shows Overdue, the date and what to do after what; the person's
+    name links to their page on Contacts, their phone is a tel: link and their email a mailto: link; "Log a
+    touch" and "Done" sit beside the text on a desktop and below it, full width, on a phone; following the name
+    opens their page in the same tab (the app's own navigation, still signed in)."""
+    contact_id, follow_up = _lapsed_contact(server, "Fay Follow", follow_up_action="Send the leaflet")
+    page = _this_week(browser, server, viewport)
+    row = page.locator(f".st-key-home_follow_up_{follow_up}")
+
+    expect(row.get_by_test_id("stMarkdownContainer").first).to_have_text(
+        "Overdue · 10 Jan 2020 · Send the leaflet After: Introductory visit (6 Jan 2020)"
+    )
+    expect(row.get_by_role("link", name="0113 496 0123")).to_have_attribute("href", "tel:+441134960123")
+    expect(row.locator('a[href="mailto:fay@example.org"]')).to_have_count(1)
+    name = row.get_by_test_id("stPageLink").get_by_role("link", name="Fay Follow")
+    expect(name).to_have_attribute("href", f"contacts?contact={contact_id}")
+    log, done = _button(page, f"home_log_follow_up_{follow_up}"), _button(page, f"home_done_{follow_up}")
+    expect(log).to_have_text("add_callLog a touch")  # the icon's name is its text (a font ligature)
+    expect(done).to_have_text("checkDone")
+    text, log_box, done_box = name.bounding_box(), log.bounding_box(), done.bounding_box()
+    assert text and log_box and done_box
+    if viewport == PHONE:  # below the text, one above the other, as wide as each other
+        assert log_box["y"] > text["y"] + text["height"] and done_box["y"] > log_box["y"] + log_box["height"]
+        assert log_box["width"] == done_box["width"] > viewport["width"] / 2
+    else:  # to the right of the text
+        assert min(log_box["x"], done_box["x"]) > text["x"] + text["width"]
+    assert _no_sideways_scroll(page)
+
+    name.click()
+    browserkit.wait_for_app(page)
+    expect(page.get_by_role("heading", name="Fay Follow")).to_be_visible()
+    assert page.url == f"{server.url}/contacts?contact={contact_id}"
+    assert page.context.pages == [page]  # no other tab was opened
+    browserkit.assert_no_exception(page)
+    page.context.close()
+
+
 def test_that_this_week_on_a_phone_does_not_scroll_sideways(browser, server, shots):
     """Test that This week at 390x844 fits the width (rows stack), and so does the Done dialog, Save in view."""
     _, follow_up = _lapsed_contact(server, "Pia Phone", follow_up_action="Book a visit")

@@ -400,8 +400,8 @@ def test_that_a_branch_manager_marks_an_overdue_follow_up_done_on_the_home_page(
     assert values(at.title) == ["This week"]
     assert done_buttons(at) == [f"home_done_{leeds}"]
     assert [
-        f":red[**Overdue**]  \n{day((world.today - timedelta(days=3)).isoformat())}",
-        f"**Send availability**  \nAfter: Called Priya Patel ({day((world.today - timedelta(days=10)).isoformat())})",
+        f":red[**Overdue**] · {day((world.today - timedelta(days=3)).isoformat())} · **Send availability**  \n"
+        f"After: Called Priya Patel ({day((world.today - timedelta(days=10)).isoformat())})",
     ] == [m for m in values(at.main.markdown) if "Overdue" in m or "Send availability" in m]
     assert "Call York back" not in rendered_text(at)
 
@@ -437,7 +437,7 @@ def test_that_a_regional_leads_home_page_lists_only_their_regions_branches(world
     ]
     nina = contacts.search(world.db, world.admin, text="Nina Never")[0]["id"]
     assert [b.key for b in at.button if str(b.key).startswith("home_log_contact_")] == [f"home_log_contact_{nina}"]
-    assert "Never contacted  \nnever touched" in values(at.main.markdown)
+    assert "Never contacted  \nHyde Park Surgery" in values(at.main.caption)
     text = rendered_text(at)
     assert [s for s in ("Bristol", "Beth Brown", "Bob Bristolian", "Send Bristol the leaflet") if s in text] == []
     assert "Leeds" in text and "York" in text

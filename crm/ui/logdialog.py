@@ -4,10 +4,12 @@ the outcome, and afterwards offers Undo for a short while."""
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import quote
 
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from crm import clock, contacts, interactions
 from crm.errors import CRMError
@@ -43,35 +45,71 @@ def person_lines(person: dict) -> tuple[str, str]:
     return about, " · ".join(reach)
 
 
-def person_link(person: dict, container=st) -> None:
-    """The person's name, linking to their page on Contacts.
+CONTACTS_PAGE = "pages/contacts.py"  # where a person's name leads (as crm.ui.pages.PAGES names it)
+_CONTACTS_URL = Path(CONTACTS_PAGE).stem
+_registered: dict[str, st.Page] = {}  # the Contacts page object, by its script's path (one per app)
+
+
+def contacts_page() -> st.Page | str:
+    """The Contacts page as app.py registered it with st.navigation, or its path when it is not registered.
+
+    st.page_link given a path resolves it on the disk (os.path.realpath) on every call: a list of fifty names paid
+    that fifty times a rerun. Given the page object it only checks that page is the one registered. app.py keeps
+    its st.Page objects to itself, so one equal to its own (same script, same address) is made once and kept.
+    """
+    ctx = get_script_run_ctx()
+    if ctx is None:
+        return CONTACTS_PAGE
+    for page in ctx.pages_manager.get_pages().values():
+        script = page.get("script_path", "")
+        if page.get("url_pathname") == _CONTACTS_URL and script.endswith(CONTACTS_PAGE):
+            if script not in _registered:
+                _registered[script] = st.Page(script, title="Contacts", url_path=_CONTACTS_URL)
+            return _registered[script]
+    return CONTACTS_PAGE
+
+
+def person_link(person: dict, container=st, page: st.Page | str | None = None) -> None:
+    """The person's name, linking to their page on Contacts (``page``: contacts_page(), looked up once for a list).
 
     A page link needs the app's navigation (app.py's st.navigation); a page script run on its own (the benchmark,
     AppTest on a page file) has none, so there the name is a plain link to the same address instead of an error.
     """
     try:
-        container.page_link("pages/contacts.py", label=md(person["name"]), query_params={"contact": str(person["id"])})
+        container.page_link(
+            page or contacts_page(), label=md(person["name"]), query_params={"contact": str(person["id"])}
+        )
     except StreamlitPageNotFoundError:
         container.markdown(f"[{md(person['name'])}](contacts?contact={int(person['id'])})")
 
 
-def contact_card(person: dict, key: str, log_key: str) -> None:
-    """One named contact to call (This week's lapsing list, Coverage's Who to call): their relationship and last
-    touch, their name linking to their page, job, organisation, tap-to-call and email links, and Log a touch."""
+def contact_card(person: dict, key: str, log_key: str, page: st.Page | str | None = None) -> None:
+    """One named contact to call (This week's lapsing list, Coverage's Who to call): their name linking to their
+    page, then their relationship and last touch, job, organisation, tap-to-call and email links; Log a touch
+    beside them (below them on a phone). ``page``: contacts_page(), looked up once for the list."""
+    # Each element is a message the server sends and the browser lays out: a list of these cards was most of a
+    # page's cost, so the relationship shares the caption and the card has two columns, not three.
+    who, buttons = row(key, [10, 2])
+    person_link(person, who, page)
+    status = contacts.RELATIONSHIPS[person["relationship"]]  # "Never contacted" when never touched
+    if person["last_touched_on"]:
+        status += f", last {day(person['last_touched_on'])}"
+    about, reach = person_lines(person)
+    who.caption("  \n".join(part for part in (status, about, reach) if part))
+    touch = Touch(
+        subject=person["name"],
+        branch_id=person["branch_id"],
+        contact_ids=(person["id"],),
+        organisation_id=person["organisation_id"],
+    )
+    button(log_key, touch, container=buttons)
+
+
+def row(key: str, widths: list[int]) -> list:
+    """A bordered card of two columns (``widths``): what it is about, and its buttons; on a phone (below 640 px,
+    where Streamlit stacks columns) the buttons go below, full width."""
     with st.container(border=True, key=key):
-        status, who, log_column = st.columns([2, 8, 2], vertical_alignment="center")
-        last = f"last {day(person['last_touched_on'])}" if person["last_touched_on"] else "never touched"
-        status.markdown(f"{contacts.RELATIONSHIPS[person['relationship']]}  \n{last}")
-        person_link(person, who)
-        about, reach = person_lines(person)
-        who.caption("  \n".join(part for part in (about, reach) if part))
-        touch = Touch(
-            subject=person["name"],
-            branch_id=person["branch_id"],
-            contact_ids=(person["id"],),
-            organisation_id=person["organisation_id"],
-        )
-        button(log_key, touch, container=log_column)
+        return st.columns(widths, vertical_alignment="center")
 
 
 def button(key: str, touch: Touch, *, done: bool = False, container=st) -> None:
