@@ -9,7 +9,7 @@ from crm.access import BRANCH_MANAGER
 from crm.ui import logdialog, session
 from crm.ui.downloads import deferred_download
 from crm.ui.logdialog import Touch, person_lines, person_link, undo_offer
-from crm.ui.widgets import day, flash, md
+from crm.ui.widgets import day, flash, md, rows_table
 
 database, actor = session.require(__file__)
 # Each row listed is several elements to draw (buttons, links, columns): these lists are a week's first calls, not
@@ -101,7 +101,7 @@ recent = interactions.search(database, actor, since=today - timedelta(days=14), 
 if not recent:
     st.info("Nothing logged in the last two weeks.")
 else:
-    st.dataframe(
+    rows_table(
         [
             {
                 "Date": day(r["occurred_on"]),
@@ -122,7 +122,7 @@ referrals = interactions.referrals_by_type(database, actor, today.replace(day=1)
 if not referrals:
     st.info("No referrals logged this month yet.")
 else:
-    st.dataframe(
+    rows_table(
         [
             {
                 **({"Branch": r["branch"]} if several_branches else {}),
@@ -139,7 +139,7 @@ if branch_count > MATRIX_BRANCHES:  # a column per branch is too many to read, a
     st.info(f"Your {branch_count} branches' named contacts by partner type, and their gaps, are on the Coverage page.")
     st.page_link("pages/coverage.py", label="Coverage", icon=":material/grid_view:")
 elif matrix := contacts.named_matrix(database, actor):
-    st.dataframe(matrix, hide_index=True)
+    rows_table(matrix, hide_index=True)
     st.caption("Active named contacts at organisations of each type. A zero is a gap.")
 else:
     st.info("There are no branches yet. An administrator adds them under Regions and branches.")
