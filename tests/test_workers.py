@@ -104,8 +104,13 @@ def test_that_interactions_logged_through_both_workers_are_all_in_the_database(c
             for number in range(1, 4):
                 page = await tab.rerun(opened.pages["Interactions"])
                 assert page.error is None, page.error
+                # A click on "Log an interaction" opens the section the form is drawn in.
+                section = await tab.rerun(
+                    opened.pages["Interactions"], widget_states=loadbench._log_section_open(page.widgets)
+                )
+                assert section.error is None, section.error
                 summary = f"Through {label} number {number}"
-                states = loadbench._log_form_states(page.widgets, summary)
+                states = loadbench._log_form_states(section.widgets, summary)
                 assert states is not None, sorted(page.widgets)
                 saved = await tab.rerun(opened.pages["Interactions"], widget_states=states, look_for=summary.encode())
                 assert saved.error is None, saved.error
