@@ -450,32 +450,11 @@ def _filters(
     return " AND ".join(conditions + between), [*values, *between_params]
 
 
-def search(
-    db: Database,
-    actor: Actor,
-    *,
-    region_id: int | None = None,
-    branch_id: int | None = None,
-    contact_id: int | None = None,
-    organisation_id: int | None = None,
-    outcome: str | None = None,
-    since: date | None = None,
-    until: date | None = None,
-    limit: int = 500,
-    offset: int = 0,
-) -> list[dict]:
-    """Referrals within scope matching every filter given, newest first (then by id, so that pages of ``limit``
-    rows from ``offset`` neither repeat nor skip any)."""
-    where, values = _filters(
-        actor,
-        region_id=region_id,
-        branch_id=branch_id,
-        contact_id=contact_id,
-        organisation_id=organisation_id,
-        outcome=outcome,
-        since=since,
-        until=until,
-    )
+def search(db: Database, actor: Actor, *, limit: int = 500, offset: int = 0, **filters) -> list[dict]:
+    """Referrals within scope matching every filter given (_filters' keywords: region_id, branch_id, contact_id,
+    organisation_id, outcome, since, until), newest first (then by id, so that pages of ``limit`` rows from
+    ``offset`` neither repeat nor skip any)."""
+    where, values = _filters(actor, **filters)
     # The page's ids first, from the index on receipt time, and only those rows read and joined.
     rows = db.execute_returning_dicts(
         f"""
