@@ -57,6 +57,7 @@ class Outcome:
     widgets: dict[str, object] = field(default_factory=dict)  # user key -> the widget's proto
     pages: dict[str, str] = field(default_factory=dict)  # page title -> script hash (from navigation)
     saw: bool = False  # whether the text looked for appeared
+    messages: int = 0  # messages the server sent for the rerun: each element drawn is one
 
 
 @dataclass
@@ -66,6 +67,8 @@ class Tally:
     times: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     role_times: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     page_role_times: dict[tuple[str, str], list[float]] = field(default_factory=lambda: defaultdict(list))
+    page_role_messages: dict[tuple[str, str], list[int]] = field(default_factory=lambda: defaultdict(list))
+    floor_messages: list[int] = field(default_factory=list)
     errors: Counter = field(default_factory=Counter)
     attempted: int = 0
     confirmed: int = 0
@@ -121,6 +124,7 @@ class Tab:
             # One limit for the whole rerun, not per message: a run that never finishes ends the wait.
             data = await asyncio.wait_for(self.socket.recv(), max(0.0, start + RUN_SECONDS_LIMIT - time.perf_counter()))
             assert isinstance(data, bytes)
+            outcome.messages += 1
             if look_for and look_for in data:
                 outcome.saw = True
             forward = ForwardMsg.FromString(data)
@@ -240,10 +244,13 @@ async def _drive(
                 else:
                     outcome = await tab.rerun(pages[page])
                 _record(tally, page, user.role, outcome)
-                if write and outcome.error is None:
-                    writes += 1
-                    summary = f"Load bench {run_id} {user.name} write {writes}"
-                    await _log_interaction(tab, pages[page], outcome.widgets, user.role, summary, tally)
+            if write and outcome.error is None:
+                writes += 1
+                summary = f"Load bench {run_id} {user.name} write {writes}"
+                step_pause = think * rng.uniform(0.5, 1.5)
+                await _log_interaction(
+                    tab, pages[page], outcome.widgets, user.role, summary, tally, step_pause, one_at_a_time
+                )
         except TimeoutError:
             tally.errors[f"no script_finished within {RUN_SECONDS_LIMIT} s"] += 1
             await tab.close()  # the next turn reconnects, as a browser does
@@ -255,16 +262,29 @@ async def _drive(
 
 
 async def _log_interaction(
-    tab: Tab, page_hash: str, widgets: dict[str, object], role: str, summary: str, tally: Tally
+    tab: Tab,
+    page_hash: str,
+    widgets: dict[str, object],
+    role: str,
+    summary: str,
+    tally: Tally,
+    pause: float,
+    one_at_a_time: asyncio.Lock | None,
 ) -> None:
     """Log an interaction as a person does on the Interactions page (``widgets``, as drawn): click "Log an
     interaction" to open it (the form is drawn only while it is open), fill the form and press "Log
-    interaction"; it is confirmed when the page shows its summary."""
+    interaction"; it is confirmed when the page shows its summary.
+
+    A person takes a moment (``pause`` seconds) before each click, as between any two reruns. Clicks sent the
+    instant a rerun finished measured about 40 ms more each, in Streamlit's server, not in the page: one sent
+    40 ms or more after the last rerun finished does not wait."""
     opening = _log_section_open(widgets)
     if opening is None:
         tally.errors["the Log an interaction section was not on the Interactions page"] += 1
         return
-    opened = await tab.rerun(page_hash, widget_states=opening)
+    await asyncio.sleep(pause)
+    async with one_at_a_time or contextlib.nullcontext():
+        opened = await tab.rerun(page_hash, widget_states=opening)
     _record(tally, OPEN_LOG, role, opened)
     if opened.error:
         return
@@ -273,7 +293,9 @@ async def _log_interaction(
         tally.errors["the Log an interaction form was not in its opened section"] += 1
         return
     tally.attempted += 1
-    saved = await tab.rerun(page_hash, widget_states=states, look_for=summary.encode())
+    await asyncio.sleep(pause)
+    async with one_at_a_time or contextlib.nullcontext():
+        saved = await tab.rerun(page_hash, widget_states=states, look_for=summary.encode())
     _record(tally, WRITE, role, saved)
     if saved.error is None and saved.saw:
         tally.confirmed += 1
@@ -286,9 +308,12 @@ def _record(tally: Tally, page: str, role: str, outcome: Outcome) -> None:
         tally.errors[f"{page}: {outcome.error}"] += 1
         return
     tally.times[page].append(outcome.seconds)
-    if page != FLOOR:
+    if page == FLOOR:
+        tally.floor_messages.append(outcome.messages)
+    else:
         tally.role_times[role].append(outcome.seconds)
         tally.page_role_times[page, role].append(outcome.seconds)
+        tally.page_role_messages[page, role].append(outcome.messages)
 
 
 def _sticky_cookie(url: str) -> str:
@@ -548,7 +573,8 @@ def print_report(reports: list[Report], heading: str, out=sys.stdout) -> None:
         print("", file=out)
         print(
             f"Median per page and role, {report.workers} worker{'s' if report.workers > 1 else ''} "
-            f"(ms, and ÷ the floor's median of {_ms(statistics.median(floor))} ms):",
+            f"(ms, ÷ the floor's median of {_ms(statistics.median(floor))} ms, and the messages the rerun sent, "
+            f"the floor's {statistics.median(report.tally.floor_messages):.0f}):",
             file=out,
         )
         print("", file=out)
@@ -559,8 +585,11 @@ def print_report(reports: list[Report], heading: str, out=sys.stdout) -> None:
             for role in roles:
                 times = report.tally.page_role_times.get((page, role), [])
                 median = statistics.median(times) if times else 0
+                messages = statistics.median(report.tally.page_role_messages[page, role]) if times else 0
                 cells.append(
-                    f"{_ms(median)}, {median / statistics.median(floor):.1f}x (n={len(times)})" if times else ""
+                    f"{_ms(median)}, {median / statistics.median(floor):.1f}x, {messages:.0f} msgs (n={len(times)})"
+                    if times
+                    else ""
                 )
             print(f"| {page} | " + " | ".join(cells) + " |", file=out)
     for report in reports:

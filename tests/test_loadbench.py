@@ -1,5 +1,6 @@
 """The load benchmark's pieces that need no server: its floor page in app.py, and its accounts."""
 
+import io
 import logging
 import tomllib
 
@@ -89,3 +90,29 @@ def test_that_streamlit_skips_the_full_garbage_collection_after_every_script_run
     title-only page on every rerun of every user (py-spy: half of the script thread's time under load)."""
     settings = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert settings["runner"]["postScriptGC"] is False
+
+
+def test_that_the_report_gives_each_pages_median_time_ratio_and_messages_per_role():
+    tally = loadbench.Tally()
+    for page, role, seconds, messages in [
+        (loadbench.FLOOR, BRANCH_MANAGER, 0.004, 6),
+        (loadbench.FLOOR, ADMIN, 0.006, 6),
+        ("Contacts", BRANCH_MANAGER, 0.010, 30),
+        ("Contacts", BRANCH_MANAGER, 0.014, 40),
+        ("Contacts", BRANCH_MANAGER, 0.020, 50),
+        ("Contacts", ADMIN, 0.025, 60),
+    ]:
+        loadbench._record(tally, page, role, loadbench.Outcome(seconds=seconds, messages=messages))
+    tally.elapsed = 1.0
+    out = io.StringIO()
+    loadbench.print_report([loadbench.Report(1, tally, 0, [])], "Heading.", out)
+    lines = out.getvalue().splitlines()
+    start = lines.index(
+        "Median per page and role, 1 worker (ms, ÷ the floor's median of 5 ms, and the messages the rerun sent, "
+        "the floor's 6):"
+    )
+    assert lines[start + 2 : start + 5] == [
+        "| page | branch manager | regional lead | admin |",
+        "| --- | --- | --- | --- |",
+        "| Contacts | 14, 2.8x, 40 msgs (n=3) |  | 25, 5.0x, 60 msgs (n=1) |",
+    ]
