@@ -425,9 +425,14 @@ def list_contacts() -> None:
     with st.container(key="contacts_count"):
         st.caption(f"{total} contact{'s' if total != 1 else ''}{shown}")
     paging.bring_into_view("contacts", "contacts_count")
-    # The same page of rows twice: a table from 640 px wide, cards below that (crm.ui.layout says why).
-    layout.breakpoint_style()
-    with layout.wide("contacts_list"):
+    # A phone gets the page of rows as cards, anything else as a table: only one is drawn, as the browser says what
+    # it is (crm.ui.layout.on_phone). Fifty cards drawn and hidden on a desktop were most of the page's messages.
+    event = None
+    if layout.on_phone():
+        names_lead_to = contacts_page()
+        for row in rows:
+            contact_card(row, several_branches, names_lead_to)
+    else:
         event = rows_table(
             [
                 {
@@ -455,10 +460,6 @@ def list_contacts() -> None:
             key="contacts_table",
             width="stretch",
         )
-    with layout.narrow("contacts_cards"):
-        names_lead_to = contacts_page()
-        for row in rows:
-            contact_card(row, several_branches, names_lead_to)
     paging.pager("contacts", page, pages, table_key="contacts_table")
     if event and event.selection.rows:
         st.query_params["contact"] = str(rows[event.selection.rows[0]]["id"])

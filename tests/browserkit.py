@@ -22,7 +22,7 @@ import pytest
 from playwright.sync_api import Browser, Download, Page, expect
 
 from crm import db, demo, users
-from tests.conftest import PASSWORD, copy_database
+from tests.conftest import PASSWORD, PHONE_USER_AGENT, copy_database
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -153,7 +153,10 @@ def launch(playwright) -> Browser:
 
 
 def new_tab(browser: Browser, viewport: dict | None = None, **options) -> Page:
-    """A tab in a fresh browser context (no cookies, no storage), downloads accepted."""
+    """A tab in a fresh browser context (no cookies, no storage), downloads accepted; at PHONE size, it says it is
+    a phone's browser."""
+    if viewport == PHONE:
+        options.setdefault("user_agent", PHONE_USER_AGENT)
     context = browser.new_context(viewport=viewport or DESKTOP, accept_downloads=True, **options)
     context.set_default_timeout(WAIT_MS)
     return context.new_page()

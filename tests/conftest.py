@@ -11,6 +11,12 @@ import pytest
 from crm import branches, contacts, db, organisations, users
 from crm.access import BRANCH_MANAGER, REGIONAL_LEAD, Actor
 
+# What Chrome on an Android phone says it is. A phone's tab (browser or AppTest) says so, as the app chooses some
+# layouts by it (crm.ui.layout.on_phone).
+PHONE_USER_AGENT = (
+    "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36"
+)
+
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PASSWORD = "correct horse battery"
 

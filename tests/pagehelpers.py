@@ -2,6 +2,7 @@
 
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import streamlit.runtime.context
 from streamlit.proto.TextInput_pb2 import TextInput as TextInputProto
@@ -10,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Button
 
 from crm.ui.pages import PAGES
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, PHONE_USER_AGENT
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "app.py"
@@ -45,6 +46,13 @@ def run_app_on(monkeypatch, db_path: Path, *, without_cookies: bool = True) -> N
         PagesManager.uses_pages_directory = False
 
     monkeypatch.setattr(PagesManager, "__init__", init_without_folder_mode)
+
+
+def as_a_phone(monkeypatch) -> None:
+    """Every tab run from here on is a phone's browser: its User-Agent says so (crm.ui.layout.on_phone), and it
+    sends no cookie, as with ``run_app_on``'s default."""
+    phone = SimpleNamespace(headers=[("User-Agent", PHONE_USER_AGENT)], cookies={}, remote_ip=None)
+    monkeypatch.setattr(streamlit.runtime.context, "_get_client_context", lambda: phone)
 
 
 def new_app(script: Path = APP) -> AppTest:

@@ -10,7 +10,7 @@ import pytest
 
 from crm import clock, dates, db, interactions, users
 from tests.conftest import PASSWORD, World, copy_world
-from tests.pagehelpers import ROOT, new_app, open_page, run_app_on, shown_in, submit_sign_in, values
+from tests.pagehelpers import ROOT, as_a_phone, new_app, open_page, run_app_on, shown_in, submit_sign_in, values
 
 # Pat's phone and email as every row shows them: tap-to-call and mailto: links, in the caption under the name.
 # (In the email's text a word joiner keeps the address from being made a second, automatic link.)
@@ -176,10 +176,13 @@ def test_that_a_page_run_on_its_own_links_names_to_the_same_address(world):
     ]
 
 
-def test_that_a_contacts_card_shows_the_name_link_about_status_and_reach(world):
+def test_that_a_contacts_card_shows_the_name_link_about_status_and_reach(world, monkeypatch):
     """Test that a card of the Contacts list (the phone's list) shows the name as a link to the contact's page,
-    then job and organisation, relationship, and the tel: and mailto: links; for a regional lead, the branch."""
+    then job and organisation, relationship, and the tel: and mailto: links; for a regional lead, the branch.
+    A phone gets the cards and no table."""
+    as_a_phone(monkeypatch)
     at = open_page("manager.leeds", "contacts")
+    assert not at.dataframe
     assert shown_in(at, f"contacts_card_{world.pat}") == [
         ("page_link", "Pat Phone", "contacts", f"contact={world.pat}"),
         ("caption", f"{PAT_ABOUT}  \nNever contacted  \n{PAT_REACH}"),
@@ -189,3 +192,13 @@ def test_that_a_contacts_card_shows_the_name_link_about_status_and_reach(world):
         ("page_link", "Pat Phone", "contacts", f"contact={world.pat}"),
         ("caption", f"{PAT_ABOUT}  \nNever contacted · Leeds branch  \n{PAT_REACH}"),
     ]
+
+
+def test_that_a_desktop_gets_the_contacts_list_as_a_table_and_no_cards(world):
+    """Test that a browser that is not a phone's gets the Contacts list as a table (its names linking to each
+    contact's page) and no card: the cards are not drawn and hidden, they are not drawn at all."""
+    at = open_page("manager.leeds", "contacts")
+    [table] = at.dataframe
+    assert list(table.value["Name"]) == [f"contacts?contact={world.pat}#Pat Phone"]
+    with pytest.raises(KeyError):  # no container of that key was drawn
+        at.main.get_by_key(f"contacts_card_{world.pat}")

@@ -3,7 +3,10 @@
 Streamlit runs the page on the server, which never learns how wide the screen is, so a page cannot pick a layout
 in Python. Instead it draws both from the same (small) data, each inside a keyed container (Streamlit gives the
 element the CSS class ``st-key-<key>``), and one CSS @media rule hides the one that does not fit. The rule is
-injected once per run by ``breakpoint_style``; keep what goes in both containers cheap (one page of rows).
+injected once per run by ``breakpoint_style``; keep what goes in both containers cheap (a block of text).
+
+A layout of many elements (a card per row) is too dear to draw for nothing on every desktop rerun: each element is
+a message the server sends. ``on_phone`` chooses it on the server, from what the browser says it is.
 
 Also here: tabs of which only the open one is drawn (``one_tab_at_a_time``), for pages of several charts, and
 expanders whose contents are drawn only while open (``drawn_when_open``).
@@ -40,6 +43,13 @@ def narrow(key: str, **options):
 def wide(key: str, **options):
     """A container shown only from BREAKPOINT_PX wide up; ``key`` names it (st-key-layout_wide_<key>)."""
     return st.container(key=f"{WIDE_PREFIX}{key}", **options)
+
+
+def on_phone() -> bool:
+    """Whether the browser says it is a phone: "Mobi" in its User-Agent, the test MDN recommends ("Mobile" on
+    Android and iPhone browsers; tablets, and phones asking for the desktop site, leave it out and get the desktop
+    layout, which fits their width). No browser (a test of the page script) is a desktop."""
+    return "Mobi" in (st.context.headers.get("User-Agent") or "")
 
 
 def one_tab_at_a_time(views: dict, key: str) -> None:
