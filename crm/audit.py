@@ -78,8 +78,7 @@ def entries(db: Database, table: str | None = None, row_id: int | None = None, l
     return rows
 
 
-def search(
-    db: Database,
+def _matching(
     actor: Actor,
     *,
     username: str = "",
@@ -87,12 +86,9 @@ def search(
     row_id: int | None = None,
     since: str | None = None,
     until: str | None = None,
-    limit: int = 1000,
     hide_demo: bool = False,
-) -> list[dict]:
-    """Audit entries the actor may see, newest first: administrators every entry, regional leads those about
-    their region's branches. Filters: user name, record (table and id), dates (YYYY-MM-DD, inclusive), and
-    ``hide_demo`` leaves out the entries written while the demo data was loaded."""
+) -> tuple[str, list]:
+    """The WHERE condition (over ``a``) of the entries the actor may see that match every filter given."""
     require_role(actor, ADMIN, REGIONAL_LEAD)
     where, params = branch_clause(actor, "a.branch_id")
     conditions, values = [where], list(params)
@@ -108,13 +104,32 @@ def search(
         if value is not None:
             conditions.append(condition)
             values.append(value)
+    return " AND ".join(conditions), values
+
+
+def search(db: Database, actor: Actor, *, limit: int = 1000, offset: int = 0, **filters) -> list[dict]:
+    """Audit entries the actor may see, newest first: administrators every entry, regional leads those about
+    their region's branches; ``limit`` of them after skipping the first ``offset``. Filters: ``username``,
+    record (``table`` and ``row_id``), dates (``since`` and ``until``, YYYY-MM-DD, inclusive), and ``hide_demo``
+    leaves out the entries written while the demo data was loaded."""
+    where, values = _matching(actor, **filters)
     rows = db.execute_returning_dicts(
-        f"SELECT {COLUMNS} FROM audit_log a WHERE {' AND '.join(conditions)} ORDER BY a.id DESC LIMIT ?",
-        [*values, limit],
+        f"SELECT {COLUMNS} FROM audit_log a WHERE {where} ORDER BY a.id DESC LIMIT ? OFFSET ?",
+        [*values, limit, offset],
     )
     for row in rows:
         row["changes"] = json.loads(row["changes"])
     return rows
+
+
+def count(db: Database, actor: Actor, *, at_most: int | None = None, **filters) -> int:
+    """How many entries ``search`` finds with these filters, counted in SQL; with ``at_most``, counting stops
+    after at_most + 1 (a result above at_most means "more than at_most"), so a provider's whole log costs no more."""
+    where, values = _matching(actor, **filters)
+    return db.execute(
+        f"SELECT count(*) FROM (SELECT 1 FROM audit_log a WHERE {where} LIMIT ?)",
+        [*values, -1 if at_most is None else at_most + 1],
+    ).fetchone()[0]
 
 
 # The demo load (crm/demo.py) is one transaction that starts by setting the provider's name and ends by setting

@@ -7,11 +7,15 @@ from sqlite_utils import Database
 
 from crm import audit, clock, exports
 from crm.access import Actor
-from crm.ui import session
+from crm.ui import paging, session
 from crm.ui.downloads import deferred_download
 from crm.ui.widgets import rows_table
 
 database, actor = session.require(__file__)
+PAGE_ROWS = 100  # entries listed per page, newest first
+COUNTED = 10_000  # counted at most: beyond, the caption says "more than" (and the filters narrow it)
+EXPORTED = 100_000  # entries in an export at most, newest first
+CSV_COLUMNS = ["At (UTC)", "Who", "Did", "Record", "Changes"]
 today = clock.now().date()
 
 st.title("Audit log")
@@ -50,22 +54,33 @@ filters = {
     "until": until,
     "hide_demo": hide_demo,
 }
-entries = audit.history(database, actor, **filters)
-table_rows = [{k: v for k, v in e.items() if k != "at"} for e in entries]
-CSV_COLUMNS = ["At (UTC)", "Who", "Did", "Record", "Changes"]
 
 
 def as_csv(database: Database, actor: Actor) -> str:
-    """The entries listed, searched again for the one pressing Export (made when the button is pressed). The file
-    keeps the UTC time in ISO 8601 for machines, beside what people read."""
-    found = audit.history(database, actor, **filters)
+    """Every entry the filters find (up to EXPORTED, newest first), searched again for the one pressing Export
+    (made when the button is pressed). The file keeps the UTC time in ISO 8601 for machines, beside what people
+    read."""
+    found = audit.history(database, actor, **filters, limit=EXPORTED)
     return "\ufeff" + exports.to_csv([{"At (UTC)": e["at"], **e} for e in found], CSV_COLUMNS)
 
 
-st.caption(
-    f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}" + (" (newest 1,000)" if len(entries) == 1000 else "")
-)
-rows_table(table_rows, hide_index=True, width="stretch")
+# One page of entries and a count, both in SQL: a rerun costs the same for a region and a whole provider's log.
+total = audit.count(database, actor, **filters, at_most=COUNTED)
+page, pages = paging.page_of("audit", total, PAGE_ROWS, filters)
+entries = audit.history(database, actor, **filters, limit=PAGE_ROWS, offset=page * PAGE_ROWS)
+counted = f"more than {COUNTED:,}" if total > COUNTED else f"{total:,}"
+with st.container(key="audit_count"):
+    st.caption(
+        f"{counted} entr{'y' if total == 1 else 'ies'}{paging.range_shown(page, pages, PAGE_ROWS, len(entries))}"
+    )
+paging.bring_into_view("audit", "audit_count")
+rows_table([{k: v for k, v in e.items() if k != "at"} for e in entries], hide_index=True, width="stretch")
+paging.pager("audit", page, pages)
 deferred_download(
-    "Export (CSV)", as_csv, file_name=f"audit-{today.isoformat()}.csv", mime="text/csv", key="audit_export"
+    "Export (CSV)",
+    as_csv,
+    file_name=f"audit-{today.isoformat()}.csv",
+    mime="text/csv",
+    key="audit_export",
+    help=f"Every entry the filters find, newest first (up to {EXPORTED:,}).",
 )

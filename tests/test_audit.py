@@ -562,6 +562,53 @@ def test_audit_page_for_a_regional_lead(app_env, recent):
     assert page_rows(at) == [{"When": WHEN, "Who": "Lee Leeds", "Did": "Added", "Record": "Contact: Lou Leeds (Leeds)"}]
 
 
+def retitle(world: World, times: int) -> None:
+    """``times`` changes of Lou Leeds' job title, from "Title 0" → "Title 1" up to "Title times": one entry each."""
+    for n in range(1, times + 1):
+        change = {"job_title": [f"Title {n - 1}", f"Title {n}"]}
+        audit.record(world.db, world.manager_leeds, "update", "contacts", world.lou, change)
+
+
+def test_audit_page_lists_a_hundred_entries_at_a_time_newest_first(app_env, recent):
+    """Test that the Audit log page shows the newest 100 entries with the whole count, and Next the following 100,
+    so a provider's whole log costs a rerun no more than a region's."""
+    retitle(recent, 250)
+    at = open_page("ada", "audit")  # 250 changes, the two contacts added and Ada's sign-in: 253 entries
+
+    assert values(at.main.caption) == ["253 entries, 1 to 100 shown"]
+    table = at.dataframe[0].value
+    assert len(table) == 100
+    assert (table["Who"][0], table["Changes"][0]) == ("Ada Admin", "")  # signing in is the newest
+    assert list(table["Changes"][1:3]) == ["Job title: Title 249 → Title 250", "Job title: Title 248 → Title 249"]
+    assert table["Changes"][99] == "Job title: Title 151 → Title 152"
+
+    at.button(key="audit_next").click().run()
+
+    assert not at.exception, at.exception
+    assert values(at.main.caption) == ["253 entries, 101 to 200 shown"]
+    table = at.dataframe[0].value
+    assert [table["Changes"][0], table["Changes"][99]] == [
+        "Job title: Title 150 → Title 151",
+        "Job title: Title 51 → Title 52",
+    ]
+
+
+def test_that_the_audit_search_pages_and_counts_in_sql(world, recent):
+    """Test that search gives ``limit`` entries after ``offset`` (newest first) and count counts them all, or stops
+    just past ``at_most``."""
+    retitle(recent, 30)
+    lou = {"table": "contacts", "row_id": world.lou}
+    newest = audit.search(world.db, world.admin, **lou)
+
+    assert [e["changes"]["job_title"][1] for e in newest[:3]] == ["Title 30", "Title 29", "Title 28"]
+    assert newest[-1]["action"] == "create"
+    assert audit.search(world.db, world.admin, **lou, limit=10, offset=5) == newest[5:15]
+    assert audit.count(world.db, world.admin, **lou) == len(newest) == 31
+    assert audit.count(world.db, world.admin, **lou, at_most=10) == 11
+    assert audit.count(world.db, world.lead_north, **lou) == 31
+    assert audit.count(world.db, world.lead_south, **lou) == 0  # Leeds is not in the south region
+
+
 def test_audit_page_refuses_a_branch_manager(app_env, recent):
     """Test that a branch manager who reaches the Audit log page gets only the refusal, and no entries."""
     at = submit_sign_in(new_app(ROOT / "pages" / "audit.py").run(), "manager.leeds")
