@@ -52,7 +52,7 @@ _lent: dict[int, tuple] = {}  # id(connection lent) -> the identity of its file
 _idle_lock = threading.Lock()
 
 
-def _file_key(path: Path) -> tuple | None:
+def file_key(path: Path) -> tuple | None:
     """Which file ``path`` is now: a connection to a file since replaced or deleted must not be lent again."""
     try:
         stat = os.stat(path)
@@ -65,7 +65,7 @@ def borrow(path: str | Path) -> Database:
     """A connection to ``path`` for one rerun, kept open from an earlier rerun when one is free; hand it back
     with ``give_back``. The connection is the caller's alone until then."""
     path = Path(path)
-    key = _file_key(path)
+    key = file_key(path)
     db = None
     with _idle_lock:
         for index, (idle_key, idle_db) in enumerate(_idle):
@@ -75,7 +75,7 @@ def borrow(path: str | Path) -> Database:
                 break
     if db is None:
         db = connect(path)
-        key = _file_key(path)
+        key = file_key(path)
     else:
         _ensure_current(path, db)  # another process may have restored an older backup into the file
     if key is not None:

@@ -146,8 +146,8 @@ def test_the_list_shows_each_branchs_pairs_with_their_reasons(world):
 
 def test_the_list_is_found_once_while_nothing_changes_and_again_after_any_change(world, monkeypatch):
     """Test that rerunning the list (another branch chosen and back, a return from a comparison) finds the pairs
-    once while the data is unchanged, and that anyone's change (a contact added) shows at the next rerun: an
-    administrator's list reads all 75,000 contacts of 250 branches."""
+    once while the data is unchanged, and that the administrator's own change (a contact added) shows at the next
+    rerun: an administrator's list reads all 75,000 contacts of 250 branches."""
     found = []
     real = merge.duplicate_contacts
 

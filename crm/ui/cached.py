@@ -1,18 +1,24 @@
-"""Figures that read a whole scope (coverage, referral figures, possible duplicates), cached between reruns for
-as long as the data they come from is unchanged.
+"""Figures that read a whole scope (coverage, referral figures, possible duplicates), cached between reruns.
 
-Every write in the app adds an audit entry, so the newest audit entry is a version of the whole database: a cached
-result keyed on it can never be stale. Its time is in the key with its id: a backup restored and written to again
-can reach an id seen before, never with the same time. A regional lead changing filters or coming back to a page
-is served from memory; the first view after anyone's change recomputes.
+Every write in the app adds an audit entry, so the newest audit entry is a version of the whole database; its time
+is in the key with its id (a backup restored and written to again can reach an id seen before, never with the same
+time), and so is the file's identity (a restored backup is another file).
+
+Others' changes reach the figures within SETTLE_SECONDS, the viewer's own at once. Keyed on the newest entry
+alone, any write anywhere recomputed every figure for everyone: on a busy morning an administrator's Coverage,
+which adds up 250 branches, recomputed on nearly every rerun. So the version the figures are computed at moves on
+at most once every SETTLE_SECONDS (shared by everyone in this process), and each viewer's key also holds their own
+newest entry: what they have just done shows at their next rerun.
 """
 
 import hashlib
 import pickle
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 
 import altair as alt
 import streamlit as st
@@ -23,11 +29,32 @@ from crm import charts, clock, coverage, db, merge
 from crm import referrals as referral_data  # this module has its own referrals(), for the Coverage page
 from crm.access import Actor
 
+SETTLE_SECONDS = 60.0  # how long others' changes may take to reach the figures
+_settled: dict[str, tuple[tuple, float]] = {}  # database path -> (the version figures are computed at, since when)
+_settled_lock = threading.Lock()
+_monotonic = time.monotonic  # (a test moves it on)
 
-def _version(database: Database) -> tuple[str, tuple, date]:
+
+def _version(database: Database, actor: Actor) -> tuple[str, tuple, int | None, date]:
+    """The key of the figures ``actor`` sees: the database, the version others' changes have settled at, the
+    actor's own newest audit entry, and today (which moves the window at midnight)."""
     path = database.execute("PRAGMA database_list").fetchone()[2]
     newest = database.execute("SELECT id, at FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
-    return path, tuple(newest or ()), clock.now().date()  # the date too: "today" moves the window at midnight
+    current = (db.file_key(Path(path)), *(newest or ()))
+    now = _monotonic()
+    with _settled_lock:
+        settled, since = _settled.get(path, ((), float("-inf")))
+        # Only entries appended since may wait; anything else (the first view, a backup restored into the file or
+        # another file in its place) is taken at once.
+        appended = len(settled) == len(current) == 3 and current[0] == settled[0] and current[1] > settled[1]
+        if current != settled and (not appended or now - since >= SETTLE_SECONDS):
+            _settled[path] = (current, now)
+            settled = current
+    # (idx_audit_user is (user_id, at): newest first without reading the user's whole history)
+    own = database.execute(
+        "SELECT id FROM audit_log WHERE user_id = ? ORDER BY at DESC, id DESC LIMIT 1", [actor.id]
+    ).fetchone()
+    return path, settled, own and own[0], clock.now().date()
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -49,9 +76,9 @@ def _referrals(version: tuple, actor: Actor, region_id, branch_id):  # type: ign
 
 
 def report(database: Database, actor: Actor, **filters) -> tuple[list[dict], list[dict]]:
-    """coverage.report, cached while the data is unchanged."""
+    """coverage.report, cached (the module says until when)."""
     return _report(
-        _version(database),
+        _version(database, actor),
         actor,
         filters.get("as_of"),
         filters.get("window"),
@@ -61,13 +88,14 @@ def report(database: Database, actor: Actor, **filters) -> tuple[list[dict], lis
 
 
 def trend(database: Database, actor: Actor, **filters) -> list[dict]:
-    """coverage.trend, cached while the data is unchanged."""
-    return _trend(_version(database), actor, filters.get("window"), filters.get("region_id"), filters.get("branch_id"))
+    """coverage.trend, cached (the module says until when)."""
+    version = _version(database, actor)
+    return _trend(version, actor, filters.get("window"), filters.get("region_id"), filters.get("branch_id"))
 
 
 def referrals(database: Database, actor: Actor, **filters) -> list[dict]:
-    """coverage.referrals_by_month, cached while the data is unchanged."""
-    return _referrals(_version(database), actor, filters.get("region_id"), filters.get("branch_id"))
+    """coverage.referrals_by_month, cached (the module says until when)."""
+    return _referrals(_version(database, actor), actor, filters.get("region_id"), filters.get("branch_id"))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -85,7 +113,7 @@ def referral_figures(database: Database, actor: Actor, *, by: str, **filters) ->
     """crm.referrals measures (per ``by``), declines and by_month for the same filters, cached while the data is
     unchanged (for an administrator they add up every referral of the period)."""
     return _referral_figures(
-        _version(database),
+        _version(database, actor),
         actor,
         by,
         filters.get("region_id"),
@@ -108,13 +136,13 @@ def _duplicate_organisations(version: tuple, actor: Actor) -> list[dict]:
 
 
 def duplicate_contacts(database: Database, actor: Actor, *, branch_id: int | None = None) -> list[dict]:
-    """merge.duplicate_contacts, cached while the data is unchanged (it reads every contact in scope)."""
-    return _duplicate_contacts(_version(database), actor, branch_id)
+    """merge.duplicate_contacts, cached (the module says until when; it reads every contact in scope)."""
+    return _duplicate_contacts(_version(database, actor), actor, branch_id)
 
 
 def duplicate_organisations(database: Database, actor: Actor) -> list[dict]:
-    """merge.duplicate_organisations, cached while the data is unchanged."""
-    return _duplicate_organisations(_version(database), actor)
+    """merge.duplicate_organisations, cached (the module says until when)."""
+    return _duplicate_organisations(_version(database, actor), actor)
 
 
 SPECS_KEPT = 32  # charts' specs kept in this process; the largest (a 250-branch heatmap) is about 1 MB
