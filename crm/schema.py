@@ -938,6 +938,24 @@ def contact_due_dates(db: Database) -> None:
     )
 
 
+@migrations(name="0023_retention_review_index")
+def retention_review_index(db: Database) -> None:
+    # The Retention review page takes the contacts untouched since the cutoff (crm/retention.py): for an
+    # administrator that read all 75,000 contacts on every rerun (15 ms) to find the hundred or so due. The index
+    # is on the page's test, exactly as written there, and holds every column the query reads (the expression's too:
+    # this SQLite reads an indexed expression's columns from the table otherwise), so only the contacts before the
+    # cutoff are read, from the index alone.
+    _run(
+        db,
+        """
+        CREATE INDEX idx_contacts_review
+            ON contacts(coalesce(last_touched_on, substr(created_at, 1, 10)), retention_review_on, branch_id,
+                        last_touched_on, name, created_at, erased_at)
+            WHERE erased_at IS NULL
+        """,
+    )
+
+
 def upgrade(db: Database) -> None:
     """Apply every pending migration, all in one write transaction, after keeping a copy of the database.
 

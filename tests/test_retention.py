@@ -715,3 +715,30 @@ def test_keep_refuses_a_stale_version(world):
         "Look at it again, then decide."
     )
     assert (world.db["contacts"].get(contact_id), world.db["audit_log"].count) == before
+
+
+def test_an_administrators_review_reads_only_the_contacts_before_the_cutoff_from_its_index(world):
+    """Test that the contacts due for review are found through idx_contacts_review (0023_retention_review_index),
+    reading from it alone only those untouched since the cutoff: an administrator's page read all 75,000 contacts
+    on every rerun."""
+    due = old_contact(world, world.leeds, "Olive Old")
+    old_contact(world, world.york, "Yasmin Yore")
+    touched(world, old_contact(world, world.leeds, "Rita Recent"), FROZEN.date())
+    plans: list[list[str]] = []
+    execute = world.db.execute
+
+    def explained(sql, params=()):
+        if "count(*) OVER ()" in sql:
+            plans.append([row[-1] for row in execute(f"EXPLAIN QUERY PLAN {sql}", params)])
+        return execute(sql, params)
+
+    world.db.execute = explained  # type: ignore[method-assign]
+    try:
+        shown, count = retention.due_first(world.db, world.admin, 1)
+    finally:
+        world.db.execute = execute  # type: ignore[method-assign]
+
+    assert ([row["id"] for row in shown], count) == ([due], 2)
+    [plan] = plans
+    reads = [step for step in plan if step.startswith(("SCAN c", "SEARCH c"))]
+    assert reads == ["SEARCH c USING COVERING INDEX idx_contacts_review (<expr><?)"], plan
