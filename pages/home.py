@@ -12,10 +12,10 @@ from crm.ui.logdialog import Touch, person_lines, person_link, undo_offer
 from crm.ui.widgets import day, flash, md, rows_table
 
 database, actor = session.require(__file__)
-# Each row listed is several elements to draw (buttons, links, columns): these lists are a week's first calls, not
-# the whole file, so a regional lead's page costs what a branch manager's does.
-SHOWN = 20  # follow-ups listed, soonest first; the rest are on the Interactions page
-SHOWN_LAPSING = 15  # lapsing contacts listed, most urgent first; the rest are on the Contacts page
+# Each row listed is several elements to draw (buttons, links, columns; a card cost about 0.8 ms of the rerun): these
+# lists are a week's first calls, not the whole file, so a regional lead's page costs what a branch manager's does.
+FIRST_SHOWN = 10  # rows of each list at first (follow-ups soonest first, lapsing contacts most urgent first)
+MOST_SHOWN = 100  # "Show more" adds FIRST_SHOWN rows at a time up to this; the rest are on Interactions and Contacts
 MATRIX_BRANCHES = 30  # up to this many branches get a column each in "Named contacts by partner type"
 today = clock.now().date()
 # Counted from the regions in scope (a lead's region is their scope), not by listing every branch with its contacts.
@@ -28,10 +28,30 @@ flash()
 
 undo_offer(database, actor)
 
+
+def shown(key: str) -> int:
+    """How many rows of a list to show: FIRST_SHOWN, or more after "Show more"."""
+    return st.session_state.get(key, FIRST_SHOWN)
+
+
+def show_more(key: str, showing: int, total: int) -> None:
+    """A "Show N more" button under a list showing ``showing`` of ``total`` rows, up to MOST_SHOWN."""
+    more = min(FIRST_SHOWN, total - showing, MOST_SHOWN - showing)
+    if more > 0:
+        st.button(
+            f"Show {more} more",
+            key=f"{key}_more",
+            type="tertiary",
+            icon=":material/expand_more:",
+            on_click=lambda: st.session_state.update({key: showing + more}),
+        )
+
+
 st.subheader("Follow-ups due and overdue")
-# Only the rows shown are read: the soonest SHOWN, counted apart; a regional lead reads them branch by branch.
-shown_due = interactions.follow_ups(database, actor, today=today, limit=SHOWN, by_branch=several_branches)
-due_count = interactions.follow_ups_count(database, actor, today=today) if len(shown_due) == SHOWN else len(shown_due)
+# Only the rows shown are read: the soonest few, counted apart; a regional lead reads them branch by branch.
+limit = shown("home_follow_ups_shown")
+shown_due = interactions.follow_ups(database, actor, today=today, limit=limit, by_branch=several_branches)
+due_count = interactions.follow_ups_count(database, actor, today=today) if len(shown_due) == limit else len(shown_due)
 if not shown_due:
     st.success("No follow-ups due this week.")
 people = interactions.people(database, actor, [row["id"] for row in shown_due])
@@ -65,8 +85,10 @@ for row in shown_due:
     )
     logdialog.button(f"home_log_follow_up_{row['id']}", touch, container=buttons)
     logdialog.button(f"home_done_{row['id']}", touch, done=True, container=buttons)
-if due_count > SHOWN:
-    st.caption(f"Showing the first {SHOWN} of {due_count}; see the Interactions page for the rest.")
+if due_count > len(shown_due):
+    rest = "; see the Interactions page for the rest." if len(shown_due) >= MOST_SHOWN else "."
+    st.caption(f"Showing the first {len(shown_due)} of {due_count}{rest}")
+    show_more("home_follow_ups_shown", len(shown_due), due_count)
 deferred_download(  # built when pressed: every open follow-up in scope is too much to build on every rerun
     "Follow-ups for your calendar (.ics)",
     ical.follow_ups_calendar,  # called as build(database, actor) on a connection of its own
@@ -78,7 +100,7 @@ deferred_download(  # built when pressed: every open follow-up in scope is too m
 
 st.subheader("Named contacts lapsing")
 slipping, slipping_count = contacts.lapsing_first(
-    database, actor, SHOWN_LAPSING, today=today, by_branch=several_branches
+    database, actor, shown("home_lapsing_shown"), today=today, by_branch=several_branches
 )
 if not slipping:
     st.success("Every named contact has been in touch within their keep-in-touch interval.")
@@ -92,8 +114,9 @@ else:
         logdialog.contact_card(
             person, key=f"home_contact_{person['id']}", log_key=f"home_log_contact_{person['id']}", page=contacts_page
         )
-    if slipping_count > SHOWN_LAPSING:
-        st.caption(f"Showing the {SHOWN_LAPSING} most urgent of {slipping_count}.")
+    if slipping_count > len(slipping):
+        st.caption(f"Showing the {len(slipping)} most urgent of {slipping_count}.")
+        show_more("home_lapsing_shown", len(slipping), slipping_count)
         st.page_link("pages/contacts.py", label="All contacts", icon=":material/contacts:")
 
 st.subheader("Recent activity")

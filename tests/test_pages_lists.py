@@ -66,27 +66,45 @@ def keys(at: AppTest, prefix: str) -> list[str]:
     return [str(b.key) for b in at.button if str(b.key).startswith(prefix)]
 
 
-def test_that_this_week_shows_the_15_most_urgent_lapsing_contacts_and_how_many_there_are(world):
-    """Test that with 17 named contacts never contacted, This week lists the first 15 (by name) and says it shows
-    15 of 17."""
+def test_that_this_week_shows_the_10_most_urgent_lapsing_contacts_how_many_there_are_and_more_on_request(world):
+    """Test that with 17 named contacts never contacted, This week lists the first 10 (by name), says it shows 10
+    of 17, and "Show 7 more" lists all 17."""
     people = [world.contact(world.leeds, f"Contact {n:02}") for n in range(17)]
     at = open_on("manager.leeds", "pages/home.py")
-    assert keys(at, "home_log_contact_") == [f"home_log_contact_{p}" for p in people[:15]]
+    assert keys(at, "home_log_contact_") == [f"home_log_contact_{p}" for p in people[:10]]
     assert "17 named contacts to call. Any logged interaction resets the clock." in values(at.main.caption)
-    assert "Showing the 15 most urgent of 17." in values(at.main.caption)
+    assert "Showing the 10 most urgent of 17." in values(at.main.caption)
+
+    button(at, "Show 7 more").click().run()
+
+    assert not at.exception, at.exception
+    assert keys(at, "home_log_contact_") == [f"home_log_contact_{p}" for p in people]
+    assert [c for c in values(at.main.caption) if c.startswith("Showing")] == []
+    assert [b.label for b in at.button if b.label.startswith("Show ")] == []
 
 
-def test_that_this_week_shows_the_20_soonest_follow_ups_and_how_many_are_due(world):
-    """Test that with 21 follow-ups due, This week lists the 20 soonest (the latest one left out) and says it
-    shows the first 20 of 21."""
+def test_that_this_week_shows_the_10_soonest_follow_ups_how_many_are_due_and_more_on_request(world):
+    """Test that with 21 follow-ups due, This week lists the 10 soonest and says it shows the first 10 of 21;
+    "Show 10 more" shows 20, and "Show 1 more" the last one."""
     follow_ups = [
         log_at_gp(world, 10, f"Call {n}", follow_up_on=world.today - timedelta(days=5) + timedelta(days=n % 10))
         for n in range(21)
     ]
     soonest = sorted(follow_ups, key=lambda i: (interactions.get(world.db, world.admin, i)["follow_up_on"], i))
     at = open_on("manager.leeds", "pages/home.py")
+    assert keys(at, "home_done_") == [f"home_done_{i}" for i in soonest[:10]]
+    assert "Showing the first 10 of 21." in values(at.main.caption)
+
+    button(at, "Show 10 more").click().run()
+
     assert keys(at, "home_done_") == [f"home_done_{i}" for i in soonest[:20]]
-    assert "Showing the first 20 of 21; see the Interactions page for the rest." in values(at.main.caption)
+    assert "Showing the first 20 of 21." in values(at.main.caption)
+
+    button(at, "Show 1 more").click().run()
+
+    assert not at.exception, at.exception
+    assert keys(at, "home_done_") == [f"home_done_{i}" for i in soonest]
+    assert [c for c in values(at.main.caption) if c.startswith("Showing")] == []
 
 
 def test_that_the_interactions_list_pages_through_its_rows_with_a_count(world):
