@@ -1,14 +1,16 @@
 """Figures that read a whole scope (coverage, referral figures, possible duplicates), cached between reruns.
 
-Every write in the app adds an audit entry, so the newest audit entry is a version of the whole database; its time
-is in the key with its id (a backup restored and written to again can reach an id seen before, never with the same
-time), and so is the file's identity (a restored backup is another file).
+Every write in the app adds an audit entry, so the newest audit entry (its id and time, and the file's identity)
+is a version of the whole database.
 
 Others' changes reach the figures within SETTLE_SECONDS, the viewer's own at once. Keyed on the newest entry
 alone, any write anywhere recomputed every figure for everyone: on a busy morning an administrator's Coverage,
 which adds up 250 branches, recomputed on nearly every rerun. So the version the figures are computed at moves on
 at most once every SETTLE_SECONDS (shared by everyone in this process), and each viewer's key also holds their own
-newest entry: what they have just done shows at their next rerun.
+newest entry: what they have just done shows at their next rerun. Only entries appended may wait: a log that is
+not the one settled on plus new entries (a backup restored, another file in its place) is taken at once. The
+moment the version was settled on is in the key too, so figures computed in one settled spell are never served in
+another (a restored backup can bring back a version seen before).
 """
 
 import hashlib
@@ -35,26 +37,24 @@ _settled_lock = threading.Lock()
 _monotonic = time.monotonic  # (a test moves it on)
 
 
-def _version(database: Database, actor: Actor) -> tuple[str, tuple, int | None, date]:
-    """The key of the figures ``actor`` sees: the database, the version others' changes have settled at, the
-    actor's own newest audit entry, and today (which moves the window at midnight)."""
+def _version(database: Database, actor: Actor) -> tuple[str, tuple, float, int | None, date]:
+    """The key of the figures ``actor`` sees: the database, the version others' changes have settled at and since
+    when, the actor's own newest audit entry, and today (which moves the window at midnight)."""
     path = database.execute("PRAGMA database_list").fetchone()[2]
     newest = database.execute("SELECT id, at FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
     current = (db.file_key(Path(path)), *(newest or ()))
     now = _monotonic()
     with _settled_lock:
         settled, since = _settled.get(path, ((), float("-inf")))
-        # Only entries appended since may wait; anything else (the first view, a backup restored into the file or
-        # another file in its place) is taken at once.
         appended = len(settled) == len(current) == 3 and current[0] == settled[0] and current[1] > settled[1]
         if current != settled and (not appended or now - since >= SETTLE_SECONDS):
             _settled[path] = (current, now)
-            settled = current
+            settled, since = current, now
     # (idx_audit_user is (user_id, at): newest first without reading the user's whole history)
     own = database.execute(
         "SELECT id FROM audit_log WHERE user_id = ? ORDER BY at DESC, id DESC LIMIT 1", [actor.id]
     ).fetchone()
-    return path, settled, own and own[0], clock.now().date()
+    return path, settled, since, own and own[0], clock.now().date()
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
