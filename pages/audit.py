@@ -66,7 +66,8 @@ def as_csv(database: Database, actor: Actor) -> str:
 
 # One page of entries and a count, both in SQL: a rerun costs the same for a region and a whole provider's log.
 total = audit.count(database, actor, **filters, at_most=COUNTED)
-page, pages = paging.page_of("audit", total, PAGE_ROWS, filters)
+# Beyond COUNTED the pages stop at COUNTED's: the caption and the pager say there are more, and the filters narrow.
+page, pages = paging.page_of("audit", min(total, COUNTED), PAGE_ROWS, filters)
 entries = audit.history(database, actor, **filters, limit=PAGE_ROWS, offset=page * PAGE_ROWS)
 counted = f"more than {COUNTED:,}" if total > COUNTED else f"{total:,}"
 with st.container(key="audit_count"):
@@ -75,7 +76,7 @@ with st.container(key="audit_count"):
     )
 paging.bring_into_view("audit", "audit_count")
 rows_table([{k: v for k, v in e.items() if k != "at"} for e in entries], hide_index=True, width="stretch")
-paging.pager("audit", page, pages)
+paging.pager("audit", page, pages, more=total > COUNTED)
 deferred_download(
     "Export (CSV)",
     as_csv,

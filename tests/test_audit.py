@@ -593,6 +593,17 @@ def test_audit_page_lists_a_hundred_entries_at_a_time_newest_first(app_env, rece
     ]
 
 
+def test_audit_page_says_when_there_are_more_entries_than_it_counts(app_env, recent):
+    """Test that beyond 10,000 entries the Audit log page says "more than 10,000" and its pager "of more than 100"
+    pages, not a page count it does not know."""
+    retitle(recent, 10_000)
+    at = open_page("ada", "audit")
+
+    assert values(at.main.caption) == ["more than 10,000 entries, 1 to 100 shown"]
+    assert "Page 1 of more than 100" in values(at.main.markdown)
+    assert len(at.dataframe[0].value) == 100
+
+
 def test_that_the_audit_search_pages_and_counts_in_sql(world, recent):
     """Test that search gives ``limit`` entries after ``offset`` (newest first) and count counts them all, or stops
     just past ``at_most``."""

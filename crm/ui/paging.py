@@ -51,9 +51,10 @@ def _turn_page(prefix: str, step: int, table_key: str | None) -> None:
     st.session_state[f"{prefix}_page_turned"] = True
 
 
-def pager(prefix: str, page: int, pages: int, *, table_key: str | None = None) -> None:
+def pager(prefix: str, page: int, pages: int, *, table_key: str | None = None, more: bool = False) -> None:
     """Previous, "Page n of m" and Next (keys ``{prefix}_previous`` and ``{prefix}_next``), when there is more than
-    one page; a press also forgets the row selected in the table keyed ``table_key``."""
+    one page; a press also forgets the row selected in the table keyed ``table_key``. ``more``: the count stopped
+    at ``pages`` pages and there are more ("Page n of more than m"; the filters narrow them)."""
     if pages <= 1:
         return
     with st.container(horizontal=True, vertical_alignment="center", key=f"{prefix}_pager"):
@@ -65,7 +66,7 @@ def pager(prefix: str, page: int, pages: int, *, table_key: str | None = None) -
             on_click=_turn_page,
             args=(prefix, -1, table_key),
         )
-        st.markdown(f"Page {page + 1} of {pages}", width="content")
+        st.markdown(f"Page {page + 1} of {'more than ' if more else ''}{pages}", width="content")
         st.button(
             "Next",
             key=f"{prefix}_next",
