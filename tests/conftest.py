@@ -95,6 +95,18 @@ def copy_world(template: Path, built: World, target: Path) -> World:
     return scene
 
 
+@pytest.fixture(scope="module")
+def template(tmp_path_factory, request) -> tuple[Path, World]:
+    """The world (regions, branches, users, organisations) built once per test module, because hashing its
+    passwords is slow; a test takes a copy of its own with ``copy_world``. A module that needs more in its
+    template defines its own ``template``."""
+    path = tmp_path_factory.mktemp(request.module.__name__.rpartition(".")[2]) / "crm.db"
+    database = db.connect(path)
+    world = World(database, users.create_first_admin(database, "ada", "Ada Admin", PASSWORD))
+    database.close()
+    return path, world
+
+
 @pytest.fixture
 def world(database, admin) -> World:
     return World(database, admin)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from crm import audit, backups, db, testimonials, users
+from crm import audit, backups, testimonials
 from crm.backups import BackupError
-from tests.conftest import PASSWORD, World, copy_world
+from tests.conftest import World, copy_world
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 PDF = b"%PDF-1.4\n" + b"evidence " * 300
@@ -42,16 +42,6 @@ def add_testimonial(world: World, evidence: tuple[str, bytes]) -> int:
         },
         evidence,
     )
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory) -> tuple[Path, World]:
-    """The conftest world, built once (its accounts take seconds of password hashing)."""
-    path = tmp_path_factory.mktemp("backup_archives") / "crm.db"
-    database = db.connect(path)
-    world = World(database, users.create_first_admin(database, "ada", "Ada Admin", PASSWORD))
-    database.close()
-    return path, world
 
 
 @pytest.fixture

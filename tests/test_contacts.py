@@ -2,14 +2,13 @@
 
 import sqlite3
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import pytest
 
-from crm import audit, clock, contacts, db, organisations, users
+from crm import audit, clock, contacts, organisations
 from crm.access import COMMAND_LINE
 from crm.errors import Conflict, DuplicateContact, InvalidFields, NotFound, ValidationError
-from tests.conftest import PASSWORD, World, copy_world
+from tests.conftest import World, copy_world
 
 FROZEN = datetime(2026, 3, 2, 10, 30, tzinfo=UTC)
 STAMP = "2026-03-02T10:30:00Z"
@@ -17,16 +16,6 @@ CONFLICT = (
     "{}'s record was changed by someone else while you were editing. "
     "Reload it to see their changes, then make yours again."
 )
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory) -> tuple[Path, World]:
-    """The world (regions, branches, users, organisations), built once because hashing passwords is slow."""
-    path = tmp_path_factory.mktemp("contacts") / "crm.db"
-    database = db.connect(path)
-    world = World(database, users.create_first_admin(database, "ada", "Ada Admin", PASSWORD))
-    database.close()
-    return path, world
 
 
 @pytest.fixture

@@ -7,14 +7,13 @@ import email
 import email.policy
 import socket
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from crm import __main__ as cli
-from crm import clock, db, digest, interactions, referrals, users
+from crm import clock, digest, interactions, referrals, users
 from crm.errors import PermissionDenied
 from tests.conftest import PASSWORD, World, copy_world
 
@@ -96,15 +95,6 @@ def smtp_server(monkeypatch):
     yield start
     for controller in started:
         controller.stop()
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory) -> tuple[Path, World]:
-    path = tmp_path_factory.mktemp("digest") / "crm.db"
-    database = db.connect(path)
-    world = World(database, users.create_first_admin(database, "ada", "Ada Admin", PASSWORD))
-    database.close()
-    return path, world
 
 
 @pytest.fixture

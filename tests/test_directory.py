@@ -171,16 +171,6 @@ def directory_db(imported, tmp_path, monkeypatch):
     database.close()
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory) -> tuple[Path, World]:
-    """The conftest world (regions, branches, users, organisations), built once because hashing is slow."""
-    path = tmp_path_factory.mktemp("directory_world") / "crm.db"
-    database = db.connect(path)
-    world = World(database, users.create_first_admin(database, "ada", "Ada Admin", PASSWORD))
-    database.close()
-    return path, world
-
-
 @pytest.fixture
 def world(template, tmp_path, monkeypatch) -> World:
     """A copy of the template world on its own file, with the clock stopped at FROZEN."""

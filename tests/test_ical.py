@@ -2,26 +2,16 @@
 asked not to be contacted, ``python -m crm followups --format ics`` and the This week download button."""
 
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from icalendar import Calendar
 
 from crm import __main__ as cli
-from crm import clock, contacts, db, ical, interactions, users
-from tests.conftest import PASSWORD, World, copy_world
+from crm import clock, contacts, ical, interactions
+from tests.conftest import World, copy_world
 
 FROZEN = datetime(2026, 4, 15, 10, 0, tzinfo=UTC)
 TODAY = date(2026, 4, 15)
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory) -> tuple[Path, World]:
-    path = tmp_path_factory.mktemp("ical") / "crm.db"
-    database = db.connect(path)
-    world = World(database, users.create_first_admin(database, "ada", "Ada Admin", PASSWORD))
-    database.close()
-    return path, world
 
 
 @pytest.fixture

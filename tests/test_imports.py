@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook
 
-from crm import audit, clock, contacts, db, imports, organisations, users
+from crm import audit, clock, contacts, db, imports, organisations
 from crm.errors import NotFound, ValidationError
 from crm.imports import MAX_BYTES, MAX_ROWS, FileRefused
-from tests.conftest import PASSWORD, World
+from tests.conftest import World
 
 REPO = Path(__file__).resolve().parents[1]
 FROZEN = datetime(2026, 3, 2, 10, 30, tzinfo=UTC)
@@ -91,16 +91,6 @@ def csv_bytes(rows: list[list]) -> bytes:
 
 
 # ---------------------------------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory) -> tuple[Path, World]:
-    """The conftest world (regions, branches, users, organisations), built once because hashing is slow."""
-    path = tmp_path_factory.mktemp("imports_world") / "crm.db"
-    database = db.connect(path)
-    world = World(database, users.create_first_admin(database, "ada", "Ada Admin", PASSWORD))
-    database.close()
-    return path, world
 
 
 @pytest.fixture

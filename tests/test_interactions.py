@@ -2,12 +2,11 @@
 successors, partner types' keep-in-touch intervals, the 0002 schema step, scope, edit conflicts, NHS numbers."""
 
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlite_utils import Database
 
-from crm import audit, clock, contacts, db, fields, interactions, organisations, schema, users
+from crm import audit, clock, contacts, db, fields, interactions, organisations, schema
 from crm.access import COMMAND_LINE, Actor
 from crm.errors import (
     AlreadyExists,
@@ -18,7 +17,7 @@ from crm.errors import (
     PossibleClientData,
     ValidationError,
 )
-from tests.conftest import PASSWORD, World, copy_world
+from tests.conftest import World, copy_world
 
 FROZEN = datetime(2026, 3, 2, 10, 30, tzinfo=UTC)  # a Monday
 STAMP = "2026-03-02T10:30:00Z"
@@ -35,16 +34,6 @@ NHS_WARNING = (
     "support: remove it, or confirm that it is not an NHS number."
 )
 VALID_NHS_NUMBER = "943 476 5919"
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory) -> tuple[Path, World]:
-    """The world (regions, branches, users, organisations), built once because hashing passwords is slow."""
-    path = tmp_path_factory.mktemp("interactions") / "crm.db"
-    database = db.connect(path)
-    world = World(database, users.create_first_admin(database, "ada", "Ada Admin", PASSWORD))
-    database.close()
-    return path, world
 
 
 @pytest.fixture

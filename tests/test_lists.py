@@ -2,26 +2,15 @@
 are chosen, ordered, cut and counted in SQL, and scoped to the acting user."""
 
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
-from crm import clock, contacts, db, interactions, retention, testimonials, users
+from crm import clock, contacts, interactions, retention, testimonials
 from crm.access import Actor
-from tests.conftest import PASSWORD, World, copy_world
+from tests.conftest import World, copy_world
 
 TODAY = date(2026, 3, 2)
 FROZEN = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory) -> tuple[Path, World]:
-    """The world (regions, branches, users, organisations), built once because hashing passwords is slow."""
-    path = tmp_path_factory.mktemp("lists") / "crm.db"
-    database = db.connect(path)
-    world = World(database, users.create_first_admin(database, "ada", "Ada Admin", PASSWORD))
-    database.close()
-    return path, world
 
 
 @pytest.fixture

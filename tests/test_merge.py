@@ -4,25 +4,15 @@ and ``python -m crm merge-contacts`` / ``merge-organisations``."""
 
 import json
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import pytest
 
 from crm import __main__ as cli
-from crm import clock, contacts, db, interactions, merge, organisations, privacy, referrals, testimonials, users
+from crm import clock, contacts, interactions, merge, organisations, privacy, referrals, testimonials
 from crm.errors import Conflict, NotFound, PermissionDenied, ValidationError
-from tests.conftest import PASSWORD, World, copy_world
+from tests.conftest import World, copy_world
 
 FROZEN = datetime(2026, 4, 15, 10, 0, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory) -> tuple[Path, World]:
-    path = tmp_path_factory.mktemp("merge") / "crm.db"
-    database = db.connect(path)
-    world = World(database, users.create_first_admin(database, "ada", "Ada Admin", PASSWORD))
-    database.close()
-    return path, world
 
 
 @pytest.fixture

@@ -2,27 +2,16 @@
 
 import sqlite3
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
-from crm import audit, clock, db, organisations, schema, users
+from crm import audit, clock, organisations, schema
 from crm.errors import AlreadyExists, Conflict, InvalidFields, NotFound, PermissionDenied, ValidationError
-from tests.conftest import PASSWORD, World, copy_world
+from tests.conftest import World, copy_world
 
 FROZEN = datetime(2026, 3, 2, 10, 30, tzinfo=UTC)
 STAMP = "2026-03-02T10:30:00Z"
 NOT_VALID = "is not a valid phone number (check the number of digits and the area code)."
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory) -> tuple[Path, World]:
-    """The world (with its three organisations), built once because hashing passwords is slow."""
-    path = tmp_path_factory.mktemp("organisations") / "crm.db"
-    database = db.connect(path)
-    world = World(database, users.create_first_admin(database, "ada", "Ada Admin", PASSWORD))
-    database.close()
-    return path, world
 
 
 @pytest.fixture

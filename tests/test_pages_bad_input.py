@@ -3,26 +3,16 @@ id past SQLite's integer range (?contact=9223372036854775808), a 50,001-characte
 testimonial search each showed a traceback with server paths and source in the browser."""
 
 import tomllib
-from pathlib import Path
 
 import pytest
 
-from crm import contacts, db, interactions, organisations, testimonials, users
+from crm import contacts, interactions, organisations, testimonials
 from crm.errors import ValidationError
-from tests.conftest import PASSWORD, World, copy_world
+from tests.conftest import World, copy_world
 from tests.pagehelpers import ROOT, new_app, open_section, page_path, run_app_on, sign_in, values
 
 INVALID_LINK = "That link is not valid."
 CONTROL = "Search: contains a line break or control character; use a single line of text."
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory) -> tuple[Path, World]:
-    path = tmp_path_factory.mktemp("bad_input") / "crm.db"
-    database = db.connect(path)
-    world = World(database, users.create_first_admin(database, "ada", "Ada Admin", PASSWORD))
-    database.close()
-    return path, world
 
 
 @pytest.fixture

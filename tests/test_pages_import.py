@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from crm import db, directory, users
+from crm import db, directory
 from tests.conftest import PASSWORD, World
 from tests.pagehelpers import button, fill, run_app_on, submit_sign_in, values
 
@@ -24,16 +24,6 @@ def app_env(monkeypatch, db_path):
     """Every test's app runs on the test's own database file, with Streamlit's folder-based page mode off (as
     tests/test_pages.py explains: AppTest would otherwise run pages/<page>.py without app.py after a rerun)."""
     run_app_on(monkeypatch, db_path, without_cookies=False)
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory) -> tuple[Path, World]:
-    """The conftest world, built once because hashing passwords is slow."""
-    path = tmp_path_factory.mktemp("pages_import_world") / "crm.db"
-    database = db.connect(path)
-    world = World(database, users.create_first_admin(database, "ada", "Ada Admin", PASSWORD))
-    database.close()
-    return path, world
 
 
 @pytest.fixture

@@ -2,15 +2,14 @@
 confirmation, the Interactions page's log form, and the "This week" follow-ups for a manager and a regional lead."""
 
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from crm import clock, contacts, dates, db, interactions, users
+from crm import clock, contacts, dates, interactions
 from crm.errors import ValidationError
 from crm.ui.widgets import day
-from tests.conftest import PASSWORD, World, copy_world
+from tests.conftest import World, copy_world
 from tests.pagehelpers import button, fill, new_app, open_section, rendered_text, run_app_on, sign_in, values
 
 NHS_WARNING = (
@@ -26,16 +25,6 @@ def app_env(monkeypatch, db_path):
     """Every test's app runs on the test's own database file, (see pagehelpers.run_app_on for why AppTest's
     cookies and folder-based multipage mode are switched off)."""
     run_app_on(monkeypatch, db_path)
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory) -> tuple[Path, World]:
-    """The world (regions, branches, users, organisations), built once because hashing passwords is slow."""
-    path = tmp_path_factory.mktemp("pages_interactions") / "crm.db"
-    database = db.connect(path)
-    world = World(database, users.create_first_admin(database, "ada", "Ada Admin", PASSWORD))
-    database.close()
-    return path, world
 
 
 @pytest.fixture

@@ -2,13 +2,12 @@
 contacts, the Interactions list a page at a time, and the contacts the "Log an interaction" form offers."""
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from crm import clock, contacts, db, interactions, testimonials, users
-from tests.conftest import PASSWORD, World, copy_world
+from crm import clock, contacts, interactions, testimonials
+from tests.conftest import World, copy_world
 from tests.pagehelpers import button, new_app, open_section, run_app_on, sign_in, values
 
 
@@ -16,16 +15,6 @@ from tests.pagehelpers import button, new_app, open_section, run_app_on, sign_in
 def app_env(monkeypatch, db_path):
     """Every test's app runs on the test's own database file."""
     run_app_on(monkeypatch, db_path)
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory) -> tuple[Path, World]:
-    """The world (regions, branches, users, organisations), built once because hashing passwords is slow."""
-    path = tmp_path_factory.mktemp("pages_lists") / "crm.db"
-    database = db.connect(path)
-    world = World(database, users.create_first_admin(database, "ada", "Ada Admin", PASSWORD))
-    database.close()
-    return path, world
 
 
 @pytest.fixture

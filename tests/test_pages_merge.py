@@ -4,14 +4,13 @@ exact), stale pairs refused with nothing changed, and old addresses of merged re
 
 import json
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from crm import clock, contacts, db, interactions, merge, organisations, referrals, testimonials, users
+from crm import clock, contacts, interactions, merge, organisations, referrals, testimonials
 from crm.ui.widgets import day, md
-from tests.conftest import PASSWORD, World, copy_world
+from tests.conftest import World, copy_world
 from tests.pagehelpers import button, new_app, rendered_text, run_app_on, sign_in, values
 from tests.test_markdown_injection import HOSTILE, markdown_sources, unsafe_markdown
 
@@ -20,16 +19,6 @@ from tests.test_markdown_injection import HOSTILE, markdown_sources, unsafe_mark
 def app_env(monkeypatch, db_path):
     """Every test's app runs on the test's own database file (see pagehelpers.run_app_on)."""
     run_app_on(monkeypatch, db_path)
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory) -> tuple[Path, World]:
-    """The world (regions, branches, users, organisations), built once because hashing passwords is slow."""
-    path = tmp_path_factory.mktemp("pages_merge") / "crm.db"
-    database = db.connect(path)
-    world = World(database, users.create_first_admin(database, "ada", "Ada Admin", PASSWORD))
-    database.close()
-    return path, world
 
 
 def add(world: World, branch_id: int, name: str, **extra) -> int:

@@ -3,14 +3,13 @@ NHS number confirmation), the Referrals page's list and outcome form, its figure
 referral count beside each branch's coverage score."""
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import streamlit
 from streamlit.testing.v1 import AppTest
 
-from crm import clock, db, referrals, users
-from tests.conftest import PASSWORD, World, copy_world
+from crm import clock, referrals
+from tests.conftest import World, copy_world
 from tests.pagehelpers import button, chart_table, fill, new_app, run_app_on, sign_in, values
 
 SAVE_ANYWAY = "It is not client data: save anyway"
@@ -26,15 +25,6 @@ def app_env(monkeypatch, db_path):
     streamlit.cache_data.clear()
     yield
     streamlit.cache_data.clear()
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory) -> tuple[Path, World]:
-    path = tmp_path_factory.mktemp("pages_referrals") / "crm.db"
-    database = db.connect(path)
-    world = World(database, users.create_first_admin(database, "ada", "Ada Admin", PASSWORD))
-    database.close()
-    return path, world
 
 
 @pytest.fixture

@@ -4,12 +4,11 @@ contact's page (a page link: the app's own navigation, in the same tab), the tel
 buttons, which open their dialogs."""
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
-from crm import clock, dates, db, interactions, users
-from tests.conftest import PASSWORD, World, copy_world
+from crm import clock, dates, interactions
+from tests.conftest import World, copy_world
 from tests.pagehelpers import ROOT, as_a_phone, new_app, open_page, run_app_on, shown_in, submit_sign_in, values
 
 # Pat's phone and email as every row shows them: tap-to-call and mailto: links, in the caption under the name.
@@ -25,16 +24,6 @@ PAT_ABOUT = "Practice Manager, Hyde Park Surgery"
 def app_env(monkeypatch, db_path):
     """Every test's app runs on the test's own database file (CRM_DB)."""
     run_app_on(monkeypatch, db_path)
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory) -> tuple[Path, World]:
-    """The world (regions, branches, users, organisations), built once because hashing passwords is slow."""
-    path = tmp_path_factory.mktemp("pages_rows") / "crm.db"
-    database = db.connect(path)
-    world = World(database, users.create_first_admin(database, "ada", "Ada Admin", PASSWORD))
-    database.close()
-    return path, world
 
 
 @pytest.fixture

@@ -32,7 +32,6 @@ from crm import (
     settings,
     suppressions,
     testimonials,
-    users,
 )
 from crm.access import COMMAND_LINE, Actor
 from crm.errors import Conflict, NotFound, ValidationError
@@ -71,16 +70,6 @@ SAM_TRACES = [
     "07911 123456",
     "07911123456",
 ]
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory) -> tuple[Path, World]:
-    """The world (regions, branches, users, organisations), built once because hashing passwords is slow."""
-    path = tmp_path_factory.mktemp("privacy") / "crm.db"
-    database = db.connect(path)
-    world = World(database, users.create_first_admin(database, "ada", "Ada Admin", PASSWORD))
-    database.close()
-    return path, world
 
 
 @pytest.fixture

@@ -29,15 +29,6 @@ REASON_COLUMNS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory) -> tuple[Path, World]:
-    path = tmp_path_factory.mktemp("referrals") / "crm.db"
-    database = db.connect(path)
-    world = World(database, users.create_first_admin(database, "ada", "Ada Admin", PASSWORD))
-    database.close()
-    return path, world
-
-
 @pytest.fixture
 def world(template, tmp_path, monkeypatch) -> World:
     """A copy of the template world, with the clock stopped at FROZEN."""

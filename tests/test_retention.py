@@ -3,13 +3,12 @@ back on their review date, erased ones never), keep() validation, scope, the 000
 review page."""
 
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
 
 import pytest
 
-from crm import audit, clock, contacts, db, interactions, privacy, retention, schema, users
+from crm import audit, clock, contacts, db, interactions, privacy, retention, schema
 from crm.errors import Conflict, NotFound, PermissionDenied, ValidationError
-from tests.conftest import PASSWORD, World, copy_world
+from tests.conftest import World, copy_world
 from tests.pagehelpers import button, new_app, run_app_on, sign_in, values
 
 FROZEN = datetime(2026, 3, 2, 10, 30, tzinfo=UTC)  # a Monday
@@ -22,16 +21,6 @@ ROLE_DENIED = "Your role does not allow this."
 CONTACT_NOT_FOUND = "That contact does not exist or is not in one of your branches."
 NOTHING_DUE = "Nothing to review: every contact has been in touch within the period, or was reviewed."
 DUE_COLUMNS = ["Name", "Job title", "Organisation", "Branch", "Last touched", "Status", "Last kept because"]
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory) -> tuple[Path, World]:
-    """The world (regions, branches, users, organisations), built once because hashing passwords is slow."""
-    path = tmp_path_factory.mktemp("retention") / "crm.db"
-    database = db.connect(path)
-    world = World(database, users.create_first_admin(database, "ada", "Ada Admin", PASSWORD))
-    database.close()
-    return path, world
 
 
 @pytest.fixture
