@@ -274,52 +274,90 @@ def _in_patch(actor: Actor | None) -> tuple[str, list]:
     )
 
 
+PAGE_SIZE = 50  # organisations listed at a time on the Organisations page, of a directory of 10,000 or more
+
+
 def search(
-    db: Database, query: str = "", type_code: str | None = None, limit: int = 50, *, actor: Actor | None = None
+    db: Database,
+    query: str = "",
+    type_code: str | None = None,
+    limit: int = 50,
+    *,
+    actor: Actor | None = None,
+    offset: int = 0,
 ) -> list[dict]:
     """Organisations matching every word of ``query`` in any order (name, postcode, ODS code, partner type),
     understanding the abbreviations of SEARCH_ABBREVIATIONS; the ``actor``'s own patch first, then names
-    starting with the query, then the rest by name.
+    starting with the query, then the rest by name. ``limit`` of them from the ``offset``-th (a page of a list
+    whose length ``count`` gives).
 
     :raises ValidationError: for search text that is too long or holds control characters.
     """
-    where, params = ["1 = 1"], []
+    where, params = _matching(query, type_code)
     query = fields.search_text(query)
-    for condition, values in _search_terms(query):
-        where.append(condition)
-        params += values
-    if type_code:
-        where.append("o.type_code = ?")
-        params.append(type_code)
     mine, mine_params = _in_patch(actor)
 
-    def read(in_patch: tuple[str, list], condition: tuple[str, list], order: tuple[str, list], n: int) -> list[dict]:
+    def read(
+        in_patch: tuple[str, list], condition: tuple[str, list], order: tuple[str, list], n: int, skip: int
+    ) -> list[dict]:
         return db.execute_returning_dicts(
             f"""
             SELECT o.id, o.name, o.type_code, t.label AS type_label, o.address, o.postcode, o.phone, o.phone_ext,
                    o.email, o.website, o.ods_code, o.version, o.created_by, o.status, o.phone_raw,
                    {in_patch[0]} AS in_patch
             FROM organisations o JOIN organisation_types t ON t.code = o.type_code
-            WHERE {condition[0]} AND {" AND ".join(where)}
+            WHERE {condition[0]} AND {where}
             ORDER BY {order[0]}
-            LIMIT ?
+            LIMIT ? OFFSET ?
             """,
-            [*in_patch[1], *condition[1], *params, *order[1], n],
+            [*in_patch[1], *condition[1], *params, *order[1], n, skip],
         )
 
     if query or mine == "0":
         starts = fields.like_escape(query) + "%"
         order = "in_patch DESC, (o.name LIKE ? ESCAPE '\\') DESC, o.name COLLATE NOCASE"
-        found = read((mine, mine_params), ("1 = 1", []), (order, [starts]), limit)
+        found = read((mine, mine_params), ("1 = 1", []), (order, [starts]), limit, offset)
     else:
         # Nothing typed (every list's first view): the patch's organisations, then the rest of the directory in
         # name order, read from idx_organisations_name. One read ordered by "in the patch" sorted all 10,500
         # organisations to show 50 (4 ms).
         by_name: tuple[str, list] = ("o.name COLLATE NOCASE", [])
-        found = read(("1", []), (mine, mine_params), by_name, limit)
+        found = read(("1", []), (mine, mine_params), by_name, limit, offset)
         if len(found) < limit:
-            found += read(("0", []), (f"NOT {mine}", mine_params), by_name, limit - len(found))
+            # The page runs past the patch: the directory's rows follow on from where the patch's ended.
+            in_patch = db.execute(
+                f"""SELECT count(*) FROM organisations o JOIN organisation_types t ON t.code = o.type_code
+                WHERE {mine} AND {where}""",
+                [*mine_params, *params],
+            ).fetchone()[0]
+            found += read(
+                ("0", []), (f"NOT {mine}", mine_params), by_name, limit - len(found), max(0, offset - in_patch)
+            )
     return [_with_display(row) for row in found]
+
+
+def count(db: Database, query: str = "", type_code: str | None = None) -> int:
+    """How many organisations ``search`` finds for ``query`` and ``type_code``, in every page together.
+
+    :raises ValidationError: as ``search``.
+    """
+    where, params = _matching(query, type_code)
+    return db.execute(
+        f"SELECT count(*) FROM organisations o JOIN organisation_types t ON t.code = o.type_code WHERE {where}",
+        params,
+    ).fetchone()[0]
+
+
+def _matching(query: str, type_code: str | None) -> tuple[str, list]:
+    """The WHERE clause (and its parameters) of a search for ``query`` and ``type_code``."""
+    where, params = ["1 = 1"], []
+    for condition, values in _search_terms(fields.search_text(query)):
+        where.append(condition)
+        params += values
+    if type_code:
+        where.append("o.type_code = ?")
+        params.append(type_code)
+    return " AND ".join(where), params
 
 
 def _with_display(row: dict) -> dict:

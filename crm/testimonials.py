@@ -367,6 +367,9 @@ def _matching(
     return " AND ".join(conditions), values
 
 
+PAGE_SIZE = 50  # testimonials listed at a time on the Testimonials page; the exports hold every one found
+
+
 def search(
     db: Database,
     actor: Actor,
@@ -382,9 +385,10 @@ def search(
     until: date | None = None,
     consent_scope: str | None = None,
     limit: int = 10_000,
+    offset: int = 0,
 ) -> list[dict]:
     """Testimonials within scope that ``audience`` may see, matching every filter, newest first; ``limit`` of
-    them (``search_count`` counts them all).
+    them from the ``offset``-th (``search_count`` counts them all).
 
     :raises ValidationError: for an unknown audience, or search text or a theme that is too long or holds
         control characters.
@@ -407,8 +411,8 @@ def search(
         return []
     where, values = matching
     rows = db.execute_returning_dicts(
-        f"{_SELECT} WHERE {where} ORDER BY t.received_on DESC, t.id DESC LIMIT ?",
-        [*values, limit],
+        f"{_SELECT} WHERE {where} ORDER BY t.received_on DESC, t.id DESC LIMIT ? OFFSET ?",
+        [*values, limit, offset],
     )
     return [_shaped(r) for r in rows]
 

@@ -3,8 +3,9 @@
 import streamlit as st
 
 from crm import contacts, interactions, merge, organisations
+from crm.access import ADMIN
 from crm.errors import CRMError
-from crm.ui import layout, session
+from crm.ui import layout, paging, session
 from crm.ui import merge as merge_ui
 from crm.ui import referrals as referral_ui
 from crm.ui.widgets import (
@@ -155,14 +156,29 @@ def list_organisations() -> None:
         type_code = choice(
             "Partner type", partner_types, key="organisations_type", value="code", text="label", blank="All types"
         )
+    # One page of rows and a count, both in SQL: the directory holds every GP practice of the patch and more (a
+    # large provider's, 10,500), and a rerun that listed 500 of them with their phones cost most of the page.
     try:
-        rows = organisations.search(database, query, type_code, limit=500, actor=actor)
+        total = organisations.count(database, query, type_code)
+        page, pages = paging.page_of("organisations", total, organisations.PAGE_SIZE, (query, type_code))
+        rows = organisations.search(
+            database,
+            query,
+            type_code,
+            limit=organisations.PAGE_SIZE,
+            actor=actor,
+            offset=page * organisations.PAGE_SIZE,
+        )
     except CRMError as error:
         show_error(error)
         return
-    st.caption(
-        f"{len(rows)} organisation{'s' if len(rows) != 1 else ''}" + (" (first 500)" if len(rows) == 500 else "")
-    )
+    shown = paging.range_shown(page, pages, organisations.PAGE_SIZE, len(rows))
+    with st.container(key="organisations_count"):
+        st.caption(
+            f"{total} organisation{'s' if total != 1 else ''}{shown}"
+            + (", your patch first" if actor.role != ADMIN else "")
+        )
+    paging.bring_into_view("organisations", "organisations_count")
     event = rows_table(
         [
             {
@@ -180,6 +196,7 @@ def list_organisations() -> None:
         key="organisations_table",
         width="stretch",
     )
+    paging.pager("organisations", page, pages, table_key="organisations_table")
     if event and event.selection.rows:
         st.query_params["organisation"] = str(rows[event.selection.rows[0]]["id"])
         st.rerun()

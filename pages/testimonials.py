@@ -7,7 +7,7 @@ import streamlit as st
 from crm import branches, clock, contacts, organisations, settings, testimonials
 from crm.access import ADMIN, BRANCH_MANAGER
 from crm.errors import CRMError
-from crm.ui import layout, session
+from crm.ui import layout, paging, session
 from crm.ui.confirm import delete_button
 from crm.ui.downloads import deferred_download
 from crm.ui.widgets import (
@@ -30,7 +30,6 @@ partner_types = organisations.types(database)
 quality_statements = testimonials.statements(database)
 statement_labels = {s["code"]: f"{s['code']} {s['label']}" for s in quality_statements}
 today = clock.now().date()
-SHOWN = 200  # testimonials listed, newest first; the exports hold every one the filters find
 
 
 def testimonial_fields(prefix: str, branch_id: int, record: dict | None = None) -> dict:
@@ -261,21 +260,21 @@ def browse() -> None:
         "since": since,
         "until": until,
     }
+    # One page of rows and a count, both in SQL (newest first): a rerun costs the same for a branch's dozens and a
+    # provider's 20,000.
+    size = testimonials.PAGE_SIZE
     try:
-        rows = testimonials.search(database, actor, audience=audience, **filters, limit=SHOWN)
-        total = (
-            testimonials.search_count(database, actor, audience=audience, **filters)
-            if len(rows) == SHOWN
-            else len(rows)
-        )
+        total = testimonials.search_count(database, actor, audience=audience, **filters)
+        page, pages = paging.page_of("testimonials", total, size, (audience, filters))
+        rows = testimonials.search(database, actor, audience=audience, **filters, limit=size, offset=page * size)
     except CRMError as error:
         show_error(error)
         return
     readers = testimonials.readers(audience)
-    if total > len(rows):
-        st.caption(f"Showing the newest {len(rows)} of {total} testimonials {readers} may see; narrow the filters.")
-    else:
-        st.caption(f"{total} testimonial{'s' if total != 1 else ''} {readers} may see.")
+    with st.container(key="testimonials_count"):
+        shown = paging.range_shown(page, pages, size, len(rows))
+        st.caption(f"{total} testimonial{'s' if total != 1 else ''} {readers} may see{shown}.")
+    paging.bring_into_view("testimonials", "testimonials_count")
     event = rows_table(
         [
             {
@@ -295,6 +294,7 @@ def browse() -> None:
         key="testimonials_table",
         width="stretch",
     )
+    paging.pager("testimonials", page, pages, table_key="testimonials_table")
     if event and event.selection.rows:
         st.query_params["testimonial"] = str(rows[event.selection.rows[0]]["id"])
         st.rerun()

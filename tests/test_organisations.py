@@ -527,6 +527,28 @@ def test_search_with_nothing_typed_lists_the_patch_then_the_directory_by_name_up
     assert [o["name"] for o in organisations.search(world.db, "", limit=4, actor=world.admin)] == everyone[:4]
 
 
+@pytest.mark.parametrize("query", ["", "leeds", "team"])
+def test_search_pages_follow_on_from_one_another_and_count_gives_their_total(world, partners, query):
+    """Test that pages of a search (limit and offset), for a branch manager with a patch and for an
+    administrator, are the one long list cut into pieces, across the end of the patch too; and that count gives
+    the length of that list."""
+    world.contact(world.york, "Yvonne Reable", partners["York Reablement Team"])
+    world.contact(world.york, "Otto Ley", partners["Otley Road Medical Practice"])
+    world.contact(world.york, "Sam Hall", partners["Scott Hall Surgery"])
+    for actor in (world.manager_york, world.admin):
+        whole = [o["name"] for o in organisations.search(world.db, query, limit=1000, actor=actor)]
+        assert len(whole) >= 3
+        pages = [
+            [o["name"] for o in organisations.search(world.db, query, limit=2, actor=actor, offset=offset)]
+            for offset in range(0, len(whole) + 2, 2)
+        ]
+        assert [name for page in pages for name in page] == whole
+        assert pages[-1] == []
+        assert organisations.count(world.db, query) == len(whole)
+    assert organisations.count(world.db, "GP", "GP_PRACTICE") == 3
+    assert organisations.count(world.db, "leeds nowhere") == 0
+
+
 def test_update_type_says_whether_anything_changed(world):
     """Test that saving a partner type unchanged writes nothing and returns False, and a change returns True."""
     before = _counts(world)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from crm import audit, clock, contacts, demo, users
+from crm import audit, clock, contacts, demo, organisations, users
 from crm.access import ADMIN, BRANCH_MANAGER, REGIONAL_LEAD
 from crm.ui.pages import PAGES, for_actor, landing_for, sections_for
 from tests.conftest import PASSWORD
@@ -539,6 +539,43 @@ def test_that_add_a_contact_opens_itself_while_a_save_waits_for_an_answer(world,
     assert [e.label for e in at.expander][0] == "Add a contact"
     assert at.session_state["contacts_add_open"] is False
     assert "contacts_add_name" not in [w.key for w in at.text_input]
+
+
+def test_that_organisations_are_listed_a_page_at_a_time_with_the_patch_first(world, database, monkeypatch):
+    """Test that the Organisations page lists one page of the directory (the manager's patch first) under the
+    whole count, that Next and Previous move through it, and that a search starts again on its first page."""
+    monkeypatch.setattr(organisations, "PAGE_SIZE", 2)
+    for name in ("Aire Valley OT", "Beeston Surgery", "Chapeltown Social Work Team", "Zeta Community Group"):
+        organisations.add(database, world.admin, {"name": name, "type_code": "OTHER"})
+    world.contact(
+        world.leeds, "Zoe Zeta", database.execute("SELECT id FROM organisations WHERE name LIKE 'Zeta%'").fetchone()[0]
+    )
+    manager = users.get(
+        database, database.execute("SELECT id FROM users WHERE username = 'manager.leeds'").fetchone()[0]
+    )
+    everyone = [o["name"] for o in organisations.search(database, "", limit=1000, actor=manager)]
+    assert len(everyone) == organisations.count(database) > 4
+    assert everyone.index("Zeta Community Group") < everyone.index("Aire Valley OT")  # Leeds has a contact there
+    at = open_page("manager.leeds", "organisations")
+    pages = -(-len(everyone) // 2)
+
+    def names() -> list[str]:
+        return list(at.dataframe[0].value["Name"])
+
+    assert values(at.main.caption) == [f"{len(everyone)} organisations, 1 to 2 shown, your patch first"]
+    assert names() == everyone[:2]
+    assert f"Page 1 of {pages}" in values(at.main.markdown)
+    button(at, "Next").click().run()
+    assert values(at.main.caption) == [f"{len(everyone)} organisations, 3 to 4 shown, your patch first"]
+    assert names() == everyone[2:4]
+    button(at, "Previous").click().run()
+    assert names() == everyone[:2]
+    button(at, "Next").click().run()
+
+    at.text_input(key="organisations_search").set_value("leeds").run()
+    found = [o["name"] for o in organisations.search(database, "leeds", limit=1000, actor=manager)]
+    assert names() == found[:2]
+    assert values(at.main.caption)[0].startswith(f"{len(found)} organisation")
 
 
 def test_that_add_an_organisation_is_drawn_only_while_open_and_adds_one(world, database):
