@@ -61,9 +61,8 @@ for row in shown_due:
     if several_branches and row["branch"] != shown_branch:
         shown_branch = row["branch"]
         st.markdown(f"**{md(shown_branch)}**")
-    # Two columns, not four: the date and what to do share one markdown, and the buttons one column (each element
-    # is a message sent; logdialog.row).
-    what, buttons = logdialog.row(f"home_follow_up_{row['id']}", [8, 2])
+    # The date and what to do share one markdown (each element is a message sent; logdialog.row).
+    what, buttons = logdialog.row(f"home_follow_up_{row['id']}")
     state = ":red[**Overdue**]" if row["state"] == "overdue" else "Due"
     what.markdown(
         f"{state} · {day(row['follow_up_on'])} · **{md(row['follow_up_action'] or 'Follow up')}**  \n"

@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 from crm import clock, coverage, dates, db, directory, interactions, organisations, referrals, users
 from crm.access import Actor
 from tests.conftest import PASSWORD, World, copy_world
-from tests.pagehelpers import ROOT, chart_table, new_app, open_section, run_app_on, sign_in, values
+from tests.pagehelpers import ROOT, as_a_phone, chart_table, new_app, open_section, run_app_on, sign_in, values
 
 HEATMAP_COLUMNS = {
     "region": "Region",
@@ -250,6 +250,43 @@ def test_that_a_branch_manager_sees_their_branch_and_its_gp_patch(world):
     assert [e.label for e in at.expander] == ["Referrals by partner type: data as a table"]
     recent = referrals.received_by_branch(world.db, world.manager_leeds).get(world.leeds, 0)
     assert f"Referrals received in the last 90 days: {recent}." in values(at.caption)
+
+
+def test_that_a_phone_gets_the_branchs_row_as_a_list_and_a_desktop_the_heatmap(world, monkeypatch):
+    """Test that a desktop's browser gets the heatmap and not the phone's list, and a phone's browser the list of
+    the branch's partner types with their status in words and not the heatmap (only one is drawn, neither is
+    drawn and hidden)."""
+    at = sign_in(new_app(), "manager.leeds")
+    at.switch_page("pages/coverage.py").run()
+    assert [r["Branch"] for r in table(at, "Coverage heatmap")] == ["Leeds"] * 13
+    with pytest.raises(KeyError):
+        at.main.get_by_key("coverage_branch_row")
+
+    as_a_phone(monkeypatch)
+    at = sign_in(new_app(), "manager.leeds")
+    at.switch_page("pages/coverage.py").run()
+    assert not at.exception, at.exception
+    [listed] = [m.value for m in at.main.get_by_key("coverage_branch_row").markdown]
+    lines = [entry.split("  \n") for entry in listed.split("\n\n")]
+    assert [head for head, _ in lines] == [
+        ":blue-badge[Covered] **GP practice (required)**",
+        ":red-badge[Gap] **Primary care network**",
+        ":orange-badge[Lapsing] **Community therapy (OT, physio, reablement) (required)**",
+        ":red-badge[Gap] **Community nursing (district nurses) (required)**",
+        ":blue-badge[Covered] **Council adult social care (required)**",
+        ":red-badge[Gap] **Hospital discharge (required)**",
+        *(
+            f":red-badge[Gap] **{name}**"
+            for name in ("Mental health", "Integrated care board", "Hospice", "Pharmacy", "Housing")
+        ),
+        ":red-badge[Gap] **Voluntary and community**",
+        ":red-badge[Gap] **Other**",
+    ]
+    assert lines[0][1].startswith("1 of 1 named contacts warm, last touched ")
+    assert lines[1][1] == "no named contact"
+    assert [e.label for e in at.expander] == []  # no heatmap, so no table of its data
+    with pytest.raises(KeyError):
+        at.main.get_by_key("coverage_heatmap_chart")
 
 
 def test_that_an_administrator_narrows_to_a_region(world):

@@ -13,7 +13,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from crm import clock, contacts, interactions
 from crm.errors import CRMError
-from crm.ui import session
+from crm.ui import layout, session
 from crm.ui.widgets import choice, day, flash, guarded_save, md, show_error
 
 UNDO_SECONDS = 30
@@ -88,8 +88,8 @@ def contact_card(person: dict, key: str, log_key: str, page: st.Page | str | Non
     page, then their relationship and last touch, job, organisation, tap-to-call and email links; Log a touch
     beside them (below them on a phone). ``page``: contacts_page(), looked up once for the list."""
     # Each element is a message the server sends and the browser lays out: a list of these cards was most of a
-    # page's cost, so the relationship shares the caption and the card has two columns, not three.
-    who, buttons = row(key, [10, 2])
+    # page's cost, so the relationship shares the caption (logdialog.row has the rest).
+    who, buttons = row(key)
     person_link(person, who, page)
     status = contacts.RELATIONSHIPS[person["relationship"]]  # "Never contacted" when never touched
     if person["last_touched_on"]:
@@ -105,11 +105,16 @@ def contact_card(person: dict, key: str, log_key: str, page: st.Page | str | Non
     button(log_key, touch, container=buttons)
 
 
-def row(key: str, widths: list[int]) -> list:
-    """A bordered card of two columns (``widths``): what it is about, and its buttons; on a phone (below 640 px,
-    where Streamlit stacks columns) the buttons go below, full width."""
-    with st.container(border=True, key=key):
-        return st.columns(widths, vertical_alignment="center")
+def row(key: str) -> tuple:
+    """A bordered card: what it is about (the first container returned), and its buttons (added to the second),
+    beside it on a wide screen and below it, sharing the width, on a phone (crm.ui.layout.on_phone).
+
+    Containers, not columns: columns are a message for the row and one for each column, and Streamlit's most
+    expensive container to make; a list of ten cards spent 4.5 ms of a rerun on them.
+    """
+    phone = layout.on_phone()
+    card = st.container(border=True, key=key, horizontal=not phone, vertical_alignment="center")
+    return card.container(), card.container(horizontal=True, width="stretch" if phone else "content")
 
 
 def button(key: str, touch: Touch, *, done: bool = False, container=st) -> None:
