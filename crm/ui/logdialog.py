@@ -106,21 +106,23 @@ def contact_card(person: dict, key: str, log_key: str, page: st.Page | str | Non
 
 
 def row(key: str) -> tuple:
-    """A bordered card: what it is about (the first container returned), and its buttons (added to the second),
-    beside it on a wide screen and below it, sharing the width, on a phone (crm.ui.layout.on_phone).
+    """A bordered card: what it is about (the first container returned), and its buttons (added to the second,
+    the card itself): beside the text on a wide screen, below it and full width on a phone
+    (crm.ui.layout.on_phone).
 
     Containers, not columns: columns are a message for the row and one for each column, and Streamlit's most
     expensive container to make; a list of ten cards spent 4.5 ms of a rerun on them.
     """
-    phone = layout.on_phone()
-    card = st.container(border=True, key=key, horizontal=not phone, vertical_alignment="center")
-    return card.container(), card.container(horizontal=True, width="stretch" if phone else "content")
+    card = st.container(border=True, key=key, horizontal=not layout.on_phone(), vertical_alignment="center")
+    return card.container(), card
 
 
 def button(key: str, touch: Touch, *, done: bool = False, container=st) -> None:
     """A "Log a touch" button (or "Done", for a follow-up) that opens the dialog for ``touch``."""
     label, icon = ("Done", ":material/check:") if done else ("Log a touch", ":material/add_call:")
-    if container.button(label, key=key, icon=icon, width="stretch"):
+    # Full width under the text on a phone (an easy target for a thumb); beside it, as wide as its label, elsewhere.
+    width = "stretch" if layout.on_phone() else "content"
+    if container.button(label, key=key, icon=icon, width=width):
         st.session_state.pop(_UNDO, None)  # Undo is offered until the next action
         (_done_dialog if done else _log_dialog)(key, touch)
 
