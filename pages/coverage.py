@@ -17,22 +17,23 @@ st.caption(
 )
 
 # Filters: what the actor may see, narrowed by region and branch.
-columns = st.columns(4)
+# A column for each filter the role has (each column is a message to send, an empty one too).
+columns = iter(st.columns(2 + (actor.role == ADMIN) + (actor.role != BRANCH_MANAGER)))
 region_id = branch_id = None
 if actor.role == ADMIN:
-    with columns[0]:
+    with next(columns):
         region_id = choice("Region", branches.regions(database, actor), key="coverage_region", blank="All regions")
 in_scope = [b for b in branches.branch_choices(database, actor) if region_id is None or b["region_id"] == region_id]
 if actor.role == BRANCH_MANAGER:
     branch_id = actor.branch_id
 else:
-    with columns[1]:
+    with next(columns):
         branch_id = choice("Branch", in_scope, key="coverage_branch", blank="All branches")
-window = columns[2].number_input(
+window = next(columns).number_input(
     "Window (days)", min_value=1, max_value=730, value=coverage.window_days(database), key="coverage_window"
 )
 month_ends = coverage.month_ends(today)
-with columns[3]:
+with next(columns):
     as_of = st.selectbox(
         "As of",
         month_ends[::-1],

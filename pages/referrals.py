@@ -60,22 +60,23 @@ def log_referral() -> None:
 layout.drawn_when_open("Log a referral", "referrals_log_open", log_referral)
 
 # Filters: what the actor may see, narrowed by region, branch and dates (UK days, both included).
-columns = st.columns(5)
+# A column for each filter the role has (each column is a message to send, an empty one too).
+columns = iter(st.columns(3 + (actor.role == ADMIN) + (actor.role != BRANCH_MANAGER)))
 region_id = branch_id = None
 if actor.role == ADMIN:
-    with columns[0]:
+    with next(columns):
         region_id = choice("Region", branches.regions(database, actor), key="referrals_region", blank="All regions")
 in_scope = [b for b in visible if region_id is None or b["region_id"] == region_id]
 if actor.role == BRANCH_MANAGER:
     branch_id = actor.branch_id
 else:
-    with columns[1]:
+    with next(columns):
         branch_id = choice("Branch", in_scope, key="referrals_branch", blank="All branches")
-since = columns[2].date_input(
+since = next(columns).date_input(
     "Received from", value=today - timedelta(days=365), key="referrals_since", format="DD/MM/YYYY"
 )
-until = columns[3].date_input("Received until", value=today, key="referrals_until", format="DD/MM/YYYY")
-by = columns[4].selectbox(
+until = next(columns).date_input("Received until", value=today, key="referrals_until", format="DD/MM/YYYY")
+by = next(columns).selectbox(
     "Figures per", list(referrals.GROUPINGS), format_func=lambda code: referrals.GROUPINGS[code], key="referrals_by"
 )
 filters = {"region_id": region_id, "branch_id": branch_id, "since": since, "until": until}
