@@ -303,6 +303,7 @@ def _page_runner(
             write()
         if cold:  # as the first view after someone's change: nothing cached
             st.cache_data.clear()
+            st.cache_resource.clear()
         at = AppTest.from_file(script, default_timeout=120)
         if token:
             at.session_state[session.TOKEN_KEY] = token

@@ -4,6 +4,7 @@ rows reach the browser (never interaction rows), and the PNG and SVG renderings.
 import json
 import re
 from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
 
 import pyarrow
 import pytest
@@ -476,6 +477,7 @@ def test_a_pages_chart_is_built_once_for_the_same_arguments_and_again_for_new_on
     from crm.ui import cached
 
     monkeypatch.setattr(cached, "_specs", type(cached._specs)())
+    monkeypatch.setattr(cached, "_recent", {})
     built = []
 
     def declines_chart(rows):
@@ -503,6 +505,31 @@ def test_a_pages_chart_is_built_once_for_the_same_arguments_and_again_for_new_on
     built.clear()
     cached.chart_spec(declines_chart, _declines({"No capacity": 3}))  # the oldest: no longer kept, built again
     assert built == [_declines({"No capacity": 3})]
+
+
+def test_a_chart_drawn_again_from_the_same_rows_is_found_without_hashing_them(monkeypatch):
+    """cached.chart_spec: drawn again with the very rows it was drawn with (figures kept as shared objects), or
+    rows equal to them, the chart's spec is found by comparing, without pickling the rows to hash them; rows
+    changed since give another spec."""
+    from crm.ui import cached
+
+    monkeypatch.setattr(cached, "_specs", type(cached._specs)())
+    monkeypatch.setattr(cached, "_recent", {})
+    rows = _declines({"No capacity": 3, "Outside our area": 1})
+    first = cached.chart_spec(charts.declines_by_reason, rows)
+    pickled = []
+    real_pickle = cached.pickle
+    # (cached's own name for the module, so that nothing else is affected)
+    monkeypatch.setattr(cached, "pickle", SimpleNamespace(dumps=lambda *args, **kwargs: pickled.append(args) or b""))
+
+    assert cached.chart_spec(charts.declines_by_reason, rows) is first
+    assert cached.chart_spec(charts.declines_by_reason, [dict(row) for row in rows]) is first
+    assert pickled == []
+    monkeypatch.setattr(cached, "pickle", real_pickle)
+    other = cached.chart_spec(charts.declines_by_reason, _declines({"No capacity": 4}))
+    assert other is not first
+    [(_, data)] = other["datasets"].items()
+    assert pyarrow.ipc.open_stream(data).read_all().to_pylist() == _declines({"No capacity": 4})
 
 
 def test_a_pages_chart_spec_has_no_theme_so_it_fills_its_column_and_a_report_keeps_its_size():

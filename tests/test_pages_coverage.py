@@ -52,8 +52,10 @@ def app_env(monkeypatch, db_path):
     after (the page caches coverage per data version)."""
     run_app_on(monkeypatch, db_path)
     streamlit.cache_data.clear()
+    streamlit.cache_resource.clear()
     yield
     streamlit.cache_data.clear()
+    streamlit.cache_resource.clear()
 
 
 @pytest.fixture(scope="module")

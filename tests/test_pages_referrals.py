@@ -23,8 +23,10 @@ NHS_WARNING = (
 def app_env(monkeypatch, db_path):
     run_app_on(monkeypatch, db_path)
     streamlit.cache_data.clear()
+    streamlit.cache_resource.clear()
     yield
     streamlit.cache_data.clear()
+    streamlit.cache_resource.clear()
 
 
 @pytest.fixture

@@ -317,19 +317,23 @@ def chart_with_data(
 
     figure = (lambda: charts.for_report(build(*args), **report)) if report else (lambda: build(*args))
     event = st.vega_lite_chart(spec=cached.chart_spec(build, *args), key=key, **chart_options)
-    table = [{heading: row.get(column) for column, heading in columns.items()} for row in rows]
+
+    def table() -> list[dict]:
+        # Made only when shown or downloaded: an administrator's heatmap has 3,250 rows (3 ms a rerun to copy).
+        return [{heading: row.get(column) for column, heading in columns.items()} for row in rows]
+
     # Drawn only while open: sending the table (as Arrow) cost every rerun of a page of charts.
     layout.drawn_when_open(
         f"{name}: data as a table",
         f"{key}_table_open",
-        lambda: rows_table(table, hide_index=True, width="stretch"),
+        lambda: rows_table(table(), hide_index=True, width="stretch"),
     )
     left, middle, right, _ = st.columns([1, 1, 1, 3])
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
     with left:
         deferred_download(
             "Data (CSV)",
-            lambda database, actor: "\ufeff" + exports.to_csv(table, list(columns.values())),
+            lambda database, actor: "\ufeff" + exports.to_csv(table(), list(columns.values())),
             file_name=f"{slug}.csv",
             mime="text/csv",
             key=f"{key}_csv",
