@@ -375,6 +375,7 @@ def reinstate(db: Database, actor: Actor, contact_id: int, expected_version: int
 
 
 PAGE_SIZE = 50  # contacts listed at a time on the Contacts page, whatever the size of the user's scope
+COUNTED = 10_000  # the Contacts list counts at most this many (a provider's 75,000 took 10 ms a rerun to count)
 
 
 def _filters(
@@ -453,16 +454,21 @@ def count(
     organisation_id: int | None = None,
     text: str = "",
     status: str | None = "active",
+    at_most: int | None = None,
 ) -> int:
-    """How many contacts ``search`` would find with no limit (counted in SQL, rows never read).
+    """How many contacts ``search`` would find with no limit (counted in SQL, rows never read); with ``at_most``,
+    counting stops after at_most + 1 (a result above at_most means "more than at_most").
 
     :raises ValidationError: for search text that is too long or holds control characters.
     """
     where, values = _filters(
         actor, branch_id=branch_id, type_code=type_code, organisation_id=organisation_id, text=text, status=status
     )
-    # Over the contacts alone (see _filters): an administrator's count of all 75,000 is read from an index.
-    return db.execute(f"SELECT count(*) FROM contacts c WHERE {where}", values).fetchone()[0]
+    # Over the contacts alone (see _filters), from an index; counting all of a provider's 75,000 still took 10 ms.
+    return db.execute(
+        f"SELECT count(*) FROM (SELECT 1 FROM contacts c WHERE {where} LIMIT ?)",
+        [*values, -1 if at_most is None else at_most + 1],
+    ).fetchone()[0]
 
 
 def longest_untouched(

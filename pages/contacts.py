@@ -414,16 +414,18 @@ def list_contacts() -> None:
     )
     filters = {"branch_id": branch_id, "type_code": type_code, "text": text, "status": status}
     # One page of rows and a count, both in SQL: a rerun costs the same for a branch of 300 and a provider of 75,000.
+    # The count stops past contacts.COUNTED (as the Audit log's): beyond, the caption and the pager say there are more.
     try:
-        total = contacts.count(database, actor, **filters)
-        page, pages = paging.page_of("contacts", total, contacts.PAGE_SIZE, filters)
+        total = contacts.count(database, actor, **filters, at_most=contacts.COUNTED)
+        page, pages = paging.page_of("contacts", min(total, contacts.COUNTED), contacts.PAGE_SIZE, filters)
         rows = contacts.search(database, actor, **filters, limit=contacts.PAGE_SIZE, offset=page * contacts.PAGE_SIZE)
     except CRMError as error:
         show_error(error)
         return
     shown = paging.range_shown(page, pages, contacts.PAGE_SIZE, len(rows))
+    counted = f"more than {contacts.COUNTED:,}" if total > contacts.COUNTED else f"{total:,}"
     with st.container(key="contacts_count"):
-        st.caption(f"{total} contact{'s' if total != 1 else ''}{shown}")
+        st.caption(f"{counted} contact{'s' if total != 1 else ''}{shown}")
     paging.bring_into_view("contacts", "contacts_count")
     # A phone gets the page of rows as cards, anything else as a table: only one is drawn, as the browser says what
     # it is (crm.ui.layout.on_phone). Fifty cards drawn and hidden on a desktop were most of the page's messages.
@@ -460,7 +462,7 @@ def list_contacts() -> None:
             key="contacts_table",
             width="stretch",
         )
-    paging.pager("contacts", page, pages, table_key="contacts_table")
+    paging.pager("contacts", page, pages, table_key="contacts_table", more=total > contacts.COUNTED)
     if event and event.selection.rows:
         st.query_params["contact"] = str(rows[event.selection.rows[0]]["id"])
         st.rerun()
