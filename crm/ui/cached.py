@@ -31,9 +31,6 @@ from crm import charts, clock, coverage, db, merge
 from crm import referrals as referral_data  # this module has its own referrals(), for the Coverage page
 from crm.access import Actor
 
-# Coverage's and the referral figures are kept as shared objects (st.cache_resource), not copies: st.cache_data
-# unpickles a copy for every rerun, 5.5 ms of an administrator's Coverage (3,250 heatmap rows), and the same
-# objects on every rerun let chart_spec find their chart at once. Never change what these return.
 SETTLE_SECONDS = 60.0  # how long others' changes may take to reach the figures
 _settled: dict[str, tuple[tuple, float]] = {}  # database path -> (the version figures are computed at, since when)
 _settled_lock = threading.Lock()
@@ -60,6 +57,9 @@ def _version(database: Database, actor: Actor) -> tuple[str, tuple, float, int |
     return path, settled, since, own and own[0], clock.now().date()
 
 
+# Coverage's and the referral figures are kept as shared objects (st.cache_resource), not copies: st.cache_data
+# unpickles a copy for every rerun, 5.5 ms of an administrator's Coverage (3,250 heatmap rows), and the same
+# objects on every rerun let chart_spec find their chart at once. Never change what these return.
 @st.cache_resource(max_entries=64, show_spinner=False)
 def _report(version: tuple, actor: Actor, as_of, window, region_id, branch_id):  # type: ignore[no-untyped-def]
     with db.connect(version[0]) as database:
