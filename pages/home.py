@@ -6,7 +6,7 @@ import streamlit as st
 
 from crm import branches, clock, contacts, ical, interactions
 from crm.access import BRANCH_MANAGER
-from crm.ui import logdialog, session
+from crm.ui import cached, logdialog, session
 from crm.ui.downloads import deferred_download
 from crm.ui.logdialog import Touch, person_lines, person_link, undo_offer
 from crm.ui.widgets import day, flash, md, rows_table
@@ -160,7 +160,7 @@ st.subheader("Named contacts by partner type")
 if branch_count > MATRIX_BRANCHES:  # a column per branch is too many to read, and counting them all is not cheap
     st.info(f"Your {branch_count} branches' named contacts by partner type, and their gaps, are on the Coverage page.")
     st.page_link("pages/coverage.py", label="Coverage", icon=":material/grid_view:")
-elif matrix := contacts.named_matrix(database, actor):
+elif matrix := cached.named_matrix(database, actor):  # (others' changes show within a minute, as on Coverage)
     rows_table(matrix, hide_index=True)
     st.caption("Active named contacts at organisations of each type. A zero is a gap.")
 else:

@@ -215,3 +215,37 @@ def test_that_a_contact_chosen_in_one_branch_is_not_offered_after_choosing_anoth
     assert not at.exception, at.exception
     picker = at.multiselect(key="interactions_log_contacts")
     assert (picker.options, picker.value) == (["Yuri York (Hyde Park Surgery)"], [])
+
+
+def test_that_this_weeks_named_contacts_by_partner_type_show_ones_own_change_at_once_and_anothers_once_settled(
+    world, monkeypatch
+):
+    """Test that This week's "Named contacts by partner type" gives a regional lead's branches' counts of active
+    named contacts, as crm counts them; that the lead's own new contact shows on the next run; and that another
+    person's shows once the figures settle (cached.SETTLE_SECONDS), as Coverage's do, not on every write."""
+    from crm.ui import cached
+
+    seconds = [1_000.0]
+    monkeypatch.setattr(cached, "_monotonic", lambda: seconds[0])
+
+    def gp_counts(at: AppTest) -> dict:
+        [gp] = [row for row in at.dataframe[-1].value.to_dict("records") if row["Partner type"] == "GP practice"]
+        return gp
+
+    at = open_on("lead.north", "pages/home.py")
+    assert at.dataframe[-1].value.to_dict("records") == contacts.named_matrix(world.db, world.lead_north)
+    assert gp_counts(at) == {"Partner type": "GP practice", "Leeds": 0, "York": 0}
+
+    contacts.add(
+        world.db, world.manager_york, {"name": "Yara GP", "organisation_id": world.gp, "branch_id": world.york}
+    )
+    seconds[0] += cached.SETTLE_SECONDS - 1
+    at.run()
+    assert gp_counts(at) == {"Partner type": "GP practice", "Leeds": 0, "York": 0}
+    seconds[0] += 1
+    at.run()
+    assert gp_counts(at) == {"Partner type": "GP practice", "Leeds": 0, "York": 1}
+
+    contacts.add(world.db, world.lead_north, {"name": "Lola GP", "organisation_id": world.gp, "branch_id": world.leeds})
+    at.run()
+    assert gp_counts(at) == {"Partner type": "GP practice", "Leeds": 1, "York": 1}

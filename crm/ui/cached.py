@@ -1,4 +1,5 @@
-"""Figures that read a whole scope (coverage, referral figures, possible duplicates), cached between reruns.
+"""Figures that read a whole scope (coverage, referral figures, This week's named contacts by partner type,
+possible duplicates), cached between reruns.
 
 Every write in the app adds an audit entry, so the newest audit entry (its id and time, and the file's identity)
 is a version of the whole database.
@@ -27,7 +28,7 @@ import streamlit as st
 from sqlite_utils import Database
 from streamlit import dataframe_util
 
-from crm import charts, clock, coverage, db, merge
+from crm import charts, clock, contacts, coverage, db, merge
 from crm import referrals as referral_data  # this module has its own referrals(), for the Coverage page
 from crm.access import Actor
 
@@ -76,6 +77,18 @@ def _trend(version: tuple, actor: Actor, window, region_id, branch_id):  # type:
 def _referrals(version: tuple, actor: Actor, region_id, branch_id):  # type: ignore[no-untyped-def]
     with db.connect(version[0]) as database:
         return coverage.referrals_by_month(database, actor, region_id=region_id, branch_id=branch_id)
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _named_matrix(version: tuple, actor: Actor) -> list[dict]:
+    with db.connect(version[0]) as database:
+        return contacts.named_matrix(database, actor)
+
+
+def named_matrix(database: Database, actor: Actor) -> list[dict]:
+    """contacts.named_matrix (This week's named contacts by partner type), cached (the module says until when): a
+    regional lead's 25 branches counted 7,500 contacts on every rerun of This week (6 ms)."""
+    return _named_matrix(_version(database, actor), actor)
 
 
 def report(database: Database, actor: Actor, **filters) -> tuple[list[dict], list[dict]]:
