@@ -110,8 +110,8 @@ def branch_row(rows: list[dict]) -> None:
 
 def heatmap_and_who_to_call() -> None:
     # The heatmap's cells need room: on a phone it would be squashed to unreadable, so a phone gets one branch's
-    # row as a list instead. Only the one for this browser is drawn (crm.ui.layout.on_phone): the heatmap with its
-    # data and downloads, hidden on a phone, or the list, hidden on a desktop, was a fifth of the page's cost.
+    # row as a list instead. Only the one for this browser is drawn (crm.ui.layout.on_phone): both were drawn, one
+    # hidden by CSS, and the hidden one's elements (a chart, its table and downloads) were sent on every rerun.
     if layout.on_phone():
         st.caption("Each partner type at the branch, and how well it is covered. Pick whom to call below.")
         with st.container(key="coverage_branch_row"):

@@ -1,5 +1,5 @@
-"""A long list one page at a time (the Contacts and Referrals pages): which page to show, what the caption says,
-and Previous / "Page n of m" / Next under the list.
+"""A long list one page at a time (Contacts, Organisations, Testimonials, Referrals, the Audit log): which page to
+show, what the caption says, and Previous / "Page n of m" / Next under the list.
 
 The rows of the page and their count both come from SQL (a search with ``limit`` and ``offset``, and a count), so
 a rerun costs the same for a branch of 300 rows and a provider of 75,000. The page shown is kept in
