@@ -325,11 +325,7 @@ def search(
         found = read(("1", []), (mine, mine_params), by_name, limit, offset)
         if len(found) < limit:
             # The page runs past the patch: the directory's rows follow on from where the patch's ended.
-            in_patch = db.execute(
-                f"""SELECT count(*) FROM organisations o JOIN organisation_types t ON t.code = o.type_code
-                WHERE {mine} AND {where}""",
-                [*mine_params, *params],
-            ).fetchone()[0]
+            in_patch = _count(db, f"{mine} AND {where}", [*mine_params, *params])
             found += read(
                 ("0", []), (f"NOT {mine}", mine_params), by_name, limit - len(found), max(0, offset - in_patch)
             )
@@ -341,7 +337,10 @@ def count(db: Database, query: str = "", type_code: str | None = None) -> int:
 
     :raises ValidationError: as ``search``.
     """
-    where, params = _matching(query, type_code)
+    return _count(db, *_matching(query, type_code))
+
+
+def _count(db: Database, where: str, params: list) -> int:
     return db.execute(
         f"SELECT count(*) FROM organisations o JOIN organisation_types t ON t.code = o.type_code WHERE {where}",
         params,

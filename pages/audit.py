@@ -69,7 +69,7 @@ total = audit.count(database, actor, **filters, at_most=COUNTED)
 # Beyond COUNTED the pages stop at COUNTED's: the caption and the pager say there are more, and the filters narrow.
 page, pages = paging.page_of("audit", min(total, COUNTED), PAGE_ROWS, filters)
 entries = audit.history(database, actor, **filters, limit=PAGE_ROWS, offset=page * PAGE_ROWS)
-counted = f"more than {COUNTED:,}" if total > COUNTED else f"{total:,}"
+counted = paging.count_label(total, COUNTED)
 with st.container(key="audit_count"):
     st.caption(
         f"{counted} entr{'y' if total == 1 else 'ies'}{paging.range_shown(page, pages, PAGE_ROWS, len(entries))}"

@@ -423,7 +423,7 @@ def list_contacts() -> None:
         show_error(error)
         return
     shown = paging.range_shown(page, pages, contacts.PAGE_SIZE, len(rows))
-    counted = f"more than {contacts.COUNTED:,}" if total > contacts.COUNTED else f"{total:,}"
+    counted = paging.count_label(total, contacts.COUNTED)
     with st.container(key="contacts_count"):
         st.caption(f"{counted} contact{'s' if total != 1 else ''}{shown}")
     paging.bring_into_view("contacts", "contacts_count")

@@ -12,7 +12,7 @@ from crm.ui.logdialog import Touch, person_lines, person_link, undo_offer
 from crm.ui.widgets import day, flash, md, rows_table
 
 database, actor = session.require(__file__)
-# Each row listed is several elements to draw (buttons, links, columns; a card cost about 0.8 ms of the rerun): these
+# Each row listed is several elements to draw (a card, links, buttons; a card cost about 0.8 ms of the rerun): these
 # lists are a week's first calls, not the whole file, so a regional lead's page costs what a branch manager's does.
 FIRST_SHOWN = 10  # rows of each list at first (follow-ups soonest first, lapsing contacts most urgent first)
 MOST_SHOWN = 100  # "Show more" adds FIRST_SHOWN rows at a time up to this; the rest are on Interactions and Contacts

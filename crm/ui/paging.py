@@ -33,6 +33,11 @@ def page_of(prefix: str, total: int, size: int, filters: object) -> tuple[int, i
     return page, pages
 
 
+def count_label(total: int, at_most: int) -> str:
+    """``total`` for a caption ("1,234"), or "more than ``at_most``" when the count stopped past it."""
+    return f"more than {at_most:,}" if total > at_most else f"{total:,}"
+
+
 def range_shown(page: int, pages: int, size: int, rows_shown: int) -> str:
     """ ", 51 to 100 shown" for the second page of 50, to follow the count in a caption; "" when there is one page."""
     return f", {page * size + 1} to {page * size + rows_shown} shown" if pages > 1 else ""
