@@ -6,7 +6,7 @@ from datetime import date
 from sqlite_utils import Database
 
 from crm import audit, clock, fields, phones, suppressions
-from crm.access import Actor, branch_clause, require_branch
+from crm.access import REGIONAL_LEAD, Actor, branch_clause, require_branch
 from crm.db import insert, transaction, update_row
 from crm.errors import Conflict, DuplicateContact, NotFound, ValidationError
 from crm.schema import MAX_DUE_SOON_DAYS
@@ -17,7 +17,7 @@ NOTES_FIELDS = {"notes": "Notes"}
 # What a caller may pass in ``values``; phone/mobile are typed text, parsed here.
 FIELDS = ("name", "job_title", "organisation_id", "branch_id", "phone", "mobile", "email", "notes", "is_named_contact")
 
-_SELECT = """
+_COLUMNS = """
     SELECT c.id, c.name, c.job_title, c.organisation_id, o.name AS organisation, o.type_code,
            t.label AS type_label, c.branch_id, b.name AS branch, c.phone, c.phone_ext, c.mobile, c.email,
            c.notes, c.is_named_contact, c.status, c.left_on, c.created_at, c.updated_at, c.version,
@@ -25,11 +25,13 @@ _SELECT = """
            coalesce(c.keep_in_touch_days, t.keep_in_touch_days) AS interval_days, c.last_touched_on,
            c.successor_id, c.lawful_basis, c.privacy_info_sent_on, c.do_not_contact, c.erased_at,
            c.retention_review_on, c.retention_reason
-    FROM contacts c
+"""
+_JOINS = """
     JOIN organisations o ON o.id = c.organisation_id
     JOIN organisation_types t ON t.code = o.type_code
     JOIN branches b ON b.id = c.branch_id
 """
+_SELECT = f"{_COLUMNS} FROM contacts c {_JOINS}"
 
 
 def _mobile(raw: str | None) -> str | None:
@@ -288,8 +290,9 @@ _LAPSING_IN_SCOPE = (
 )
 # Most urgent first: lapsed (longest untouched first), never contacted (by name), then due soon (longest untouched
 # first). One query each, in the order of the index on (last_touched_on, name), each cut at what is still wanted.
+_LAPSED = "c.lapses_on < ?"
 _LAPSING_GROUPS = (
-    ("c.lapses_on < ?", "c.last_touched_on, c.name, c.id"),
+    (_LAPSED, "c.last_touched_on, c.name, c.id"),
     ("c.last_touched_on IS NULL", "c.name, c.id"),
     ("c.due_soon_on <= ? AND c.lapses_on >= ?", "c.last_touched_on, c.name, c.id"),
 )
@@ -305,10 +308,16 @@ def _lapsing_ids(db: Database, actor: Actor, today: date, branch_id: int | None,
         wanted = -1 if limit is None else limit - len(ids)
         if wanted == 0:
             break
+        # A regional lead's lapsed contacts are taken in the order of idx_contacts_longest_untouched, stopping at
+        # the few wanted, as an administrator's are: given the region's branches SQLite chose to read all 7,500 of
+        # its contacts and sort them (2 ms a rerun). A branch manager's few hundred are quicker found by branch.
+        table = "contacts c"
+        if actor.role == REGIONAL_LEAD and condition == _LAPSED:
+            table += " INDEXED BY idx_contacts_longest_untouched"
         ids += [
             contact_id
             for (contact_id,) in db.execute(
-                f"SELECT c.id FROM contacts c WHERE {scope} AND {condition} ORDER BY {order} LIMIT ?",
+                f"SELECT c.id FROM {table} WHERE {scope} AND {condition} ORDER BY {order} LIMIT ?",
                 [*params, branch_id, branch_id, *[iso] * condition.count("?"), wanted],
             )
         ]
@@ -438,8 +447,14 @@ def search(
     where, values = _filters(
         actor, branch_id=branch_id, type_code=type_code, organisation_id=organisation_id, text=text, status=status
     )
+    # The page's ids are picked from the contacts alone (from an index), and only those rows are joined: joining
+    # first read each of a regional lead's 7,500 contacts with its organisation to sort them (3 ms a rerun).
+    order = "c.name COLLATE NOCASE, c.id"
     rows = db.execute_returning_dicts(
-        f"{_SELECT} WHERE {where} ORDER BY c.name COLLATE NOCASE, c.id LIMIT ? OFFSET ?",
+        f"""{_COLUMNS}
+        FROM (SELECT c.id FROM contacts c WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?) AS page
+        JOIN contacts c ON c.id = page.id {_JOINS}
+        ORDER BY {order}""",
         [*values, limit, max(offset, 0)],
     )
     return [_with_display(r) for r in rows]

@@ -233,7 +233,7 @@ def _plans(database, read) -> list[tuple[str, list[str]]]:
 
 
 def test_that_an_administrators_list_reads_one_page_and_counts_from_indexes(world):
-    """Test that the Contacts list of an administrator (every branch) reads its page of rows in name order from
+    """Test that the Contacts list of an administrator (every branch) picks its page of rows in name order from
     an index and stops there, and counts the list and the mailing list from indexes alone: the page cost an
     administrator of 250 branches 320 ms against a branch manager's 170 ms, reading and sorting all 75,000
     contacts for a page of 50, and reading every contact row for each count."""
@@ -241,14 +241,38 @@ def test_that_an_administrators_list_reads_one_page_and_counts_from_indexes(worl
     [(_, counted)] = _plans(world.db, lambda: contacts.count(world.db, world.admin))
     [(_, mailable)] = _plans(world.db, lambda: contacts.mailing_count(world.db, world.admin))
 
-    assert page[0] == "SCAN c USING INDEX idx_contacts_name"
-    assert "USE TEMP B-TREE FOR ORDER BY" not in page  # ties of one name are put in id order, never the list
+    picked = page[: page.index("SCAN page")]  # the ids of the page, before any row is joined
+    assert picked[:2] == ["MATERIALIZE page", "SCAN c USING COVERING INDEX idx_contacts_name"]
+    assert "USE TEMP B-TREE FOR ORDER BY" not in picked  # ties of one name are put in id order, never the list
     reads = [step for step in counted if step.startswith(("SCAN c", "SEARCH c"))]  # (the rest: a count of a LIMIT)
     assert len(reads) == 1 and "USING COVERING INDEX" in reads[0]
     assert mailable == ["SCAN c USING COVERING INDEX idx_contacts_mailable"]
     names = [r["name"] for r in contacts.search(world.db, world.admin)]
     assert [r["name"] for r in contacts.search(world.db, world.admin, limit=2, offset=2)] == names[2:4]
     assert contacts.count(world.db, world.admin) == len(names) == 12
+
+
+def test_that_a_leads_page_of_contacts_is_picked_before_their_organisations_are_read(world):
+    """Test that a regional lead's page of contacts is chosen from the contacts' index alone, and only the page's
+    rows are then joined to their organisation, type and branch: joining first read and sorted each of a region's
+    7,500 contacts with its organisation (3 ms of every rerun of the Contacts list, where a branch manager's took
+    0.3)."""
+    [(_, page)] = _plans(world.db, lambda: contacts.search(world.db, world.lead_north, limit=2, offset=1))
+
+    picked, joined = page[: page.index("SCAN page")], page[page.index("SCAN page") :]
+    reads = [step for step in picked if step.startswith(("SCAN", "SEARCH"))]
+    assert [step.split(" USING ")[0] for step in reads] == ["SEARCH c", "SEARCH branches"]
+    assert all("COVERING INDEX" in step for step in reads)
+    joins = [step.split(" USING ")[0] for step in joined if step.startswith(("SCAN", "SEARCH"))]
+    assert joins == [
+        "SCAN page",
+        "SEARCH c",
+        "SEARCH o",
+        "SEARCH t",
+        "SEARCH b",
+    ]
+    names = sorted(LEEDS_NAMES + ["Leeds Do-not-contact"] + YORK_NAMES)
+    assert [r["name"] for r in contacts.search(world.db, world.lead_north, limit=2, offset=1)] == names[1:3]
 
 
 @pytest.mark.parametrize(
