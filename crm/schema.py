@@ -971,6 +971,36 @@ def lapsing_by_branch_index(db: Database) -> None:
     )
 
 
+@migrations(name="0025_contacts_text_index")
+def contacts_text_index(db: Database) -> None:
+    # The Contacts list's search finds the typed text anywhere in a name, job title or email (crm.contacts._filters).
+    # As LIKE '%text%' that read every contact in scope: 30 to 40 ms of each rerun for an administrator's 75,000.
+    # A trigram index answers the same question (any run of three or more characters, letter case ignored) from the
+    # index; kept in step with the contacts by triggers, as the search box's indexes are (step 0012_search).
+    _run_statements(
+        db,
+        """
+        CREATE VIRTUAL TABLE contacts_text USING fts5(
+            name, job_title, email, content='contacts', content_rowid='id', tokenize='trigram');
+        INSERT INTO contacts_text (contacts_text) VALUES ('rebuild');
+        CREATE TRIGGER contacts_text_insert AFTER INSERT ON contacts BEGIN
+            INSERT INTO contacts_text (rowid, name, job_title, email)
+            VALUES (new.id, new.name, new.job_title, new.email);
+        END;
+        CREATE TRIGGER contacts_text_delete AFTER DELETE ON contacts BEGIN
+            INSERT INTO contacts_text (contacts_text, rowid, name, job_title, email)
+            VALUES ('delete', old.id, old.name, old.job_title, old.email);
+        END;
+        CREATE TRIGGER contacts_text_update AFTER UPDATE OF name, job_title, email ON contacts BEGIN
+            INSERT INTO contacts_text (contacts_text, rowid, name, job_title, email)
+            VALUES ('delete', old.id, old.name, old.job_title, old.email);
+            INSERT INTO contacts_text (rowid, name, job_title, email)
+            VALUES (new.id, new.name, new.job_title, new.email);
+        END
+        """,
+    )
+
+
 def upgrade(db: Database) -> None:
     """Apply every pending migration, all in one write transaction, after keeping a copy of the database.
 

@@ -245,7 +245,7 @@ def _shortened(text: str, length: int = 90) -> str:
 
 
 def forget_deleted(db: Database) -> None:
-    """Merge the contacts' and interactions' indexes into one segment each, so words deleted from them (an erased
-    person's name) no longer lie in older segments; called on erasure."""
-    for table in ("contacts_fts", "interactions_fts"):
+    """Merge the contacts' and interactions' indexes (the Contacts list's trigram index too) into one segment each,
+    so words deleted from them (an erased person's name) no longer lie in older segments; called on erasure."""
+    for table in ("contacts_fts", "contacts_text", "interactions_fts"):
         db.execute(f"INSERT INTO {table} ({table}) VALUES ('optimize')")

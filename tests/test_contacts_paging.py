@@ -228,7 +228,8 @@ def _plans(database, read) -> list[tuple[str, list[str]]]:
     return [
         (sql, [row[-1] for row in database.conn.execute(f"EXPLAIN QUERY PLAN {sql}")])
         for sql in statements
-        if sql.lstrip().upper().startswith("SELECT")
+        # (a full-text index runs statements of its own on its shadow tables, named 'main'.'...')
+        if sql.lstrip().upper().startswith("SELECT") and "'main'." not in sql
     ]
 
 
@@ -287,11 +288,16 @@ def test_that_a_leads_page_of_contacts_is_picked_before_their_organisations_are_
 def test_that_an_administrators_search_asks_the_organisations_once(world, filters, expected):
     """Test that a search by text (the organisation's name too) or partner type counts and lists exactly the
     contacts matching, with the organisations asked once for the ids that match rather than looked up for
-    each of an administrator's contacts."""
+    each of an administrator's contacts; and that text is looked up in the trigram index (schema step 0025),
+    only the contacts it finds read, where LIKE read all 75,000 (30 to 40 ms of each rerun)."""
     [(_, counted)] = _plans(world.db, lambda: contacts.count(world.db, world.admin, **filters))
     rows = contacts.search(world.db, world.admin, **filters)
 
     assert [r["name"] for r in rows] == expected
     assert contacts.count(world.db, world.admin, **filters) == len(expected)
     assert not [step for step in counted if step.startswith("SEARCH o ")], counted
-    assert "LIST SUBQUERY 1" in counted
+    if "text" in filters:
+        assert any(step.startswith("SCAN contacts_text VIRTUAL TABLE") for step in counted), counted
+        assert not [step for step in counted if step.startswith("SCAN c ")], counted
+    else:
+        assert "LIST SUBQUERY 1" in counted

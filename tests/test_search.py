@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from crm import clock, contacts, db, interactions, organisations, privacy, schema, search, testimonials, users
+from crm import clock, contacts, db, interactions, merge, organisations, privacy, schema, search, testimonials, users
 from tests.conftest import PASSWORD, World, copy_world
 
 FROZEN = datetime(2026, 3, 2, 10, 30, tzinfo=UTC)
@@ -304,4 +304,65 @@ def test_migration_indexes_rows_that_existed_before_it(db_path):
     ]
     assert [(r["kind"], r["id"]) for r in search.find(upgraded, manager, "B86001")] == [("organisation", 1)]
     assert [(r["kind"], r["id"]) for r in search.find(upgraded, manager, "flu clinic")] == [("interaction", 1)]
+    upgraded.close()
+
+
+# The Contacts list's search (crm.contacts._filters): the text anywhere in a name, job title or email, from the
+# trigram index of schema step 0025.
+
+
+def listed(world: World, text: str) -> list[str]:
+    return [row["name"] for row in contacts.search(world.db, world.admin, text=text, status=None)]
+
+
+def test_the_contacts_lists_text_index_follows_every_edit_merge_and_erasure(world):
+    """Test that the Contacts list finds a contact by any part of their name, job title or email as they are now,
+    never as they were, through an edit, a merge and an erasure; and that SQLite's own check of the index against
+    the contacts passes after each (the triggers kept every row of it in step)."""
+
+    def index_agrees() -> None:  # raises sqlite3.DatabaseError when the index and the contacts differ
+        world.db.execute("INSERT INTO contacts_text (contacts_text) VALUES ('integrity-check')")
+
+    index_agrees()
+    assert listed(world, "oak") == ["Olive Oak", "Olive Oak", "Olive Oakley"]
+    assert listed(world, "actice man") == ["Zoë Ash"]
+
+    contact = contacts.get(world.db, world.admin, world.zoe)
+    contacts.update(
+        world.db,
+        world.admin,
+        world.zoe,
+        {**contact, "name": "Zoë Birch", "job_title": "Care Navigator", "email": "zoe.birch@bramley.example"},
+        expected_version=contact["version"],
+    )
+    index_agrees()
+    assert listed(world, "Zoë Ash") == [] and listed(world, "practice man") == []
+    assert listed(world, "ë bir") == listed(world, "navig") == listed(world, "birch@bram") == ["Zoë Birch"]
+
+    twin = world.contact(world.leeds, "Olive Oak-Twin", world.ot, job_title="Community OT")
+    assert listed(world, "oak-tw") == ["Olive Oak-Twin"]
+    merge.merge_contacts(world.db, world.admin, world.olive, twin)
+    index_agrees()
+    assert listed(world, "oak-tw") == []
+
+    privacy.erase(world.db, world.manager_leeds, world.zoe)
+    index_agrees()
+    assert listed(world, "birch") == [] and listed(world, "navig") == []
+
+
+def test_the_contacts_list_finds_contacts_that_were_there_before_its_index(db_path):
+    """Test that upgrading a database left before step 0025 indexes the contacts already in it, so the Contacts
+    list finds them by any part of their name, job title or email at once."""
+    from tests.test_schema import OLD_ROWS
+
+    old = db.connect(db_path, migrate=False)
+    schema.migrations.apply(old, stop_before="0025_contacts_text_index")
+    for statement in OLD_ROWS.split(";"):
+        old.execute(statement)
+    old.close()
+
+    upgraded = db.connect(db_path)
+    manager = users.get(upgraded, 1)
+    for text in ("iya pat", "ctice manag", "priya@example.nh"):
+        assert [r["id"] for r in contacts.search(upgraded, manager, text=text)] == [1], text
     upgraded.close()
