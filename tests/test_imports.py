@@ -265,25 +265,35 @@ def test_every_encoding_and_delimiter_imports_the_same_contacts(world, variant):
 
 
 def test_an_import_is_audited(world):
-    """Test that every contact and organisation an import creates is audited, then the import's summary."""
+    """Test that every contact and organisation an import creates is audited, then the import's summary: the
+    organisations first (each made as the first row naming it is written), then the contacts in the file's order
+    (inserted a batch at a time, apply's _insert_contacts)."""
     before = world.db.execute("SELECT max(id) FROM audit_log").fetchone()[0]
+    contacts_before = world.db.execute("SELECT coalesce(max(id), 0) FROM contacts").fetchone()[0]
 
     run_import(world.db, world.manager_leeds, VARIANTS["utf-8 comma"](), world.leeds)
 
     entries = world.db.execute_returning_dicts(
-        "SELECT at, user_id, username, action, table_name, changes FROM audit_log WHERE id > ? ORDER BY id", [before]
+        "SELECT at, user_id, username, action, table_name, row_id, changes FROM audit_log WHERE id > ? ORDER BY id",
+        [before],
     )
     contact, organisation = ("create", "contacts"), ("create", "organisations")
     assert [(e["action"], e["table_name"]) for e in entries] == (
-        [contact, contact, organisation, contact, organisation, contact]
-        + [contact] * 26
-        + [("import_contacts", "contacts")]
+        [organisation, organisation] + [contact] * 30 + [("import_contacts", "contacts")]
     )
     assert {(e["at"], e["user_id"], e["username"]) for e in entries} == {
         (STAMP, world.manager_leeds.id, "manager.leeds")
     }
     assert json.loads(entries[-1]["changes"]) == {"imported": 30, "updated": 0, "skipped": 0, "errors": 0}
-    assert json.loads(entries[0]["changes"])["name"] == "Zoë Ångström"
+    assert [json.loads(e["changes"])["name"] for e in entries[:3]] == [
+        "Chapeltown Health Centre",
+        "St Gemma’s Hospice",
+        "Zoë Ångström",
+    ]
+    # Each contact's entry names that contact: its id and the name it was given.
+    created = world.db.execute("SELECT id, name FROM contacts WHERE id > ? ORDER BY id", [contacts_before]).fetchall()
+    assert [(e["row_id"], json.loads(e["changes"])["name"]) for e in entries[2:-1]] == created
+    assert len(created) == 30
 
 
 # ---------------------------------------------------------------------------------------------------- refused files
