@@ -70,11 +70,8 @@ total = audit.count(database, actor, **filters, at_most=COUNTED)
 page, pages = paging.page_of("audit", min(total, COUNTED), PAGE_ROWS, filters)
 entries = audit.history(database, actor, **filters, limit=PAGE_ROWS, offset=page * PAGE_ROWS)
 counted = paging.count_label(total, COUNTED)
-with st.container(key="audit_count"):
-    st.caption(
-        f"{counted} entr{'y' if total == 1 else 'ies'}{paging.range_shown(page, pages, PAGE_ROWS, len(entries))}"
-    )
-paging.bring_into_view("audit", "audit_count")
+shown = paging.range_shown(page, pages, PAGE_ROWS, len(entries))
+paging.count_caption("audit", f"{counted} entr{'y' if total == 1 else 'ies'}{shown}")
 rows_table([{k: v for k, v in e.items() if k != "at"} for e in entries], hide_index=True, width="stretch")
 paging.pager("audit", page, pages, more=total > COUNTED)
 deferred_download(

@@ -424,9 +424,7 @@ def list_contacts() -> None:
         return
     shown = paging.range_shown(page, pages, contacts.PAGE_SIZE, len(rows))
     counted = paging.count_label(total, contacts.COUNTED)
-    with st.container(key="contacts_count"):
-        st.caption(f"{counted} contact{'s' if total != 1 else ''}{shown}")
-    paging.bring_into_view("contacts", "contacts_count")
+    paging.count_caption("contacts", f"{counted} contact{'s' if total != 1 else ''}{shown}")
     # A phone gets the page of rows as cards, anything else as a table: only one is drawn, as the browser says what
     # it is (crm.ui.layout.on_phone). Fifty cards drawn and hidden on a desktop were most of the page's messages.
     event = None

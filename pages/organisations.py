@@ -173,12 +173,8 @@ def list_organisations() -> None:
         show_error(error)
         return
     shown = paging.range_shown(page, pages, organisations.PAGE_SIZE, len(rows))
-    with st.container(key="organisations_count"):
-        st.caption(
-            f"{total} organisation{'s' if total != 1 else ''}{shown}"
-            + (", your patch first" if actor.role != ADMIN else "")
-        )
-    paging.bring_into_view("organisations", "organisations_count")
+    patch_first = ", your patch first" if actor.role != ADMIN else ""
+    paging.count_caption("organisations", f"{total} organisation{'s' if total != 1 else ''}{shown}{patch_first}")
     event = rows_table(
         [
             {

@@ -92,12 +92,11 @@ else:
     # The Branch column whenever the list may hold several branches, so that it stays from one page to the next.
     several = branch_id is None and len(in_scope) > 1
     shown = paging.range_shown(page, pages, referrals.PAGE_SIZE, len(rows))
-    with st.container(key="referrals_count"):
-        st.caption(
-            f"{total} referral{'s' if total != 1 else ''}{shown}, newest first. "
-            "Select a referral to record or correct its outcome."
-        )
-    paging.bring_into_view("referrals", "referrals_count")
+    paging.count_caption(
+        "referrals",
+        f"{total} referral{'s' if total != 1 else ''}{shown}, newest first. "
+        "Select a referral to record or correct its outcome.",
+    )
     event = referral_ui.table(rows, show_branch=several, key="referrals_table")
     paging.pager("referrals", page, pages, table_key="referrals_table")
     picked = event.selection.rows if event else []

@@ -271,10 +271,8 @@ def browse() -> None:
         show_error(error)
         return
     readers = testimonials.readers(audience)
-    with st.container(key="testimonials_count"):
-        shown = paging.range_shown(page, pages, size, len(rows))
-        st.caption(f"{total} testimonial{'s' if total != 1 else ''} {readers} may see{shown}.")
-    paging.bring_into_view("testimonials", "testimonials_count")
+    shown = paging.range_shown(page, pages, size, len(rows))
+    paging.count_caption("testimonials", f"{total} testimonial{'s' if total != 1 else ''} {readers} may see{shown}.")
     event = rows_table(
         [
             {

@@ -43,10 +43,13 @@ def range_shown(page: int, pages: int, size: int, rows_shown: int) -> str:
     return f", {page * size + 1} to {page * size + rows_shown} shown" if pages > 1 else ""
 
 
-def bring_into_view(prefix: str, container_key: str) -> None:
-    """Right after Next or Previous, scroll the container keyed ``container_key`` (above the list) into view."""
+def count_caption(prefix: str, text: str) -> None:
+    """The list's count (``text``) as a caption above it, in the container (key ``{prefix}_count``) that a press
+    of Next or Previous scrolls into view right after."""
+    with st.container(key=f"{prefix}_count"):
+        st.caption(text)
     if st.session_state.pop(f"{prefix}_page_turned", False):
-        st.html(_TO_LIST_TOP.format(key=container_key), unsafe_allow_javascript=True)
+        st.html(_TO_LIST_TOP.format(key=f"{prefix}_count"), unsafe_allow_javascript=True)
 
 
 def _turn_page(prefix: str, step: int, table_key: str | None) -> None:
