@@ -418,23 +418,22 @@ def _filters(
         conditions.append("c.organisation_id IN (SELECT id FROM organisations WHERE type_code = ?)")
         values.append(type_code)
     text = fields.search_text(text)
-    if len(text) >= 3:
-        # The text anywhere in a name, job title or email, from the trigram index (schema step 0025), which finds
-        # what LIKE '%text%' finds without reading every contact in scope; the organisations' names, 10,500 of
-        # them, are still searched with LIKE. A quoted phrase takes every character literally (only " doubled).
-        # Either list of ids may lead: SQLite looks up a region's or a provider's contacts from the two lists,
-        # and checks a branch's few hundred against them.
-        conditions.append(
-            "(c.id IN (SELECT rowid FROM contacts_text WHERE contacts_text MATCH ?) "
-            "OR c.organisation_id IN (SELECT id FROM organisations WHERE name LIKE ? ESCAPE '\\'))"
-        )
-        values += ['"' + text.replace('"', '""') + '"', fields.like_contains(text)]
-    elif text:  # (a trigram index cannot look up fewer than three characters)
+    if text:
         pattern = fields.like_contains(text)
-        searched = [f"{column} LIKE ? ESCAPE '\\'" for column in ("c.name", "c.job_title", "c.email")]
+        if len(text) >= 3:
+            # Anywhere in a name, job title or email, from the trigram index (schema step 0025): what LIKE '%text%'
+            # finds, without reading every contact in scope. A quoted phrase takes every character literally (only
+            # " doubled). Either list of ids may lead: SQLite looks up a region's or a provider's contacts from the
+            # lists, and checks a branch's few hundred against them.
+            searched = ["c.id IN (SELECT rowid FROM contacts_text WHERE contacts_text MATCH ?)"]
+            values.append('"' + text.replace('"', '""') + '"')
+        else:  # (a trigram index cannot look up fewer than three characters)
+            searched = [f"{column} LIKE ? ESCAPE '\\'" for column in ("c.name", "c.job_title", "c.email")]
+            values += [pattern] * len(searched)
+        # The organisations' names, 10,500 of them, with LIKE.
         searched.append("c.organisation_id IN (SELECT id FROM organisations WHERE name LIKE ? ESCAPE '\\')")
+        values.append(pattern)
         conditions.append("(" + " OR ".join(searched) + ")")
-        values += [pattern] * len(searched)
     return " AND ".join(conditions), values
 
 
