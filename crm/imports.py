@@ -9,6 +9,7 @@ below: it never becomes a column name or SQL.
 import codecs
 import csv
 import io
+import itertools
 import json
 import re
 import zipfile
@@ -575,13 +576,8 @@ def _insert_contacts(db: Database, actor: Actor, new_contacts: list[tuple[dict, 
     writes. A new contact's id is one more than the largest before it, so the run's ids, in order, are those
     above the largest id before the statement.
     """
-    start = 0
-    while start < len(new_contacts):
-        columns = list(new_contacts[start][0])
-        end = start
-        while end < len(new_contacts) and list(new_contacts[end][0]) == columns:
-            end += 1
-        run = new_contacts[start:end]
+    for columns, grouped in itertools.groupby(new_contacts, key=lambda pair: tuple(pair[0])):
+        run = list(grouped)
         before = db.execute("SELECT coalesce(max(id), 0) FROM contacts").fetchone()[0]
         cells = ", ".join(f"value ->> {n}" for n in range(len(columns)))
         db.execute(
@@ -593,7 +589,6 @@ def _insert_contacts(db: Database, actor: Actor, new_contacts: list[tuple[dict, 
             raise RuntimeError(f"expected {len(run)} new contacts, found {len(ids)}")
         for contact_id, (_, values) in zip(ids, run, strict=True):
             audit.record(db, actor, "create", "contacts", contact_id, values)
-        start = end
 
 
 def apply(db: Database, actor: Actor, plan: Plan, *, dry_run: bool = False, progress: Progress | None = None) -> dict:
