@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Download, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from crm import db, demo, users
 from tests.conftest import PASSWORD, PHONE_USER_AGENT, copy_database
@@ -170,6 +171,31 @@ def wait_for_app(page: Page) -> None:
         " && document.querySelector('[data-testid=\"stAppViewContainer\"]')",
         timeout=WAIT_MS,
     )
+
+
+def choose(page: Page, label: str, option: str, within=None) -> None:
+    """Pick ``option`` in the select box labelled ``label`` (click it, click the option)."""
+    box = (within if within is not None else page).get_by_role("combobox", name=label, exact=True)
+    wait_for_app(page)  # a box clicked while the script still runs can be redrawn, and its list closed, under us
+    wanted = page.get_by_role("option", name=option, exact=True)
+    for attempt in range(3):
+        box.click()
+        # Long lists scroll: typing narrows them to the option. (While the list is open the rest of the page is
+        # hidden from the accessibility tree, so the keyboard types into the box that has the focus.)
+        page.keyboard.press("ControlOrMeta+a")
+        page.keyboard.type(option)
+        try:
+            wanted.click(timeout=5_000)
+            break
+        except PlaywrightTimeoutError:
+            if attempt == 2:
+                raise
+            page.keyboard.press("Escape")
+            wait_for_app(page)
+    # While the rerun the choice caused is running, Streamlit can show the box twice: the new one, and the last run's
+    # (same widget, same value) until the run ends, when a message above it has gone since. Either shows the choice.
+    expect(box.first).to_have_value(option)
+    wait_for_app(page)
 
 
 def sign_in(page: Page, url: str, username: str, password: str = PASSWORD, path: str = "") -> None:
