@@ -606,26 +606,29 @@ def test_progress_of_a_small_file_and_an_empty_one_ends_at_the_total(fresh):
     assert calls == [(len(SMALL), len(SMALL)), (0, 0)]
 
 
-def test_a_bad_row_after_progress_was_reported_rolls_back_every_row(fresh, epraccur_bytes):
-    """Test that a malformed practice in the last rows of the real file, met after progress had reported 14,000
-    rows done and thousands of practices written, leaves nothing written: no organisation and no audit entry."""
+def test_a_bad_row_at_the_end_of_the_file_is_refused_before_anything_is_written(fresh, epraccur_bytes, tmp_path):
+    """Test that a malformed practice in the last rows of the real file is refused before any row is written or
+    progress reported, without waiting for the write lock: another user's save holding it does not delay the
+    refusal (an import that read the file inside its transaction would wait for that save, then fail)."""
     database, admin = fresh
     lines = epraccur_bytes.split(b"\r\n")
     bad = _gp_line_numbers(epraccur_bytes)[-1]
     lines[bad - 1] = _replace_field(lines[bad - 1], 12, b"X")
     before = dump(database)
-    seen: list[tuple[int, int, int]] = []
-
-    with pytest.raises(DirectoryFileError) as refused:
-        directory.import_gp_practices(
-            database,
-            admin,
-            b"\r\n".join(lines),
-            progress=lambda done, total: seen.append((done, total, _gp_practices(database))),
-        )
+    seen: list[tuple[int, int]] = []
+    other_writer = db.connect(tmp_path / "crm.db")
+    other_writer.conn.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(DirectoryFileError) as refused:
+            directory.import_gp_practices(
+                database, admin, b"\r\n".join(lines), progress=lambda done, total: seen.append((done, total))
+            )
+    finally:
+        other_writer.conn.execute("ROLLBACK")
+        other_writer.close()
 
     assert str(refused.value) == f"Line {bad}: “X” is not a status this app knows (A, C, D, P, ACTIVE, INACTIVE)."
-    assert bad > 14_000 and seen[-1][:2] == (14_000, 14_357) and seen[-1][2] > 7_000
+    assert bad > 14_000 and seen == []
     assert database.conn.in_transaction is False
     assert _gp_practices(database) == 0
     assert dump(database) == before
