@@ -186,7 +186,7 @@ def import_gp_practices(db: Database, actor: Actor, data: bytes, progress: Progr
     """
     require_role(actor, ADMIN)
     # The whole file is read and checked before the write lock is taken, not inside the transaction: every other
-    # user's save waits while an import holds the lock, and reading the national file is a quarter of its time.
+    # user's save waits while an import holds the lock, and reading the national file is nearly half of its time.
     read = _read_rows(data)
     total = len(read)
     summary = ImportSummary(skipped=read.count(None))
