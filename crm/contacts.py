@@ -324,8 +324,10 @@ def _lapsing_ids(db: Database, actor: Actor, today: date, branch_id: int | None,
     return ids
 
 
-def _lapsing_count(db: Database, actor: Actor, today: date) -> int:
-    """How many contacts in scope are lapsing: due soon or later by their stored date, or never contacted."""
+def lapsing_count(db: Database, actor: Actor, *, today: date | None = None) -> int:
+    """How many contacts ``lapsing`` lists: in scope and due soon or later by their stored date, or never contacted
+    (counted in SQL, on an index)."""
+    today = today or clock.now().date()
     where, params = branch_clause(actor, "c.branch_id")
     scope = _LAPSING_IN_SCOPE.format(where=where)
     return db.execute(
@@ -352,22 +354,22 @@ def lapsing_first(
     *,
     today: date | None = None,
     by_branch: bool = False,
-) -> tuple[list[dict], int]:
-    """The ``limit`` most urgent contacts ``lapsing`` lists, and how many it lists in all (counted in SQL, on an
-    index). Only the rows returned are read in full, so the cost grows little with the scope. ``by_branch`` lists
-    them branch by branch (by branch name), most urgent first within each.
+) -> list[dict]:
+    """The ``limit`` most urgent contacts ``lapsing`` lists (``lapsing_count`` counts them all). Only the rows
+    returned are read in full, so the cost grows little with the scope. ``by_branch`` lists them branch by branch
+    (by branch name), most urgent first within each.
     """
     today = today or clock.now().date()
     ranked = _lapsing_ids(db, actor, today, None, limit)
     if not ranked:
-        return [], 0
+        return []
     position = {contact_id: n for n, contact_id in enumerate(ranked)}
     rows = query(db, f"c.id IN ({', '.join('?' for _ in ranked)})", ranked, today=today)
     if by_branch:
         rows.sort(key=lambda row: (row["branch"], row["branch_id"], position[row["id"]]))
     else:
         rows.sort(key=lambda row: position[row["id"]])
-    return rows, _lapsing_count(db, actor, today)
+    return rows
 
 
 def mark_left(db: Database, actor: Actor, contact_id: int, expected_version: int, left_on: date | None = None) -> None:

@@ -98,9 +98,9 @@ deferred_download(  # built when pressed: every open follow-up in scope is too m
 )
 
 st.subheader("Named contacts lapsing")
-slipping, slipping_count = contacts.lapsing_first(
-    database, actor, shown("home_lapsing_shown"), today=today, by_branch=several_branches
-)
+slipping = contacts.lapsing_first(database, actor, shown("home_lapsing_shown"), today=today, by_branch=several_branches)
+# (The count is cached and may lag others' changes by up to a minute; it is never below the rows listed.)
+slipping_count = max(cached.lapsing_count(database, actor), len(slipping)) if slipping else 0
 if not slipping:
     st.success("Every named contact has been in touch within their keep-in-touch interval.")
 else:
