@@ -728,20 +728,24 @@ def test_the_figures_read_the_covering_index_on_receipt_time(figures):
         ]
 
 
+def measures_plan(figures, actor, by: str) -> list[str]:
+    """The query plan, step by step, of the measures' one query for ``actor`` grouped ``by``."""
+    statements: list[str] = []
+    figures.db.conn.set_trace_callback(statements.append)
+    try:
+        referrals.measures(figures.db, actor, by=by)
+    finally:
+        figures.db.conn.set_trace_callback(None)
+    [sql] = [s for s in statements if "WITH picked" in s]
+    return [row[3] for row in figures.db.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall()]
+
+
 @pytest.mark.parametrize("by", ["partner_type", "organisation"])
 def test_an_administrators_measures_per_referrer_count_from_one_pass_of_an_index_in_their_order(figures, by):
     """Test that an administrator's measures per referring organisation or partner type count the referrals from
     the index on referrer, outcome and reason (schema step 0026) in its order: no referral row read and no sort of
     them. Regression: the index on the referrer alone read each of a large provider's 50,000 referral rows."""
-    statements: list[str] = []
-    figures.db.conn.set_trace_callback(statements.append)
-    try:
-        referrals.measures(figures.db, figures.admin, by=by)
-    finally:
-        figures.db.conn.set_trace_callback(None)
-    [sql] = [s for s in statements if "WITH picked" in s]
-
-    plan = [row[3] for row in figures.db.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall()]
+    plan = measures_plan(figures, figures.admin, by)
     counted = plan[: plan.index("SCAN g")]
     assert counted == ["CO-ROUTINE picked", "SCAN r USING COVERING INDEX idx_referrals_by_referrer"]
 
@@ -986,13 +990,5 @@ def test_measures_query_has_no_subquery_per_group(figures, by):
     """Test that the measures are one pass, with no correlated subquery run once per group. Regression: the
     median was a subquery per group, so SQLite recomputed every median for each of a large provider's 10,000
     referring organisations (the benchmark's per-organisation figures took minutes)."""
-    statements: list[str] = []
-    figures.db.conn.set_trace_callback(statements.append)
-    try:
-        referrals.measures(figures.db, figures.lead_north, by=by)
-    finally:
-        figures.db.conn.set_trace_callback(None)
-    [sql] = [s for s in statements if "WITH picked" in s]
-
-    plan = [row[3] for row in figures.db.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall()]
+    plan = measures_plan(figures, figures.lead_north, by)
     assert [step for step in plan if "CORRELATED" in step] == []
