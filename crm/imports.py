@@ -563,8 +563,7 @@ def _report_after(
     """Insert the new contacts gathered so far (``new_contacts`` is emptied), then report progress."""
     _insert_contacts(db, actor, new_contacts)
     new_contacts.clear()
-    if progress is not None:
-        progress(done, total)
+    _report(progress, done, total)
 
 
 def _insert_contacts(db: Database, actor: Actor, new_contacts: list[tuple[dict, dict]]) -> None:

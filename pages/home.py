@@ -99,11 +99,11 @@ deferred_download(  # built when pressed: every open follow-up in scope is too m
 
 st.subheader("Named contacts lapsing")
 slipping = contacts.lapsing_first(database, actor, shown("home_lapsing_shown"), today=today, by_branch=several_branches)
-# (The count is cached and may lag others' changes by up to a minute; it is never below the rows listed.)
-slipping_count = max(cached.lapsing_count(database, actor), len(slipping)) if slipping else 0
 if not slipping:
     st.success("Every named contact has been in touch within their keep-in-touch interval.")
 else:
+    # (The count is cached and may lag others' changes by up to a minute; it is never below the rows listed.)
+    slipping_count = max(cached.lapsing_count(database, actor), len(slipping))
     st.caption(f"{slipping_count} named contacts to call. Any logged interaction resets the clock.")
     shown_branch = None
     for person in slipping:
